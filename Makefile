@@ -1,0 +1,48 @@
+# jiangxin: `make run` serves the app with demo content; `make test` runs every check.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8080
+WORKERS ?= 1
+
+.PHONY: run test lint typecheck pytest services services-down install bench clean
+
+# The venv is rebuilt whenever the dependencies or their pinned versions change.
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --constraint requirements.lock --editable '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+services: install
+	scripts/services up
+
+services-down:
+	scripts/services down
+
+run: services
+	set -a && source .data/services.env && set +a && \
+	APP_ENV=development $(BIN)/python -m server seed && \
+	APP_ENV=development exec $(BIN)/python -m server serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+pytest: services
+	set -a && source .data/services.env && set +a && $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: services
+	set -a && source .data/services.env && set +a && $(BIN)/python bench/overhead.py
+
+clean: services-down
+	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,69 @@
+"""Every setting of the service, read from environment variables (see README, "Settings")."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Known-insecure default, accepted only outside production (checked below).
+DEV_JWT_SECRET = "jiangxin-development-secret-do-not-use-in-production"  # noqa: S105
+
+
+class Settings(BaseSettings):
+    """Typed configuration; one instance per process, passed to ``create_app``."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    app_env: Literal["development", "test", "production"] = "development"
+    public_base_url: str = "http://127.0.0.1:8080"
+
+    mongodb_uri: str = "mongodb://127.0.0.1:27018/"
+    mongodb_db: str = "jiangxin"
+    mongodb_timeout_ms: int = Field(3000, ge=100)
+    redis_url: str = "redis://127.0.0.1:6390/0"
+    redis_prefix: str = "jx:"
+    redis_timeout_s: float = Field(0.5, gt=0)
+
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_issuer: str = "jiangxin"
+    jwt_audience: str = "jiangxin-miniprogram"
+    access_token_ttl_s: int = Field(900, ge=60, le=86400)
+    refresh_token_ttl_s: int = Field(30 * 86400, ge=3600)
+
+    wechat_app_id: str = ""
+    wechat_app_secret: SecretStr = SecretStr("")
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_timeout_s: float = Field(5.0, gt=0)
+
+    # Number of reverse proxies (nginx) in front whose X-Forwarded-For is trusted.
+    trusted_proxies: int = Field(0, ge=0, le=5)
+    rate_limit_ip_per_minute: int = Field(600, ge=1)
+    rate_limit_user_per_minute: int = Field(300, ge=1)
+    login_failures_max: int = Field(5, ge=1)
+    login_failures_window_s: int = Field(900, ge=1)
+
+    max_json_body_bytes: int = Field(1024 * 1024, ge=1024)
+    shutdown_timeout_s: float = Field(20.0, ge=0)
+    image_workers: int = Field(1, ge=1)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    access_log: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.app_env == "production":
+            if not self.wechat_app_id or not self.wechat_app_secret.get_secret_value():
+                raise ValueError(
+                    "APP_ENV=production needs WECHAT_APP_ID and WECHAT_APP_SECRET: "
+                    "the development login (dev:<name> codes) must not run in production"
+                )
+            secret = self.jwt_secret.get_secret_value()
+            if secret == DEV_JWT_SECRET or len(secret) < 32:
+                raise ValueError("APP_ENV=production needs JWT_SECRET of at least 32 characters")
+        return self
+
+    @property
+    def dev_login_enabled(self) -> bool:
+        """Development mode: ``dev:<name>`` codes sign in through our fake WeChat."""
+        return self.app_env == "development" and not self.wechat_app_id

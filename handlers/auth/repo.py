@@ -1,0 +1,293 @@
+"""The only code that touches ``users`` and ``sessions``.
+
+Uniqueness lives in the database: ``openid`` and ``username`` are unique indexes at the
+top level of the document. An account without one holds ``~<its own id>`` there instead
+(no partial indexes on the MongoDB-compatible test server; see DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from server.principal import Role
+
+Document = dict[str, Any]
+
+ABSENT_PREFIX = "~"
+
+
+class UsernameTaken(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: str
+    nickname: str
+    roles: list[Role]
+    created_at: datetime
+    openid: str | None
+    username: str | None
+    password_hash: str | None
+    avatar_media_id: str | None
+    real_name: str | None
+    phone: str | None
+    school_id: str | None
+    class_id: str | None
+    deleted_at: datetime | None
+
+    @classmethod
+    def from_doc(cls, doc: Document) -> UserRecord:
+        def present(value: Any) -> str | None:
+            return None if not value or str(value).startswith(ABSENT_PREFIX) else str(value)
+
+        return cls(
+            id=str(doc["_id"]),
+            nickname=doc.get("nickname") or "",
+            roles=[Role(role) for role in doc.get("roles", [])],
+            created_at=doc["created_at"],
+            openid=present(doc.get("openid")),
+            username=present(doc.get("username")),
+            password_hash=doc.get("password_hash"),
+            avatar_media_id=doc.get("avatar_media_id"),
+            real_name=doc.get("real_name"),
+            phone=doc.get("phone"),
+            school_id=doc.get("school_id"),
+            class_id=doc.get("class_id"),
+            deleted_at=doc.get("deleted_at"),
+        )
+
+
+def object_id(value: str) -> ObjectId | None:
+    """The ObjectId behind an opaque id, or None when it cannot be one (-> 404)."""
+    try:
+        return ObjectId(value)
+    except (InvalidId, TypeError):
+        return None
+
+
+class UserRepo:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db["users"]
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("openid", ASCENDING)], unique=True)
+        await self.collection.create_index([("username", ASCENDING)], unique=True)
+
+    async def get(self, user_id: str) -> UserRecord | None:
+        oid = object_id(user_id)
+        if oid is None:
+            return None
+        doc = await self.collection.find_one({"_id": oid, "deleted_at": None})
+        return UserRecord.from_doc(doc) if doc else None
+
+    async def find_by_username(self, username: str) -> UserRecord | None:
+        doc = await self.collection.find_one({"username": username, "deleted_at": None})
+        return UserRecord.from_doc(doc) if doc else None
+
+    async def upsert_wechat_user(self, openid: str, nickname: str, now: datetime) -> UserRecord:
+        """The account of ``openid``, created on first sign-in; safe under concurrent logins."""
+        oid = ObjectId()
+        insert = {
+            "_id": oid,
+            "username": ABSENT_PREFIX + str(oid),
+            "nickname": nickname,
+            "roles": [Role.resident.value],
+            "created_at": now,
+            "deleted_at": None,
+        }
+        for _ in range(3):
+            try:
+                doc = await self.collection.find_one_and_update(
+                    {"openid": openid},
+                    {"$setOnInsert": insert},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:
+                continue  # a concurrent first login won the insert: read theirs
+            if doc is not None:
+                return UserRecord.from_doc(doc)
+        doc = await self.collection.find_one({"openid": openid})
+        if doc is None:
+            raise RuntimeError("WeChat account neither inserted nor found")
+        return UserRecord.from_doc(doc)
+
+    async def create_staff(
+        self, username: str, password_hash: str, nickname: str, roles: list[Role], now: datetime
+    ) -> UserRecord:
+        oid = ObjectId()
+        doc: Document = {
+            "_id": oid,
+            "openid": ABSENT_PREFIX + str(oid),
+            "username": username,
+            "password_hash": password_hash,
+            "nickname": nickname,
+            "roles": sorted({Role.resident.value, *(role.value for role in roles)}),
+            "created_at": now,
+            "deleted_at": None,
+        }
+        try:
+            await self.collection.insert_one(doc)
+        except DuplicateKeyError:
+            raise UsernameTaken(username) from None
+        return UserRecord.from_doc(doc)
+
+    async def set_password_and_roles(
+        self, user_id: str, password_hash: str, roles: list[Role]
+    ) -> None:
+        await self.collection.update_one(
+            {"_id": ObjectId(user_id)},
+            {
+                "$set": {
+                    "password_hash": password_hash,
+                    "roles": sorted({Role.resident.value, *(role.value for role in roles)}),
+                }
+            },
+        )
+
+    async def update_profile(
+        self, user_id: str, changes: dict[str, Any], now: datetime
+    ) -> UserRecord | None:
+        to_set = {key: value for key, value in changes.items() if value is not None}
+        to_unset = {key: "" for key, value in changes.items() if value is None}
+        update: Document = {"$set": {**to_set, "updated_at": now}}
+        if to_unset:
+            update["$unset"] = to_unset
+        doc = await self.collection.find_one_and_update(
+            {"_id": ObjectId(user_id), "deleted_at": None},
+            update,
+            return_document=ReturnDocument.AFTER,
+        )
+        return UserRecord.from_doc(doc) if doc else None
+
+    async def export(self, user_id: str) -> Document | None:
+        oid = object_id(user_id)
+        doc = await self.collection.find_one({"_id": oid}) if oid else None
+        if doc is None:
+            return None
+        record = UserRecord.from_doc(doc)
+        return {
+            "id": record.id,
+            "nickname": record.nickname,
+            "real_name": record.real_name,
+            "phone": record.phone,
+            "avatar_media_id": record.avatar_media_id,
+            "roles": [str(role) for role in record.roles],
+            "username": record.username,
+            "wechat_openid": record.openid,
+            "school_id": record.school_id,
+            "class_id": record.class_id,
+            "created_at": record.created_at.isoformat(),
+        }
+
+    async def anonymise(self, user_id: str, now: datetime) -> None:
+        """Erase personal fields; the document stays so references elsewhere stay valid."""
+        oid = object_id(user_id)
+        if oid is None:
+            return
+        await self.collection.update_one(
+            {"_id": oid},
+            {
+                "$set": {
+                    "openid": ABSENT_PREFIX + str(oid),
+                    "username": ABSENT_PREFIX + str(oid),
+                    "nickname": "已注销用户",
+                    "roles": [],
+                    "deleted_at": now,
+                },
+                "$unset": {
+                    "password_hash": "",
+                    "avatar_media_id": "",
+                    "real_name": "",
+                    "phone": "",
+                },
+            },
+        )
+
+
+class SessionRepo:
+    """One document per sign-in (a refresh-token family), rotated in place atomically."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db["sessions"]
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("user_id", ASCENDING)])
+
+    async def create(
+        self, session_id: str, user_id: str, refresh_hash: str, now: datetime, expires_at: datetime
+    ) -> None:
+        await self.collection.insert_one(
+            {
+                "_id": session_id,
+                "user_id": user_id,
+                "refresh_hash": refresh_hash,
+                "previous_hashes": [],
+                "created_at": now,
+                "last_used_at": now,
+                "expires_at": expires_at,
+                "revoked_at": None,
+                "revoked_reason": None,
+            }
+        )
+
+    async def rotate(
+        self, session_id: str, old_hash: str, new_hash: str, now: datetime
+    ) -> Document | None:
+        """Swap the current refresh hash for a new one if ``old_hash`` is still current."""
+        return await self.collection.find_one_and_update(
+            {
+                "_id": session_id,
+                "refresh_hash": old_hash,
+                "revoked_at": None,
+                "expires_at": {"$gt": now},
+            },
+            {
+                "$set": {"refresh_hash": new_hash, "last_used_at": now},
+                "$push": {"previous_hashes": {"$each": [old_hash], "$slice": -100}},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def get(self, session_id: str) -> Document | None:
+        return await self.collection.find_one({"_id": session_id})
+
+    async def revoke(self, session_id: str, reason: str, now: datetime) -> None:
+        await self.collection.update_one(
+            {"_id": session_id, "revoked_at": None},
+            {"$set": {"revoked_at": now, "revoked_reason": reason}},
+        )
+
+    async def session_ids_of(self, user_id: str) -> list[str]:
+        return [
+            str(doc["_id"])
+            async for doc in self.collection.find({"user_id": user_id}, projection={"_id": 1})
+        ]
+
+    async def revoke_all_of(self, user_id: str, reason: str, now: datetime) -> None:
+        await self.collection.update_many(
+            {"user_id": user_id, "revoked_at": None},
+            {"$set": {"revoked_at": now, "revoked_reason": reason}},
+        )
+
+    async def export(self, user_id: str) -> list[Document]:
+        return [
+            {
+                "created_at": doc["created_at"].isoformat(),
+                "last_used_at": doc["last_used_at"].isoformat(),
+                "revoked_at": doc["revoked_at"].isoformat() if doc.get("revoked_at") else None,
+            }
+            async for doc in self.collection.find({"user_id": user_id}).sort("created_at", 1)
+        ]
+
+    async def delete_all_of(self, user_id: str) -> None:
+        await self.collection.delete_many({"user_id": user_id})

@@ -1,0 +1,142 @@
+"""Sign-in, tokens and the caller's own account (API.md, "Auth and accounts")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from handlers.auth.repo import UserRecord
+from handlers.auth.schemas import (
+    ErasedOut,
+    ExportOut,
+    MePatchIn,
+    PasswordLoginIn,
+    RefreshIn,
+    TokensOut,
+    UserOut,
+    WechatLoginIn,
+)
+from handlers.auth.service import IssuedTokens
+from server.access import current_principal
+from server.api import ApiRoutes
+from server.keys import AUTH_SERVICE, PRIVACY, SETTINGS
+from server.middleware import client_ip
+from server.rest import read_body, respond
+
+routes = ApiRoutes(tag="auth")
+
+
+def user_out(user: UserRecord) -> UserOut:
+    return UserOut(
+        id=user.id,
+        nickname=user.nickname,
+        avatar=None,
+        roles=user.roles,
+        school_id=user.school_id,
+        class_id=user.class_id,
+        created_at=user.created_at,
+    )
+
+
+def tokens_out(tokens: IssuedTokens) -> TokensOut:
+    return TokensOut(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+        user=user_out(tokens.user),
+    )
+
+
+@routes.post(
+    "/auth/wechat",
+    "Sign in with a wx.login code",
+    public=True,
+    body=WechatLoginIn,
+    response=TokensOut,
+    errors=("wechat_code_invalid", "unavailable"),
+)
+async def login_wechat(request: web.Request) -> web.Response:
+    body = await read_body(request, WechatLoginIn)
+    tokens = await request.app[AUTH_SERVICE].login_wechat(body.code)
+    return respond(tokens_out(tokens))
+
+
+@routes.post(
+    "/auth/login",
+    "Staff sign-in with username and password",
+    public=True,
+    body=PasswordLoginIn,
+    response=TokensOut,
+    errors=("invalid_credentials", "rate_limited"),
+)
+async def login_password(request: web.Request) -> web.Response:
+    body = await read_body(request, PasswordLoginIn)
+    ip = client_ip(request, request.app[SETTINGS].trusted_proxies)
+    tokens = await request.app[AUTH_SERVICE].login_password(body.username, body.password, ip)
+    return respond(tokens_out(tokens))
+
+
+@routes.post(
+    "/auth/refresh",
+    "Rotate the refresh token; reusing one revokes its whole session",
+    public=True,
+    body=RefreshIn,
+    response=TokensOut,
+    errors=("refresh_token_invalid", "refresh_token_reused"),
+)
+async def refresh_tokens(request: web.Request) -> web.Response:
+    body = await read_body(request, RefreshIn)
+    tokens = await request.app[AUTH_SERVICE].refresh(body.refresh_token)
+    return respond(tokens_out(tokens))
+
+
+@routes.post(
+    "/auth/logout",
+    "End this session; its access token stops working at once",
+    status=204,
+    errors=("unavailable",),
+)
+async def logout(request: web.Request) -> web.Response:
+    await request.app[AUTH_SERVICE].logout(current_principal(request))
+    return respond(None, status=204)
+
+
+@routes.get("/me", "The caller's account", response=UserOut)
+async def get_me(request: web.Request) -> web.Response:
+    user = await request.app[AUTH_SERVICE].get_user(current_principal(request).user_id)
+    return respond(user_out(user))
+
+
+@routes.patch(
+    "/me",
+    "Update nickname, avatar, real name or phone",
+    body=MePatchIn,
+    response=UserOut,
+    errors=("media_not_found",),
+)
+async def update_me(request: web.Request) -> web.Response:
+    body = await read_body(request, MePatchIn)
+    changes = body.model_dump(include=body.model_fields_set)
+    user = await request.app[AUTH_SERVICE].update_profile(
+        current_principal(request).user_id, changes
+    )
+    return respond(user_out(user))
+
+
+@routes.get("/me/export", "All personal data held about the caller", response=ExportOut)
+async def export_me(request: web.Request) -> web.Response:
+    user_id = current_principal(request).user_id
+    sections = await request.app[PRIVACY].export(user_id)
+    return respond(ExportOut(user_id=user_id, exported_at=datetime.now(UTC), sections=sections))
+
+
+@routes.delete(
+    "/me",
+    "Erase the caller's personal data and photos; ends every session",
+    status=202,
+    response=ErasedOut,
+)
+async def erase_me(request: web.Request) -> web.Response:
+    await request.app[PRIVACY].erase(current_principal(request).user_id)
+    return respond(ErasedOut(), status=202)

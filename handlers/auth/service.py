@@ -1,0 +1,269 @@
+"""Accounts and sessions: WeChat and staff sign-in, token rotation, revocation, profile.
+
+Revocation is per session (a refresh-token family). MongoDB records it; Redis holds a
+short-lived marker that every request checks, so logout takes effect at once. When
+Redis does not answer, the check falls back to MongoDB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from config.settings import Settings
+from handlers.auth.repo import SessionRepo, UsernameTaken, UserRecord, UserRepo
+from handlers.auth.tokens import (
+    AccessTokenCodec,
+    TokenInvalid,
+    hash_token,
+    new_refresh_token,
+    new_session_id,
+    split_refresh_token,
+)
+from server.errors import AppError, NotFound, RateLimited, Unauthorized
+from server.metrics import Metrics
+from server.principal import Principal, Role
+from server.redis_state import REDIS_ERRORS, RateLimiter, RedisState
+from server.wechat import WeChatClient
+
+log = logging.getLogger("jiangxin.auth")
+
+_password_hasher = PasswordHasher()
+# Verified against when the username is unknown, so timing does not reveal accounts.
+_DUMMY_HASH = _password_hasher.hash("jiangxin-timing-equaliser")
+
+
+class InvalidCredentials(Unauthorized):
+    code = "invalid_credentials"
+    message = "用户名或密码错误"
+
+
+class RefreshTokenInvalid(Unauthorized):
+    code = "refresh_token_invalid"
+    message = "刷新令牌无效或已过期，请重新登录"
+
+
+class RefreshTokenReused(Unauthorized):
+    code = "refresh_token_reused"
+    message = "刷新令牌已被使用，此登录已全部失效，请重新登录"
+
+
+class MediaNotFound(AppError):
+    status = 422
+    code = "media_not_found"
+    message = "图片不存在"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: UserRecord
+
+
+def hash_password(password: str) -> str:
+    return _password_hasher.hash(password)
+
+
+def _verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _password_hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AuthService:
+    privacy_section = "account"
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        users: UserRepo,
+        sessions: SessionRepo,
+        redis: RedisState,
+        rate_limiter: RateLimiter,
+        wechat: WeChatClient,
+        metrics: Metrics,
+    ) -> None:
+        self.settings = settings
+        self.users = users
+        self.sessions = sessions
+        self.redis = redis
+        self.rate_limiter = rate_limiter
+        self.wechat = wechat
+        self.metrics = metrics
+        self.codec = AccessTokenCodec(
+            settings.jwt_secret.get_secret_value(),
+            settings.jwt_issuer,
+            settings.jwt_audience,
+            settings.access_token_ttl_s,
+        )
+
+    # -- signing in -----------------------------------------------------------------
+
+    async def login_wechat(self, code: str) -> IssuedTokens:
+        session = await self.wechat.code2session(code)
+        # session.session_key stays here: nothing needs it yet, and it never leaves.
+        user = await self.users.upsert_wechat_user(
+            session.openid, nickname=f"匠心用户{session.openid[-4:]}", now=_now()
+        )
+        return await self._start_session(user)
+
+    async def login_password(self, username: str, password: str, ip: str) -> IssuedTokens:
+        window = self.settings.login_failures_window_s
+        limit = self.settings.login_failures_max
+        buckets = (f"login-user:{username.lower()}", f"login-ip:{ip}")
+        for bucket in buckets:
+            wait_s = await self.rate_limiter.blocked_for(bucket, limit, window)
+            if wait_s is not None:
+                raise RateLimited(wait_s, "登录失败次数过多，请稍后再试")
+        user = await self.users.find_by_username(username)
+        stored_hash = user.password_hash if user and user.password_hash else _DUMMY_HASH
+        ok = await asyncio.to_thread(_verify_password, stored_hash, password)
+        if not ok or user is None or user.password_hash is None:
+            for bucket in buckets:
+                await self.rate_limiter.hit(bucket, limit, window)
+            raise InvalidCredentials()
+        await self.rate_limiter.reset(buckets[0], window)
+        return await self._start_session(user)
+
+    async def _start_session(self, user: UserRecord) -> IssuedTokens:
+        now = _now()
+        session_id = new_session_id()
+        refresh_token = new_refresh_token(session_id)
+        await self.sessions.create(
+            session_id,
+            user.id,
+            hash_token(refresh_token),
+            now,
+            now + timedelta(seconds=self.settings.refresh_token_ttl_s),
+        )
+        return IssuedTokens(
+            access_token=self.codec.issue(user.id, session_id, user.roles),
+            refresh_token=refresh_token,
+            expires_in=self.settings.access_token_ttl_s,
+            user=user,
+        )
+
+    async def refresh(self, refresh_token: str) -> IssuedTokens:
+        """Rotate: the old refresh token dies; presenting it again revokes the family."""
+        session_id = split_refresh_token(refresh_token)
+        if session_id is None:
+            raise RefreshTokenInvalid()
+        old_hash = hash_token(refresh_token)
+        new_token = new_refresh_token(session_id)
+        now = _now()
+        rotated = await self.sessions.rotate(session_id, old_hash, hash_token(new_token), now)
+        if rotated is None:
+            session = await self.sessions.get(session_id)
+            if session is not None and old_hash in session.get("previous_hashes", []):
+                await self.revoke_session(session_id, "refresh_token_reused")
+                log.warning("refresh token reused; session family revoked")
+                raise RefreshTokenReused()
+            raise RefreshTokenInvalid()
+        user = await self.users.get(rotated["user_id"])
+        if user is None:
+            raise RefreshTokenInvalid()
+        return IssuedTokens(
+            access_token=self.codec.issue(user.id, session_id, user.roles),
+            refresh_token=new_token,
+            expires_in=self.settings.access_token_ttl_s,
+            user=user,
+        )
+
+    # -- every request --------------------------------------------------------------
+
+    async def authenticate(self, token: str) -> Principal:
+        claims = self.codec.decode(token)
+        if await self._is_revoked(claims.session_id):
+            raise TokenInvalid()
+        return Principal(
+            user_id=claims.user_id,
+            session_id=claims.session_id,
+            roles=claims.roles,
+            token_id=claims.token_id,
+        )
+
+    def _revoked_key(self, session_id: str) -> str:
+        return self.redis.key("revoked-session", session_id)
+
+    async def _is_revoked(self, session_id: str) -> bool:
+        try:
+            return bool(await self.redis.client.exists(self._revoked_key(session_id)))
+        except REDIS_ERRORS:
+            self.metrics.redis_errors.labels("revocation_check").inc()
+            session = await self.sessions.get(session_id)
+            return session is None or session.get("revoked_at") is not None
+
+    async def revoke_session(self, session_id: str, reason: str) -> None:
+        """Record in MongoDB (truth), then mark in Redis so access tokens die at once.
+
+        If Redis does not answer, the caller gets 503 and may retry: both steps are
+        idempotent. Until then, requests check MongoDB only while Redis stays down.
+        """
+        await self.sessions.revoke(session_id, reason, _now())
+        await self.redis.client.set(
+            self._revoked_key(session_id), reason, ex=self.settings.access_token_ttl_s + 60
+        )
+
+    async def logout(self, principal: Principal) -> None:
+        await self.revoke_session(principal.session_id, "logout")
+
+    # -- profile ------------------------------------------------------------------
+
+    async def get_user(self, user_id: str) -> UserRecord:
+        user = await self.users.get(user_id)
+        if user is None:
+            raise NotFound()
+        return user
+
+    async def update_profile(self, user_id: str, changes: dict[str, Any]) -> UserRecord:
+        if changes.get("avatar_media_id") is not None:
+            # No media room yet: no media id can exist.
+            raise MediaNotFound(details={"fields": {"avatar_media_id": "unknown media"}})
+        user = await self.users.update_profile(user_id, changes, _now())
+        if user is None:
+            raise NotFound()
+        return user
+
+    async def create_staff_user(
+        self, username: str, password: str, roles: list[Role], *, update: bool = False
+    ) -> UserRecord:
+        """Used by ``python -m server create-user``; ``update`` resets password and roles."""
+        password_hash = await asyncio.to_thread(hash_password, password)
+        try:
+            return await self.users.create_staff(username, password_hash, username, roles, _now())
+        except UsernameTaken:
+            if not update:
+                raise
+        existing = await self.users.find_by_username(username)
+        if existing is None:
+            raise UsernameTaken(username)
+        await self.users.set_password_and_roles(existing.id, password_hash, roles)
+        return await self.get_user(existing.id)
+
+    # -- personal data (server.privacy) ---------------------------------------------
+
+    async def export_personal_data(self, user_id: str) -> Any:
+        return {
+            "profile": await self.users.export(user_id),
+            "sessions": await self.sessions.export(user_id),
+        }
+
+    async def erase_personal_data(self, user_id: str) -> None:
+        for session_id in await self.sessions.session_ids_of(user_id):
+            await self.revoke_session(session_id, "account_erased")
+        await self.sessions.delete_all_of(user_id)
+        await self.users.anonymise(user_id, _now())

@@ -1,0 +1,101 @@
+"""Access JWTs (HS256 pinned; iss, aud, exp, iat, jti, sub, sid required) and refresh tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+import jwt
+
+from server.errors import Unauthorized
+from server.principal import Role
+
+ALGORITHM = "HS256"
+_REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti", "sid", "typ"]
+
+
+class TokenInvalid(Unauthorized):
+    code = "token_invalid"
+    message = "登录已失效，请重新登录"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: str
+    session_id: str
+    roles: frozenset[Role]
+    token_id: str
+
+
+class AccessTokenCodec:
+    def __init__(self, secret: str, issuer: str, audience: str, ttl_s: int) -> None:
+        self._secret = secret
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl_s = ttl_s
+
+    def issue(self, user_id: str, session_id: str, roles: list[Role]) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": user_id,
+            "sid": session_id,
+            "roles": [str(role) for role in roles],
+            "typ": "access",
+            "iat": now,
+            "exp": now + self.ttl_s,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def decode(self, token: str) -> AccessClaims:
+        """Verified claims; any defect (alg, signature, audience, expiry, shape) is a 401."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": _REQUIRED_CLAIMS},
+                leeway=5,
+            )
+            if claims["typ"] != "access":
+                raise TokenInvalid()
+            roles = frozenset(Role(role) for role in claims.get("roles", []))
+            return AccessClaims(
+                user_id=str(claims["sub"]),
+                session_id=str(claims["sid"]),
+                roles=roles,
+                token_id=str(claims["jti"]),
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenInvalid(code="token_expired", message="登录已过期，请刷新令牌") from None
+        except (jwt.InvalidTokenError, ValueError, TypeError):
+            raise TokenInvalid() from None
+
+
+def new_refresh_token(session_id: str) -> str:
+    """``<session id>.<secret>``: the session id lets rotation find its family."""
+    return f"{session_id}.{secrets.token_urlsafe(32)}"
+
+
+def split_refresh_token(token: str) -> str | None:
+    """The session id inside a refresh token, or None if it has the wrong shape."""
+    session_id, dot, secret = token.partition(".")
+    if not dot or len(session_id) != 32 or len(secret) < 20:
+        return None
+    return session_id
+
+
+def hash_token(token: str) -> str:
+    # Only hashes are stored: a database leak does not hand out live refresh tokens.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_session_id() -> str:
+    return uuid.uuid4().hex

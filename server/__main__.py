@@ -1,0 +1,139 @@
+"""``python -m server serve | create-user | seed | ensure-indexes | fake-wechat``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Sequence
+
+from aiohttp import web
+
+from config.settings import Settings
+from handlers.auth.repo import UsernameTaken
+from server.app import create_app
+from server.contexts import ensure_indexes
+from server.keys import AUTH_SERVICE, MONGO_DB
+from server.logs import configure_logging
+from server.principal import Role
+from server.serving import load_settings, serve
+from server.wechat_fake import start_fake_wechat
+
+log = logging.getLogger("jiangxin.cli")
+
+# Development only: `seed` refuses to run in production.
+DEMO_PASSWORD = "jiangxin-demo"  # noqa: S105
+DEMO_STAFF = {
+    "admin": [Role.admin],
+    "editor": [Role.editor],
+    "reviewer": [Role.reviewer],
+    "organizer": [Role.organizer],
+    "teacher": [Role.teacher],
+}
+
+
+@contextlib.asynccontextmanager
+async def app_resources(settings: Settings) -> AsyncIterator[web.Application]:
+    """The app's resources and services, started as for serving but without a socket."""
+    runner = web.AppRunner(create_app(settings))
+    await runner.setup()
+    try:
+        yield runner.app
+    finally:
+        await runner.cleanup()
+
+
+# -- admin commands -----------------------------------------------------------------------
+
+
+async def create_user(username: str, password: str, roles: list[Role], update: bool) -> None:
+    async with app_resources(load_settings()) as app:
+        try:
+            user = await app[AUTH_SERVICE].create_staff_user(
+                username, password, roles, update=update
+            )
+        except UsernameTaken:
+            sys.exit(f"user {username!r} exists (use --update to reset password and roles)")
+        print(f"user {username} ({', '.join(user.roles)}) id={user.id}")
+
+
+async def run_ensure_indexes() -> None:
+    async with app_resources(load_settings()) as app:
+        await ensure_indexes(app[MONGO_DB])
+        print("indexes ensured")
+
+
+async def seed() -> None:
+    settings = load_settings()
+    if settings.app_env == "production":
+        sys.exit("seed writes demo accounts and content: refused in production")
+    async with app_resources(settings) as app:
+        for username, roles in DEMO_STAFF.items():
+            await app[AUTH_SERVICE].create_staff_user(username, DEMO_PASSWORD, roles, update=True)
+        print(
+            f"demo staff accounts: {', '.join(DEMO_STAFF)} (password {DEMO_PASSWORD!r}); "
+            'residents sign in with POST /api/v1/auth/wechat {"code": "dev:<name>"}'
+        )
+
+
+async def fake_wechat(host: str, port: int) -> None:
+    runner, base_url = await start_fake_wechat(host=host, port=port)
+    print(f"fake WeChat API on {base_url}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def _password(value: str) -> str:
+    return sys.stdin.readline().rstrip("\n") if value == "-" else value
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p_serve = commands.add_parser("serve", help="serve the API")
+    p_serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    p_serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    p_serve.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
+
+    p_user = commands.add_parser("create-user", help="create a staff account")
+    p_user.add_argument("--username", required=True)
+    p_user.add_argument("--password", required=True, help="'-' reads it from standard input")
+    p_user.add_argument(
+        "--role", action="append", required=True, choices=[r.value for r in Role], dest="roles"
+    )
+    p_user.add_argument("--update", action="store_true", help="reset an existing account")
+
+    commands.add_parser("ensure-indexes", help="create every collection's indexes")
+    commands.add_parser("seed", help="demo accounts and content (development only)")
+
+    p_fake = commands.add_parser("fake-wechat", help="run our fake WeChat API server")
+    p_fake.add_argument("--host", default="127.0.0.1")
+    p_fake.add_argument("--port", type=int, default=8090)
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        if args.workers < 1:
+            parser.error("--workers must be at least 1")
+        serve(args.host, args.port, args.workers)
+        return
+    configure_logging("WARNING")
+    if args.command == "create-user":
+        roles = [Role(r) for r in args.roles]
+        asyncio.run(create_user(args.username, _password(args.password), roles, args.update))
+    elif args.command == "ensure-indexes":
+        asyncio.run(run_ensure_indexes())
+    elif args.command == "seed":
+        asyncio.run(seed())
+    elif args.command == "fake-wechat":
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(fake_wechat(args.host, args.port))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Route declarations that carry their contract: auth, roles, models, documented errors.
+
+Routes are private unless declared ``public=True`` (auth on by default). The metadata
+feeds the auth middleware and the OpenAPI document, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from server.principal import Role
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+API_PREFIX = "/api/v1"
+_META_ATTR = "__jiangxin_route__"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMeta:
+    """What a route promises; read by the middleware and by ``server.openapi``."""
+
+    summary: str
+    public: bool = False
+    roles: tuple[Role, ...] = ()
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    errors: tuple[str, ...] = ()
+    rate_limited: bool = True
+    tag: str = "api"
+    # Non-JSON answers (HTML, images, Prometheus text) name their media type here.
+    content_type: str | None = None
+    extra_responses: dict[int, str] = field(default_factory=dict)
+
+
+def route_meta(handler: Any) -> RouteMeta | None:
+    """The metadata a handler was declared with, if any."""
+    meta = getattr(handler, _META_ATTR, None)
+    return meta if isinstance(meta, RouteMeta) else None
+
+
+class ApiRoutes:
+    """A ``RouteTableDef`` whose decorators also record each route's ``RouteMeta``."""
+
+    def __init__(self, *, prefix: str = API_PREFIX, tag: str = "api") -> None:
+        self.prefix = prefix
+        self.tag = tag
+        self.table = web.RouteTableDef()
+
+    def route(
+        self, method: str, path: str, summary: str, **options: Any
+    ) -> Callable[[Handler], Handler]:
+        options.setdefault("tag", self.tag)
+        meta = RouteMeta(summary=summary, **options)
+
+        def register(handler: Handler) -> Handler:
+            setattr(handler, _META_ATTR, meta)
+            self.table.route(method, self.prefix + path)(handler)
+            return handler
+
+        return register
+
+    def get(self, path: str, summary: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route("GET", path, summary, **options)
+
+    def post(self, path: str, summary: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route("POST", path, summary, **options)
+
+    def patch(self, path: str, summary: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route("PATCH", path, summary, **options)
+
+    def put(self, path: str, summary: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route("PUT", path, summary, **options)
+
+    def delete(self, path: str, summary: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self.route("DELETE", path, summary, **options)

@@ -1,0 +1,41 @@
+"""The application factory. Nothing connects at import time."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from config.settings import Settings
+from handlers.auth.routes import routes as auth_routes
+from handlers.ops.routes import build_openapi_doc
+from handlers.ops.routes import routes as ops_routes
+from server.access_log import AccessLog
+from server.contexts import mongo_ctx, process_pool_ctx, redis_ctx, services_ctx
+from server.keys import ACCESS_LOG, METRICS, PRIVACY, SETTINGS
+from server.metrics import Metrics
+from server.middleware import add_response_headers, api_middleware
+from server.privacy import PrivacyRegistry
+
+ROOM_ROUTES = (ops_routes, auth_routes)
+
+
+async def flush_access_log(app: web.Application) -> None:
+    app[ACCESS_LOG].flush()
+
+
+def create_app(settings: Settings) -> web.Application:
+    """A fully wired application; resources open on startup, in ``cleanup_ctx`` order."""
+    app = web.Application(
+        middlewares=[api_middleware],
+        client_max_size=settings.max_json_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    app[ACCESS_LOG] = AccessLog(enabled=settings.access_log)
+    app[PRIVACY] = PrivacyRegistry()
+    app.cleanup_ctx.extend([mongo_ctx, redis_ctx, process_pool_ctx, services_ctx])
+    for room in ROOM_ROUTES:
+        app.router.add_routes(room.table)
+    app.on_startup.append(build_openapi_doc)
+    app.on_response_prepare.append(add_response_headers)
+    app.on_cleanup.append(flush_access_log)
+    return app

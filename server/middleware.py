@@ -1,0 +1,258 @@
+"""Request id, auth, rate limits, error envelope, metrics, access log, security headers.
+
+One middleware, ``api_middleware``, in this order: request id; ``authorize`` (bearer
+token -> principal, per-user / per-address rate limit, "private unless public" and
+declared roles); the handler; then the one place where any failure becomes the API.md
+error envelope; metrics and the access log. Security headers and ``X-Request-ID`` are
+added in ``on_response_prepare`` so that streamed responses get them too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import re
+import secrets
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from pydantic import ValidationError
+
+from server.access import require_role
+from server.api import API_PREFIX, route_meta
+from server.contexts import DATABASE_UNAVAILABLE_ERRORS
+from server.errors import AppError, RateLimited, Unauthorized, Unavailable
+from server.keys import (
+    ACCESS_LOG,
+    AUTHENTICATOR,
+    METRICS,
+    PRINCIPAL,
+    RATE_LIMITER,
+    REQUEST_ID,
+    SETTINGS,
+)
+from server.principal import Principal
+
+log = logging.getLogger("jiangxin.app")
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+_HTTP_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "rate_limited",
+    503: "unavailable",
+}
+_HTTP_MESSAGES = {
+    404: "未找到",
+    405: "不支持该请求方法",
+    413: "请求体过大",
+    415: "不支持的内容类型",
+}
+
+_DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'"
+_SECURITY_HEADERS_NO_CSP = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    request_id: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """The API.md error envelope."""
+    body = {
+        "error": {"code": code, "message": message, "details": details or {}},
+        "request_id": request_id,
+    }
+    return web.Response(
+        body=orjson.dumps(body),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _validation_details(exc: ValidationError) -> dict[str, Any]:
+    fields: dict[str, str] = {}
+    for err in exc.errors(include_url=False, include_input=False):
+        name = ".".join(str(part) for part in err["loc"]) or "body"
+        fields.setdefault(name, err["msg"])
+    return {"fields": fields}
+
+
+def _route_template(request: web.Request) -> str:
+    """The matched route's template (bounded label cardinality), or 'unmatched'."""
+    match_info = request.match_info
+    if match_info.http_exception is not None:
+        return "unmatched"
+    return match_info.route.resource.canonical if match_info.route.resource else "unmatched"
+
+
+def _error_from_exception(exc: BaseException, request_id: str) -> web.Response:
+    if isinstance(exc, AppError):
+        return error_response(
+            exc.status, exc.code, exc.message, request_id, exc.details, exc.headers
+        )
+    if isinstance(exc, ValidationError):
+        return error_response(
+            422, "invalid_request", "请求参数无效", request_id, _validation_details(exc)
+        )
+    if isinstance(exc, web.HTTPException):
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return error_response(
+            exc.status,
+            _HTTP_CODES.get(exc.status, "invalid_request"),
+            _HTTP_MESSAGES.get(exc.status, exc.reason),
+            request_id,
+            headers=headers,
+        )
+    if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
+        log.error("database unavailable", extra={"request_id": request_id})
+        unavailable = Unavailable()
+        return error_response(
+            503, unavailable.code, unavailable.message, request_id, headers=unavailable.headers
+        )
+    log.exception("unhandled error", extra={"request_id": request_id})
+    return error_response(500, "internal", "服务器内部错误", request_id)
+
+
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Request ids we make: a random per-process prefix and a counter (cheaper than uuid4).
+_ID_PREFIX = secrets.token_hex(6)
+_id_counter = itertools.count(1)
+
+
+@web.middleware
+async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Everything around a handler, in one layer (each layer costs per request)."""
+    sent_id = request.headers.get("X-Request-ID")
+    if sent_id is not None and _REQUEST_ID_RE.match(sent_id):
+        request_id = sent_id
+    else:
+        request_id = f"{_ID_PREFIX}{next(_id_counter):010x}"
+    request[REQUEST_ID] = request_id
+    principal: Principal | None = None
+    app = request.app
+    metrics = app[METRICS]
+    started = time.perf_counter()
+    metrics.request_started()
+    try:
+        if request.match_info.http_exception is None:
+            principal = await authorize(request)
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:  # redirects and the like pass through untouched
+            raise
+        response = _error_from_exception(exc, request_id)
+    except asyncio.CancelledError:
+        metrics.request_finished(request.method, "cancelled", 499, 0.0)
+        raise
+    except Exception as exc:
+        response = _error_from_exception(exc, request_id)
+    elapsed = time.perf_counter() - started
+    route = _route_template(request)
+    method = request.method if request.method in _KNOWN_METHODS else "OTHER"
+    metrics.request_finished(method, route, response.status, elapsed)
+    access_log = app[ACCESS_LOG]
+    if access_log.enabled:
+        # The path, never the query string: it may carry signatures or personal data.
+        access_log.record(
+            request_id,
+            method,
+            request.path,
+            route,
+            response.status,
+            elapsed,
+            principal.user_id if principal else None,
+            request.remote,
+        )
+    return response
+
+
+def _bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authorization 头格式应为 Bearer <token>")
+    return token.strip()
+
+
+def client_ip(request: web.Request, trusted_proxies: int) -> str:
+    """The caller's address; with N trusted proxies in front, the Nth-from-last XFF hop."""
+    if trusted_proxies > 0:
+        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+        hops = [h for h in hops if h]
+        if len(hops) >= trusted_proxies:
+            return hops[-trusted_proxies]
+    return request.remote or "unknown"
+
+
+async def authorize(request: web.Request) -> Principal | None:
+    """Authenticate, rate-limit, then enforce "private unless public" and roles."""
+    meta = route_meta(request.match_info.handler)
+    principal = None
+    auth_error: AppError | None = None
+    try:
+        token = _bearer_token(request)
+        if token is not None:
+            principal = await request.app[AUTHENTICATOR].authenticate(token)
+    except AppError as exc:
+        auth_error = exc  # counted against the address below before it is raised
+    if meta is None or meta.rate_limited:
+        # Limits come first, so floods of anonymous or forged-token requests are
+        # throttled too. Signed-in users are limited per user, so a school behind
+        # one NAT address is not throttled as one client.
+        settings = request.app[SETTINGS]
+        if principal is not None:
+            bucket, limit = f"user:{principal.user_id}", settings.rate_limit_user_per_minute
+        else:
+            ip = client_ip(request, settings.trusted_proxies)
+            bucket, limit = f"ip:{ip}", settings.rate_limit_ip_per_minute
+        retry_after = await request.app[RATE_LIMITER].hit(bucket, limit, 60)
+        if retry_after is not None:
+            raise RateLimited(retry_after)
+    if auth_error is not None:
+        raise auth_error
+    if principal is not None:
+        request[PRINCIPAL] = principal
+    if meta is None or not meta.public:
+        require_role(request, *(meta.roles if meta else ()))
+    return principal
+
+
+async def add_response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: request id and security headers on every response."""
+    headers = response.headers
+    request_id = request.get(REQUEST_ID)
+    if request_id:
+        headers["X-Request-ID"] = request_id
+    # A handler may set its own CSP (the docs page); everything else is fixed.
+    headers.update(_SECURITY_HEADERS_NO_CSP)
+    if "Content-Security-Policy" not in headers:
+        headers["Content-Security-Policy"] = _DEFAULT_CSP
+    if "Cache-Control" not in headers and request.path.startswith(API_PREFIX):
+        headers["Cache-Control"] = "no-store"
+
+
+__all__ = ["add_response_headers", "api_middleware", "authorize", "client_ip", "error_response"]

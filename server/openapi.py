@@ -1,0 +1,169 @@
+"""OpenAPI 3.1, built from the router and each route's ``RouteMeta`` and pydantic models."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, cast
+
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from server.api import API_PREFIX, RouteMeta, route_meta
+
+_PATH_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
+_REF = "#/components/schemas/{model}"
+
+_STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No Content",
+    304: "Not Modified",
+}
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error", "request_id"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string", "examples": ["invalid_request"]},
+                "message": {"type": "string"},
+                "details": {"type": "object"},
+            },
+        },
+        "request_id": {"type": "string"},
+    },
+}
+
+
+def _models(routes: list[tuple[str, str, RouteMeta]]) -> list[type[BaseModel]]:
+    seen: dict[type[BaseModel], None] = {}
+    for _, _, meta in routes:
+        for model in (meta.body, meta.response):
+            if model is not None:
+                seen[model] = None
+    return list(seen)
+
+
+def _error_response(description: str, codes: list[str]) -> dict[str, Any]:
+    schema: dict[str, Any] = {"$ref": "#/components/schemas/Error"}
+    return {
+        "description": f"{description} (error codes: {', '.join(codes)})",
+        "content": {"application/json": {"schema": schema}},
+    }
+
+
+def _operation(
+    method: str, path: str, meta: RouteMeta, refs: dict[type[BaseModel], dict[str, Any]]
+) -> dict[str, Any]:
+    operation_id = f"{method.lower()}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_')}"
+    op: dict[str, Any] = {
+        "summary": meta.summary,
+        "operationId": operation_id,
+        "tags": [meta.tag],
+    }
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in _PATH_PARAM.findall(path)
+    ]
+    if meta.query is not None:
+        query_schema = meta.query.model_json_schema(ref_template=_REF)
+        required = set(query_schema.get("required", []))
+        for name, prop in query_schema.get("properties", {}).items():
+            params.append(
+                {"name": name, "in": "query", "required": name in required, "schema": prop}
+            )
+    if params:
+        op["parameters"] = params
+    if meta.body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[meta.body]}},
+        }
+    success: dict[str, Any] = {"description": _STATUS_TEXT.get(meta.status, "Success")}
+    if meta.response is not None:
+        success["content"] = {"application/json": {"schema": refs[meta.response]}}
+    elif meta.content_type is not None:
+        success["content"] = {meta.content_type: {"schema": {"type": "string"}}}
+    responses: dict[str, Any] = {str(meta.status): success}
+    for status, description in meta.extra_responses.items():
+        responses[str(status)] = {"description": description}
+
+    if _PATH_PARAM.search(path):
+        # Objects that do not exist, or that the caller may not see, are both 404.
+        responses["404"] = _error_response("No such object (or not yours)", ["not_found"])
+    is_api = path.startswith(API_PREFIX)
+    if is_api:
+        bad_request = ["invalid_request"]
+        responses["400"] = _error_response("Body is not JSON", bad_request)
+        responses["422"] = _error_response(
+            "Invalid input", [*bad_request, *[c for c in meta.errors if c.endswith("_invalid")]]
+        )
+        if meta.rate_limited:
+            responses["429"] = _error_response("Too many requests", ["rate_limited"])
+    if not meta.public:
+        op["security"] = [{"bearerAuth": []}]
+        responses["401"] = _error_response("Missing, invalid or revoked token", ["unauthorized"])
+        if meta.roles:
+            responses["403"] = _error_response(
+                f"Needs role {' or '.join(meta.roles)}", ["forbidden"]
+            )
+    else:
+        op["security"] = [{}, {"bearerAuth": []}]
+    specific = [c for c in meta.errors if c not in ("rate_limited", "unavailable")]
+    if specific:
+        responses.setdefault("default", _error_response("Other errors of this operation", specific))
+    if "unavailable" in meta.errors:
+        responses["503"] = _error_response("A backing service is unavailable", ["unavailable"])
+    op["responses"] = responses
+    return op
+
+
+def build_openapi(app: web.Application, title: str, version: str) -> dict[str, Any]:
+    """The whole document; every route that declared a ``RouteMeta`` is in it."""
+    routes: list[tuple[str, str, RouteMeta]] = []
+    for route in app.router.routes():
+        meta = route_meta(route.handler)
+        if meta is None or route.resource is None or route.method == "HEAD":
+            continue
+        routes.append((route.method, route.resource.canonical, meta))
+
+    models = _models(routes)
+    keyed: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (m, "validation") for m in models if any(r[2].body is m for r in routes)
+    ]
+    keyed += [(m, "serialization") for m in models if any(r[2].response is m for r in routes)]
+    schema_map, definitions = models_json_schema(keyed, ref_template=_REF)
+    refs: dict[type[BaseModel], dict[str, Any]] = {}
+    for (model, _mode), schema in schema_map.items():
+        refs.setdefault(cast(type[BaseModel], model), dict(schema))
+
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, meta in sorted(routes, key=lambda r: (r[1], r[0])):
+        paths.setdefault(path, {})[method.lower()] = _operation(method, path, meta, refs)
+
+    components = dict(definitions.get("$defs", {}))
+    components["Error"] = ERROR_SCHEMA
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": version,
+            "description": (
+                "匠心 jiangxin: the backend of Zhuzhou's 劳模精神、劳动精神、工匠精神 "
+                "mini-program. Errors use one envelope; see API.md."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }

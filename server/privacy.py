@@ -1,0 +1,41 @@
+"""Personal data, room by room: ``GET /me/export`` and ``DELETE /me`` go through here.
+
+Each room that keeps personal data registers a provider that can export and erase
+it. Erasure runs in reverse registration order, so the account itself goes last.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class PersonalDataProvider(Protocol):
+    """One room's share of a person's data."""
+
+    privacy_section: str
+
+    async def export_personal_data(self, user_id: str) -> Any: ...
+
+    async def erase_personal_data(self, user_id: str) -> None: ...
+
+
+class PrivacyRegistry:
+    def __init__(self) -> None:
+        self._providers: list[PersonalDataProvider] = []
+
+    def register(self, provider: PersonalDataProvider) -> None:
+        if any(p.privacy_section == provider.privacy_section for p in self._providers):
+            raise ValueError(f"privacy section {provider.privacy_section!r} registered twice")
+        self._providers.append(provider)
+
+    @property
+    def sections(self) -> list[str]:
+        return [p.privacy_section for p in self._providers]
+
+    async def export(self, user_id: str) -> dict[str, Any]:
+        return {p.privacy_section: await p.export_personal_data(user_id) for p in self._providers}
+
+    async def erase(self, user_id: str) -> None:
+        # Each step is idempotent, so a retried DELETE /me finishes what a failed one began.
+        for provider in reversed(self._providers):
+            await provider.erase_personal_data(user_id)

@@ -1,0 +1,105 @@
+"""JSON at the edge: parse requests into pydantic models, answer with orjson."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict
+
+from server.errors import AppError, InvalidRequest
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+class ApiIn(BaseModel):
+    """Base of every request model: unknown fields are refused (mass assignment, injection)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ApiOut(BaseModel):
+    """Base of every response model."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+def _operator_key_path(value: Any, path: str = "") -> str | None:
+    """The path of the first key that looks like a MongoDB operator or dotted path, if any."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if str(key).startswith("$") or "." in str(key):
+                return here
+            found = _operator_key_path(item, here)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _operator_key_path(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON; 400 when it is not JSON, 422 when it smuggles operators."""
+    raw = await request.read()  # bounded by client_max_size: 413 past it
+    if not raw:
+        raise AppError(
+            message="请求体为空，需要 JSON", status=400, details={"fields": {"body": "empty"}}
+        )
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise AppError(
+            message="请求体不是合法的 JSON", status=400, details={"reason": exc.msg}
+        ) from None
+    bad_key = _operator_key_path(data)
+    if bad_key is not None:
+        raise InvalidRequest.for_fields({bad_key: "keys may not start with '$' or contain '.'"})
+    return data
+
+
+async def read_body(request: web.Request, model: type[ModelT]) -> ModelT:
+    """Parse and validate the JSON body; pydantic errors become 422 via the middleware."""
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        raise InvalidRequest.for_fields({"body": "must be a JSON object"})
+    return model.model_validate(data)
+
+
+def read_query(request: web.Request, model: type[ModelT]) -> ModelT:
+    """Validate query parameters (single values only) against ``model``."""
+    params: dict[str, str] = {}
+    for key in request.query:
+        values = request.query.getall(key)
+        if len(values) > 1:
+            raise InvalidRequest.for_fields({key: "given more than once"})
+        params[key] = values[0]
+    return model.model_validate(params)
+
+
+def json_bytes(data: Any) -> bytes:
+    return orjson.dumps(data)
+
+
+def respond(
+    data: BaseModel | Mapping[str, Any] | list[Any] | None,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """A JSON response; models are dumped in JSON mode, ``None`` gives an empty 204."""
+    if status == 204 or data is None:
+        return web.Response(status=204, headers=headers)
+    payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
+    return web.Response(
+        body=orjson.dumps(payload),
+        status=status,
+        content_type=JSON_CONTENT_TYPE,
+        headers=headers,
+    )

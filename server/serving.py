@@ -1,0 +1,92 @@
+"""Serving: one process, or N worker processes sharing one port (SO_REUSEPORT)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import tempfile
+from types import FrameType
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from config.settings import Settings
+from server.app import create_app
+from server.logs import configure_logging
+
+log = logging.getLogger("jiangxin.serve")
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        sys.exit(f"configuration error:\n{exc}")
+
+
+async def _serve_until_signalled(
+    settings: Settings, host: str, port: int, reuse_port: bool
+) -> None:
+    runner = web.AppRunner(
+        create_app(settings),
+        shutdown_timeout=settings.shutdown_timeout_s,
+        access_log=None,  # our middleware logs requests, as JSON, without query strings
+    )
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port, backlog=1024)
+        await site.start()
+        await stop.wait()
+        log.info("signal received: no new connections, draining in-flight requests")
+    finally:
+        # Not web.run_app: its signal path cancels the task that drains, so in-flight
+        # requests would be cut. Here cleanup closes the listener, waits for running
+        # handlers up to SHUTDOWN_TIMEOUT_S, then closes the resources.
+        await runner.cleanup()
+
+
+def _run_worker(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
+    configure_logging(settings.log_level)
+    asyncio.run(_serve_until_signalled(settings, host, port, reuse_port))
+
+
+def serve(host: str, port: int, workers: int) -> None:
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    log.info("serving on http://%s:%d with %d worker(s)", host, port, workers)
+    if workers == 1:
+        _run_worker(settings, host, port, reuse_port=False)
+        return
+    # N processes share the port through SO_REUSEPORT; the kernel balances connections.
+    with tempfile.TemporaryDirectory(prefix="jiangxin-metrics-") as metrics_dir:
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
+        context = multiprocessing.get_context("spawn")
+        children = [
+            context.Process(
+                target=_run_worker, args=(settings, host, port, True), name=f"worker-{i}"
+            )
+            for i in range(workers)
+        ]
+        for child in children:
+            child.start()
+
+        def forward(signum: int, _frame: FrameType | None) -> None:
+            for child in children:
+                if child.is_alive() and child.pid:
+                    os.kill(child.pid, signum)
+
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGINT, forward)
+        for child in children:
+            child.join()
+        failed = [c.exitcode for c in children if c.exitcode not in (0, -signal.SIGTERM)]
+        if failed:
+            sys.exit(1)
