@@ -99,12 +99,12 @@ def _validation_details(exc: ValidationError) -> dict[str, Any]:
     return {"fields": fields}
 
 
-def _route_template(request: web.Request) -> str:
+def _route_template(match_info: web.UrlMappingMatchInfo) -> str:
     """The matched route's template (bounded label cardinality), or 'unmatched'."""
-    match_info = request.match_info
     if match_info.http_exception is not None:
         return "unmatched"
-    return match_info.route.resource.canonical if match_info.route.resource else "unmatched"
+    resource = match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
 
 
 def _error_from_exception(exc: BaseException, request_id: str) -> web.Response:
@@ -152,12 +152,13 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     request[REQUEST_ID] = request_id
     principal: Principal | None = None
     app = request.app
+    match_info = request.match_info
     metrics = app[METRICS]
     started = time.perf_counter()
     metrics.request_started()
     try:
-        if request.match_info.http_exception is None:
-            principal = await authorize(request)
+        if match_info.http_exception is None:
+            principal = await authorize(request, app, match_info.handler)
         response = await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:  # redirects and the like pass through untouched
@@ -169,7 +170,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     except Exception as exc:
         response = _error_from_exception(exc, request_id)
     elapsed = time.perf_counter() - started
-    route = _route_template(request)
+    route = _route_template(match_info)
     method = request.method if request.method in _KNOWN_METHODS else "OTHER"
     metrics.request_finished(method, route, response.status, elapsed)
     access_log = app[ACCESS_LOG]
@@ -208,28 +209,30 @@ def client_ip(request: web.Request, trusted_proxies: int) -> str:
     return request.remote or "unknown"
 
 
-async def authorize(request: web.Request) -> Principal | None:
+async def authorize(
+    request: web.Request, app: web.Application, handler: Handler
+) -> Principal | None:
     """Authenticate, rate-limit, then enforce "private unless public" and roles."""
-    meta = route_meta(request.match_info.handler)
+    meta = route_meta(handler)
     principal = None
     auth_error: AppError | None = None
     try:
         token = _bearer_token(request)
         if token is not None:
-            principal = await request.app[AUTHENTICATOR].authenticate(token)
+            principal = await app[AUTHENTICATOR].authenticate(token)
     except AppError as exc:
         auth_error = exc  # counted against the address below before it is raised
     if meta is None or meta.rate_limited:
         # Limits come first, so floods of anonymous or forged-token requests are
         # throttled too. Signed-in users are limited per user, so a school behind
         # one NAT address is not throttled as one client.
-        settings = request.app[SETTINGS]
+        settings = app[SETTINGS]
         if principal is not None:
             bucket, limit = f"user:{principal.user_id}", settings.rate_limit_user_per_minute
         else:
             ip = client_ip(request, settings.trusted_proxies)
             bucket, limit = f"ip:{ip}", settings.rate_limit_ip_per_minute
-        retry_after = await request.app[RATE_LIMITER].hit(bucket, limit, 60)
+        retry_after = await app[RATE_LIMITER].hit(bucket, limit, 60)
         if retry_after is not None:
             raise RateLimited(retry_after)
     if auth_error is not None:

@@ -25,7 +25,7 @@ from server.middleware import add_response_headers, api_middleware
 from server.principal import Principal, Role
 from server.redis_state import RateLimiter, RedisState, connect_redis
 from server.rest import ApiIn, read_body, respond
-from tests.conftest import REDIS_URL, AiohttpClient, Client, assert_error
+from tests.conftest import REDIS_URL, AiohttpClient, Client, assert_error, away_from_window_edge
 
 
 class StaticTokens:
@@ -237,6 +237,7 @@ async def test_rate_limit_per_ip_and_per_user(
     client = await aiohttp_client(
         bare_app_factory(rate_limit_ip_per_minute=5, rate_limit_user_per_minute=3)
     )
+    await away_from_window_edge(60)
     statuses = [(await client.get("/conflict")).status for _ in range(7)]
     assert statuses[:5] == [409] * 5
     assert statuses[5:] == [429, 429]

@@ -116,8 +116,10 @@ class AuthService:
     async def login_wechat(self, code: str) -> IssuedTokens:
         session = await self.wechat.code2session(code)
         # session.session_key stays here: nothing needs it yet, and it never leaves.
+        # A neutral default nickname; users set their own with PATCH /me.
+        suffix = int(hash_token(session.openid)[:8], 16) % 10000
         user = await self.users.upsert_wechat_user(
-            session.openid, nickname=f"匠心用户{session.openid[-4:]}", now=_now()
+            session.openid, nickname=f"匠心用户{suffix:04d}", now=_now()
         )
         return await self._start_session(user)
 
