@@ -41,8 +41,8 @@ RUN groupadd --system --gid 10001 jiangxin \
 COPY --from=builder /opt/venv /opt/venv
 
 # The app runs from its source tree: `python -m server` puts the working directory
-# first on sys.path, so /app/server shadows the copy installed in the venv. That matters:
-# server/static/ (docs.html, docs.js) is not package data, so only /app has it.
+# first on sys.path, so /app/server shadows the copy installed in the venv (both carry
+# server/static/, the docs page, as package data).
 WORKDIR /app
 COPY pyproject.toml ./
 COPY server/ server/

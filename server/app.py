@@ -12,7 +12,7 @@ from server.access_log import AccessLog
 from server.contexts import mongo_ctx, process_pool_ctx, redis_ctx, services_ctx
 from server.keys import ACCESS_LOG, METRICS, PRIVACY, SETTINGS
 from server.metrics import Metrics
-from server.middleware import add_response_headers, api_middleware
+from server.middleware import api_middleware
 from server.privacy import PrivacyRegistry
 
 ROOM_ROUTES = (ops_routes, auth_routes)
@@ -36,6 +36,5 @@ def create_app(settings: Settings) -> web.Application:
     for room in ROOM_ROUTES:
         app.router.add_routes(room.table)
     app.on_startup.append(build_openapi_doc)
-    app.on_response_prepare.append(add_response_headers)
     app.on_cleanup.append(flush_access_log)
     return app

@@ -6,6 +6,7 @@ closed on the way out. Nothing here runs at import time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError as RedisReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.settings import Settings
@@ -45,7 +47,25 @@ DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     ConnectionFailure,
     RedisConnectionError,
     RedisTimeoutError,
+    RedisReadOnlyError,  # a replica during failover
 )
+
+
+async def _ensure_indexes_until_done(db: AsyncDatabase[dict[str, Any]]) -> None:
+    """MongoDB was not there at startup: keep trying in the background.
+
+    Meanwhile the app serves (/readyz says the database is down; writes answer 503),
+    and no unique index is missing for long once the database is back.
+    """
+    while True:
+        log.error("MongoDB unavailable: indexes not ensured yet, retrying in 5 s")
+        await asyncio.sleep(5)
+        try:
+            await ensure_indexes(db)
+        except ConnectionFailure:
+            continue
+        log.info("indexes ensured")
+        return
 
 
 def mongo_client(settings: Settings) -> AsyncMongoClient[dict[str, Any]]:
@@ -126,14 +146,16 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[AUTH_SERVICE] = auth
     app[AUTHENTICATOR] = auth
     app[PRIVACY].register(auth)
+    retry_indexes: asyncio.Task[None] | None = None
     try:
         await ensure_indexes(db)
     except ConnectionFailure:
-        # Serve anyway: /readyz reports the database, requests get 503 until it is back.
-        log.error("MongoDB unavailable at startup; indexes not ensured")
+        retry_indexes = asyncio.create_task(_ensure_indexes_until_done(db))
     try:
         yield
     finally:
+        if retry_indexes is not None:
+            retry_indexes.cancel()
         await wechat.close()
         if fake_wechat is not None:
             await fake_wechat.cleanup()

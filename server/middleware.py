@@ -3,8 +3,9 @@
 One middleware, ``api_middleware``, in this order: request id; ``authorize`` (bearer
 token -> principal, per-user / per-address rate limit, "private unless public" and
 declared roles); the handler; then the one place where any failure becomes the API.md
-error envelope; metrics and the access log. Security headers and ``X-Request-ID`` are
-added in ``on_response_prepare`` so that streamed responses get them too.
+error envelope; security headers and ``X-Request-ID``; metrics and the access log.
+(Not an ``on_response_prepare`` hook: that signal costs every response more than all
+the headers together. Handlers that stream call ``add_standard_headers`` themselves.)
 """
 
 from __future__ import annotations
@@ -164,14 +165,17 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         if exc.status < 400:  # redirects and the like pass through untouched
             raise
         response = _error_from_exception(exc, request_id)
-    except asyncio.CancelledError:
-        metrics.request_finished(request.method, "cancelled", 499, 0.0)
+    except asyncio.CancelledError:  # the client went away, or shutdown gave up waiting
+        method = request.method if request.method in _KNOWN_METHODS else "OTHER"
+        metrics.request_finished(method, "cancelled", 499, time.perf_counter() - started)
         raise
     except Exception as exc:
         response = _error_from_exception(exc, request_id)
     elapsed = time.perf_counter() - started
     route = _route_template(match_info)
     method = request.method if request.method in _KNOWN_METHODS else "OTHER"
+    if not response.prepared:
+        add_standard_headers(request, response)
     metrics.request_finished(method, route, response.status, elapsed)
     access_log = app[ACCESS_LOG]
     if access_log.enabled:
@@ -184,7 +188,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             response.status,
             elapsed,
             principal.user_id if principal else None,
-            request.remote,
+            client_ip(request, app[SETTINGS].trusted_proxies),
         )
     return response
 
@@ -244,12 +248,12 @@ async def authorize(
     return principal
 
 
-async def add_response_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: request id and security headers on every response."""
+def add_standard_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Request id and security headers. The middleware adds them to every response it
+    sees unprepared; a handler that streams (prepares its own response) calls this first.
+    """
     headers = response.headers
-    request_id = request.get(REQUEST_ID)
-    if request_id:
-        headers["X-Request-ID"] = request_id
+    headers["X-Request-ID"] = request[REQUEST_ID]
     # A handler may set its own CSP (the docs page); everything else is fixed.
     headers.update(_SECURITY_HEADERS_NO_CSP)
     if "Content-Security-Policy" not in headers:
@@ -258,4 +262,4 @@ async def add_response_headers(request: web.Request, response: web.StreamRespons
         headers["Cache-Control"] = "no-store"
 
 
-__all__ = ["add_response_headers", "api_middleware", "authorize", "client_ip", "error_response"]
+__all__ = ["add_standard_headers", "api_middleware", "authorize", "client_ip", "error_response"]

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import tempfile
+from pathlib import Path
 from types import FrameType
 
 from aiohttp import web
@@ -25,7 +26,12 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        sys.exit(f"configuration error:\n{exc}")
+        # Not str(exc): it quotes the input values, and those include secrets.
+        problems = "\n".join(
+            f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+        sys.exit(f"configuration error:\n{problems}")
 
 
 async def _serve_until_signalled(
@@ -66,27 +72,32 @@ def serve(host: str, port: int, workers: int) -> None:
         _run_worker(settings, host, port, reuse_port=False)
         return
     # N processes share the port through SO_REUSEPORT; the kernel balances connections.
-    with tempfile.TemporaryDirectory(prefix="jiangxin-metrics-") as metrics_dir:
-        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
+    with tempfile.TemporaryDirectory(prefix="jiangxin-metrics-") as own_dir:
+        metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", own_dir))
+        for stale in metrics_dir.glob("*.db"):  # samples of a previous run would add up
+            stale.unlink()
         context = multiprocessing.get_context("spawn")
-        children = [
-            context.Process(
-                target=_run_worker, args=(settings, host, port, True), name=f"worker-{i}"
-            )
-            for i in range(workers)
-        ]
-        for child in children:
-            child.start()
+        started: list[multiprocessing.context.SpawnProcess] = []
+        stopping = False
 
         def forward(signum: int, _frame: FrameType | None) -> None:
-            for child in children:
+            nonlocal stopping
+            stopping = True  # a signal during start-up also stops the workers not yet started
+            for child in started:
                 if child.is_alive() and child.pid:
                     os.kill(child.pid, signum)
 
         signal.signal(signal.SIGTERM, forward)
         signal.signal(signal.SIGINT, forward)
-        for child in children:
+        for index in range(workers):
+            if stopping:
+                break
+            child = context.Process(
+                target=_run_worker, args=(settings, host, port, True), name=f"worker-{index}"
+            )
+            child.start()
+            started.append(child)
+        for child in started:
             child.join()
-        failed = [c.exitcode for c in children if c.exitcode not in (0, -signal.SIGTERM)]
-        if failed:
+        if any(c.exitcode not in (0, -signal.SIGTERM) for c in started):
             sys.exit(1)

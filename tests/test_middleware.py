@@ -21,7 +21,7 @@ from server.api import ApiRoutes
 from server.errors import Conflict, Unauthorized
 from server.keys import ACCESS_LOG, AUTHENTICATOR, METRICS, RATE_LIMITER, SETTINGS
 from server.metrics import Metrics
-from server.middleware import add_response_headers, api_middleware
+from server.middleware import add_standard_headers, api_middleware
 from server.principal import Principal, Role
 from server.redis_state import RateLimiter, RedisState, connect_redis
 from server.rest import ApiIn, read_body, respond
@@ -78,6 +78,15 @@ async def unlimited(request: web.Request) -> web.Response:
     return respond({"ok": True})
 
 
+@routes.get("/stream", "streams its own response", public=True)
+async def stream(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse()
+    add_standard_headers(request, response)
+    await response.prepare(request)
+    await response.write(b"chunk")
+    return response
+
+
 async def undeclared(request: web.Request) -> web.Response:
     return respond({"ok": True})
 
@@ -101,7 +110,6 @@ async def bare_app_factory() -> AsyncIterator[Any]:
         app[AUTHENTICATOR] = StaticTokens()
         app.router.add_routes(routes.table)
         app.router.add_get("/undeclared", undeclared)
-        app.on_response_prepare.append(add_response_headers)
         return app
 
     yield factory
@@ -166,6 +174,13 @@ async def test_every_error_has_envelope_id_and_security_headers(
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert resp.headers["X-Frame-Options"] == "DENY"
     assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
+
+
+async def test_streamed_responses_carry_the_headers_too(bare: Client) -> None:
+    resp = await bare.get("/stream", headers={"X-Request-ID": "stream-1"})
+    assert await resp.read() == b"chunk"
+    assert resp.headers["X-Request-ID"] == "stream-1"
+    assert resp.headers["X-Frame-Options"] == "DENY"
 
 
 async def test_405_names_the_allowed_methods(bare: Client) -> None:

@@ -10,6 +10,7 @@ import orjson
 from aiohttp import web
 from openapi_ui_bundles import swagger_ui
 
+import server
 from server.api import ApiRoutes
 from server.keys import METRICS, MONGO_DB, REDIS
 from server.openapi import build_openapi
@@ -17,7 +18,7 @@ from server.rest import respond
 
 routes = ApiRoutes(prefix="", tag="operations")
 
-STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "server" / "static"
+STATIC_DIR = Path(server.__file__).resolve().parent / "static"  # shipped as package data
 SWAGGER_DIR = Path(swagger_ui.static_path)
 OPENAPI_DOC = web.AppKey("openapi_doc", bytes)
 _HEALTHY = orjson.dumps({"status": "ok"})
