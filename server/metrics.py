@@ -1,12 +1,18 @@
 """Prometheus metrics, one registry per app (several apps live in one test process).
 
-With ``PROMETHEUS_MULTIPROC_DIR`` set (``serve --workers N`` sets it), every worker
-writes its samples there and ``/metrics`` aggregates all workers.
+HTTP request metrics are recorded on every request, so they take the cheapest path
+that is correct:
+- one process (the default): plain counters owned by the event loop (no locks; nothing
+  else touches them), turned into Prometheus families only when ``/metrics`` is read;
+- ``PROMETHEUS_MULTIPROC_DIR`` set (``serve --workers N`` sets it): prometheus_client's
+  multi-process values, so that ``/metrics`` adds up every worker.
 """
 
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import (
@@ -17,81 +23,119 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
+_REQUESTS = ("jiangxin_http_requests", "HTTP requests by method, route template and status.")
+_LATENCY = (
+    "jiangxin_http_request_duration_seconds",
+    "HTTP request latency by method and route template.",
+)
+_IN_FLIGHT = ("jiangxin_http_requests_in_flight", "Requests being handled right now.")
+
+
+class _LoopRequestStats:
+    """Request counters of one process, touched only from its event loop."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.counts: dict[tuple[str, str, int], int] = {}
+        # (method, route) -> [count per bucket (+Inf last)..., sum of seconds]
+        self.latency: dict[tuple[str, str], list[float]] = {}
+
+    def finished(self, method: str, route: str, status: int, elapsed_s: float) -> None:
+        self.in_flight -= 1
+        key = (method, route, status)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        series = self.latency.get(key[:2])
+        if series is None:
+            series = self.latency[key[:2]] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+        series[bisect_left(LATENCY_BUCKETS, elapsed_s)] += 1
+        series[-1] += elapsed_s
+
+    def collect(self) -> Iterator[Metric]:
+        """The Prometheus families, built at scrape time."""
+        requests = CounterMetricFamily(*_REQUESTS, labels=["method", "route", "status"])
+        for (method, route, status), count in self.counts.items():
+            requests.add_metric([method, route, str(status)], count)
+        yield requests
+        latency = HistogramMetricFamily(*_LATENCY, labels=["method", "route"])
+        bounds = [*(str(b) for b in LATENCY_BUCKETS), "+Inf"]
+        for (method, route), series in self.latency.items():
+            cumulative, buckets = 0.0, []
+            for bound, in_bucket in zip(bounds, series[:-1], strict=True):
+                cumulative += in_bucket
+                buckets.append((bound, cumulative))
+            latency.add_metric([method, route], buckets, series[-1])
+        yield latency
+        yield GaugeMetricFamily(*_IN_FLIGHT, value=self.in_flight)
+
 
 class Metrics:
-    """The service's metrics; handlers record, ``/metrics`` exposes."""
+    """The service's metrics; the middleware records, ``/metrics`` exposes."""
 
     content_type = CONTENT_TYPE_LATEST
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "jiangxin_http_requests_total",
-            "HTTP requests by method, route template and status.",
-            ["method", "route", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "jiangxin_http_request_duration_seconds",
-            "HTTP request latency by method and route template.",
-            ["method", "route"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.in_flight = Gauge(
-            "jiangxin_http_requests_in_flight",
-            "Requests being handled right now.",
-            registry=self.registry,
-            multiprocess_mode="livesum",
-        )
-        # Hot path: label children cached, and (single process) in-flight read at
-        # scrape time from a plain int instead of a locked inc/dec per request.
-        self._multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-        self._in_flight_now = 0
-        if not self._multiprocess:
-            self.in_flight.set_function(lambda: self._in_flight_now)
-        self._request_counters: dict[tuple[str, str, int], Any] = {}
-        self._latency_children: dict[tuple[str, str], Any] = {}
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self._loop_stats = _LoopRequestStats()
+        if self.multiprocess:
+            self._requests = Counter(
+                *_REQUESTS, ["method", "route", "status"], registry=self.registry
+            )
+            self._latency = Histogram(
+                *_LATENCY, ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry
+            )
+            self._in_flight = Gauge(
+                *_IN_FLIGHT, registry=self.registry, multiprocess_mode="livesum"
+            )
+            self._children: dict[tuple[str, ...] | tuple[str, str, int], Any] = {}
+        else:
+            self.registry.register(self._loop_stats)
         self.rate_limit_fail_open = Counter(
-            "jiangxin_rate_limit_fail_open_total",
+            "jiangxin_rate_limit_fail_open",
             "Requests let through unchecked because Redis did not answer.",
             registry=self.registry,
         )
         self.redis_errors = Counter(
-            "jiangxin_redis_errors_total",
+            "jiangxin_redis_errors",
             "Redis operations that failed and were degraded around.",
             ["operation"],
             registry=self.registry,
         )
 
     def request_started(self) -> None:
-        if self._multiprocess:
-            self.in_flight.inc()
+        if self.multiprocess:
+            self._in_flight.inc()
         else:
-            self._in_flight_now += 1
+            self._loop_stats.in_flight += 1
 
     def request_finished(self, method: str, route: str, status: int, elapsed_s: float) -> None:
-        if self._multiprocess:
-            self.in_flight.dec()
-        else:
-            self._in_flight_now -= 1
+        if not self.multiprocess:
+            self._loop_stats.finished(method, route, status, elapsed_s)
+            return
+        self._in_flight.dec()
         key = (method, route, status)
-        counter = self._request_counters.get(key)
+        counter = self._children.get(key)
         if counter is None:
-            counter = self._request_counters[key] = self.requests.labels(method, route, str(status))
+            counter = self._children[key] = self._requests.labels(method, route, str(status))
         counter.inc()
-        latency = self._latency_children.get(key[:2])
-        if latency is None:
-            latency = self._latency_children[key[:2]] = self.latency.labels(method, route)
-        latency.observe(elapsed_s)
+        histogram = self._children.get(key[:2])
+        if histogram is None:
+            histogram = self._children[key[:2]] = self._latency.labels(method, route)
+        histogram.observe(elapsed_s)
 
     def render(self) -> bytes:
         """The exposition text, across all workers when running multi-process."""
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if self.multiprocess:
             registry = CollectorRegistry()
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from multidict import CIMultiDict
 from pydantic import ValidationError
 
 from server.access import require_role
@@ -175,7 +176,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     route = _route_template(match_info)
     method = request.method if request.method in _KNOWN_METHODS else "OTHER"
     if not response.prepared:
-        add_standard_headers(request, response)
+        _set_standard_headers(response.headers, request_id, route.startswith(API_PREFIX))
     metrics.request_finished(method, route, response.status, elapsed)
     access_log = app[ACCESS_LOG]
     if access_log.enabled:
@@ -252,13 +253,17 @@ def add_standard_headers(request: web.Request, response: web.StreamResponse) -> 
     """Request id and security headers. The middleware adds them to every response it
     sees unprepared; a handler that streams (prepares its own response) calls this first.
     """
-    headers = response.headers
-    headers["X-Request-ID"] = request[REQUEST_ID]
+    is_api = request.raw_path.startswith(API_PREFIX)
+    _set_standard_headers(response.headers, request[REQUEST_ID], is_api)
+
+
+def _set_standard_headers(headers: CIMultiDict[str], request_id: str, is_api: bool) -> None:
+    headers["X-Request-ID"] = request_id
     # A handler may set its own CSP (the docs page); everything else is fixed.
     headers.update(_SECURITY_HEADERS_NO_CSP)
     if "Content-Security-Policy" not in headers:
         headers["Content-Security-Policy"] = _DEFAULT_CSP
-    if "Cache-Control" not in headers and request.path.startswith(API_PREFIX):
+    if is_api and "Cache-Control" not in headers:
         headers["Cache-Control"] = "no-store"
 
 
