@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     login_failures_window_s: int = Field(900, ge=1)
 
     max_json_body_bytes: int = Field(1024 * 1024, ge=1024)
+    media_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    media_max_pixels: int = Field(40_000_000, ge=10_000)
+    media_url_ttl_s: int = Field(3600, ge=60, le=7 * 86400)
+    media_cache_bytes: int = Field(64 * 1024 * 1024, ge=0)
     shutdown_timeout_s: float = Field(20.0, ge=0)
     image_workers: int = Field(1, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

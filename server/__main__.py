@@ -1,4 +1,5 @@
-"""``python -m server serve | create-user | seed | ensure-indexes | fake-wechat``."""
+"""``python -m server serve | create-user | seed | ensure-indexes | sweep-media |
+sweep-idempotency-keys | fake-wechat``."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 
+import orjson
 from aiohttp import web
 
 from config.settings import Settings
 from handlers.auth.repo import UsernameTaken
 from server.app import create_app
 from server.contexts import ensure_indexes
-from server.keys import AUTH_SERVICE, MONGO_DB
+from server.keys import AUTH_SERVICE, IDEMPOTENCY, MEDIA_SERVICE, MONGO_DB
 from server.logs import configure_logging
 from server.principal import Role
 from server.serving import load_settings, serve
@@ -66,6 +68,16 @@ async def run_ensure_indexes() -> None:
         print("indexes ensured")
 
 
+async def sweep_media() -> None:
+    async with app_resources(load_settings()) as app:
+        print(orjson.dumps(await app[MEDIA_SERVICE].sweep()).decode())
+
+
+async def sweep_idempotency_keys() -> None:
+    async with app_resources(load_settings()) as app:
+        print(orjson.dumps({"expired_keys": await app[IDEMPOTENCY].sweep()}).decode())
+
+
 async def seed() -> None:
     settings = load_settings()
     if settings.app_env == "production":
@@ -110,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     p_user.add_argument("--update", action="store_true", help="reset an existing account")
 
     commands.add_parser("ensure-indexes", help="create every collection's indexes")
+    commands.add_parser(
+        "sweep-media", help="delete media unreferenced for 24 h, orphan files, stray chunks"
+    )
+    commands.add_parser("sweep-idempotency-keys", help="delete idempotency records past 24 h")
     commands.add_parser("seed", help="demo accounts and content (development only)")
 
     p_fake = commands.add_parser("fake-wechat", help="run our fake WeChat API server")
@@ -128,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(create_user(args.username, _password(args.password), roles, args.update))
     elif args.command == "ensure-indexes":
         asyncio.run(run_ensure_indexes())
+    elif args.command == "sweep-media":
+        asyncio.run(sweep_media())
+    elif args.command == "sweep-idempotency-keys":
+        asyncio.run(sweep_idempotency_keys())
     elif args.command == "seed":
         asyncio.run(seed())
     elif args.command == "fake-wechat":

@@ -29,6 +29,7 @@ class RouteMeta:
     public: bool = False
     roles: tuple[Role, ...] = ()
     body: type[BaseModel] | None = None
+    body_content_type: str = "application/json"
     query: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     status: int = 200

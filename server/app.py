@@ -6,16 +6,24 @@ from aiohttp import web
 
 from config.settings import Settings
 from handlers.auth.routes import routes as auth_routes
+from handlers.media.routes import routes as media_routes
+from handlers.media.routes import serving as media_serving
 from handlers.ops.routes import build_openapi_doc
 from handlers.ops.routes import routes as ops_routes
 from server.access_log import AccessLog
-from server.contexts import mongo_ctx, process_pool_ctx, redis_ctx, services_ctx
+from server.contexts import (
+    loop_monitor_ctx,
+    mongo_ctx,
+    process_pool_ctx,
+    redis_ctx,
+    services_ctx,
+)
 from server.keys import ACCESS_LOG, METRICS, PRIVACY, SETTINGS
 from server.metrics import Metrics
 from server.middleware import api_middleware
 from server.privacy import PrivacyRegistry
 
-ROOM_ROUTES = (ops_routes, auth_routes)
+ROOM_ROUTES = (ops_routes, auth_routes, media_routes, media_serving)
 
 
 async def flush_access_log(app: web.Application) -> None:
@@ -32,7 +40,7 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = Metrics()
     app[ACCESS_LOG] = AccessLog(enabled=settings.access_log)
     app[PRIVACY] = PrivacyRegistry()
-    app.cleanup_ctx.extend([mongo_ctx, redis_ctx, process_pool_ctx, services_ctx])
+    app.cleanup_ctx.extend([mongo_ctx, redis_ctx, process_pool_ctx, services_ctx, loop_monitor_ctx])
     for room in ROOM_ROUTES:
         app.router.add_routes(room.table)
     app.on_startup.append(build_openapi_doc)

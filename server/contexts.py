@@ -1,4 +1,5 @@
-"""One cleanup_ctx per resource, in order: Mongo -> Redis -> process pool -> services.
+"""One cleanup_ctx per resource, in order: Mongo -> Redis -> process pool -> services
+(and a watcher of the event loop's lag).
 
 Clients are created inside their context because they bind to the running loop, and
 closed on the way out. Nothing here runs at import time.
@@ -8,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 from collections.abc import AsyncIterator
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from aiohttp import web
@@ -24,9 +23,16 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from config.settings import Settings
 from handlers.auth.repo import SessionRepo, UserRepo
 from handlers.auth.service import AuthService
+from handlers.idempotency.repo import IdempotencyRepo
+from handlers.idempotency.service import IdempotencyService
+from handlers.media.repo import MediaRepo
+from handlers.media.service import MediaService
+from media.store import BlobStore
 from server.keys import (
     AUTH_SERVICE,
     AUTHENTICATOR,
+    IDEMPOTENCY,
+    MEDIA_SERVICE,
     METRICS,
     MONGO_DB,
     PRIVACY,
@@ -36,9 +42,11 @@ from server.keys import (
     SETTINGS,
     WECHAT,
 )
+from server.metrics import Metrics
 from server.redis_state import RateLimiter, RedisState, connect_redis
 from server.wechat import WeChatClient
 from server.wechat_fake import start_fake_wechat
+from server.workers import WorkerPool
 
 log = logging.getLogger("jiangxin.app")
 
@@ -82,6 +90,9 @@ async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     """Every room's indexes; idempotent, run at startup and by ``ensure-indexes``."""
     await UserRepo(db).ensure_indexes()
     await SessionRepo(db).ensure_indexes()
+    await IdempotencyRepo(db).ensure_indexes()
+    await MediaRepo(db).ensure_indexes()
+    await BlobStore(db).ensure_indexes()
 
 
 async def mongo_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -105,16 +116,29 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def process_pool_ctx(app: web.Application) -> AsyncIterator[None]:
-    # Workers start on first use, so apps that never decode an image pay nothing.
-    pool = ProcessPoolExecutor(
-        max_workers=app[SETTINGS].image_workers,
-        mp_context=multiprocessing.get_context("spawn"),
-    )
+    pool = WorkerPool(app[SETTINGS].image_workers)
     app[PROCESS_POOL] = pool
     try:
         yield
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        await asyncio.to_thread(pool.shutdown)
+
+
+async def _watch_loop_lag(metrics: Metrics, interval_s: float = 0.05) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        await asyncio.sleep(interval_s)
+        metrics.loop_lag(loop.time() - started - interval_s)
+
+
+async def loop_monitor_ctx(app: web.Application) -> AsyncIterator[None]:
+    """How late the event loop runs: the proof that nothing (Pillow) blocks it."""
+    watcher = asyncio.create_task(_watch_loop_lag(app[METRICS]))
+    try:
+        yield
+    finally:
+        watcher.cancel()
 
 
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -134,6 +158,9 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     await wechat.start()
     app[WECHAT] = wechat
     db = app[MONGO_DB]
+    media = MediaService(settings, MediaRepo(db), BlobStore(db), app[PROCESS_POOL])
+    app[MEDIA_SERVICE] = media
+    app[IDEMPOTENCY] = IdempotencyService(IdempotencyRepo(db))
     auth = AuthService(
         settings=settings,
         users=UserRepo(db),
@@ -142,10 +169,12 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         rate_limiter=app[RATE_LIMITER],
         wechat=wechat,
         metrics=app[METRICS],
+        media=media,
     )
     app[AUTH_SERVICE] = auth
     app[AUTHENTICATOR] = auth
-    app[PRIVACY].register(auth)
+    app[PRIVACY].register(auth)  # registered first: erased last
+    app[PRIVACY].register(media)
     retry_indexes: asyncio.Task[None] | None = None
     try:
         await ensure_indexes(db)

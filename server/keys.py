@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from aiohttp import web
@@ -10,24 +9,29 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from config.settings import Settings
 from handlers.auth.service import AuthService
+from handlers.idempotency.service import IdempotencyService
+from handlers.media.service import MediaService
 from server.access_log import AccessLog
 from server.metrics import Metrics
 from server.principal import Authenticator, Principal
 from server.privacy import PrivacyRegistry
 from server.redis_state import RateLimiter, RedisState
 from server.wechat import WeChatClient
+from server.workers import WorkerPool
 
 SETTINGS = web.AppKey("settings", Settings)
 MONGO_DB = web.AppKey("mongo_db", AsyncDatabase[dict[str, Any]])
 REDIS = web.AppKey("redis", RedisState)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
-PROCESS_POOL = web.AppKey("process_pool", ProcessPoolExecutor)
+PROCESS_POOL = web.AppKey("process_pool", WorkerPool)
 WECHAT = web.AppKey("wechat", WeChatClient)
 METRICS = web.AppKey("metrics", Metrics)
 ACCESS_LOG = web.AppKey("access_log", AccessLog)
 PRIVACY = web.AppKey("privacy", PrivacyRegistry)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 AUTH_SERVICE = web.AppKey("auth_service", AuthService)
+MEDIA_SERVICE = web.AppKey("media_service", MediaService)
+IDEMPOTENCY = web.AppKey("idempotency", IdempotencyService)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)

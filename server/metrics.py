@@ -39,6 +39,10 @@ _LATENCY = (
     "HTTP request latency by method and route template.",
 )
 _IN_FLIGHT = ("jiangxin_http_requests_in_flight", "Requests being handled right now.")
+_LOOP_LAG = (
+    "jiangxin_event_loop_lag_max_seconds",
+    "Longest the event loop was late waking a 50 ms timer since the process started.",
+)
 
 
 class _LoopRequestStats:
@@ -46,6 +50,7 @@ class _LoopRequestStats:
 
     def __init__(self) -> None:
         self.in_flight = 0
+        self.loop_lag_max = 0.0
         self.counts: dict[tuple[str, str, int], int] = {}
         # (method, route) -> [count per bucket (+Inf last)..., sum of seconds]
         self.latency: dict[tuple[str, str], list[float]] = {}
@@ -76,6 +81,7 @@ class _LoopRequestStats:
             latency.add_metric([method, route], buckets, series[-1])
         yield latency
         yield GaugeMetricFamily(*_IN_FLIGHT, value=self.in_flight)
+        yield GaugeMetricFamily(*_LOOP_LAG, value=self.loop_lag_max)
 
 
 class Metrics:
@@ -97,7 +103,8 @@ class Metrics:
             self._in_flight = Gauge(
                 *_IN_FLIGHT, registry=self.registry, multiprocess_mode="livesum"
             )
-            self._children: dict[tuple[str, ...] | tuple[str, str, int], Any] = {}
+            self._children: dict[tuple[Any, ...], Any] = {}
+            self._loop_lag = Gauge(*_LOOP_LAG, registry=self.registry, multiprocess_mode="max")
         else:
             self.registry.register(self._loop_stats)
         self.rate_limit_fail_open = Counter(
@@ -132,6 +139,14 @@ class Metrics:
         if histogram is None:
             histogram = self._children[key[:2]] = self._latency.labels(method, route)
         histogram.observe(elapsed_s)
+
+    def loop_lag(self, lag_s: float) -> None:
+        """A sample of how late the loop woke a timer (server/contexts.loop_monitor_ctx)."""
+        if lag_s <= self._loop_stats.loop_lag_max:
+            return
+        self._loop_stats.loop_lag_max = lag_s
+        if self.multiprocess:
+            self._loop_lag.set(lag_s)
 
     def render(self) -> bytes:
         """The exposition text, across all workers when running multi-process."""

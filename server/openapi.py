@@ -82,7 +82,7 @@ def _operation(
     if meta.body is not None:
         op["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": refs[meta.body]}},
+            "content": {meta.body_content_type: {"schema": refs[meta.body]}},
         }
     success: dict[str, Any] = {"description": _STATUS_TEXT.get(meta.status, "Success")}
     if meta.response is not None:

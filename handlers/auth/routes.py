@@ -20,18 +20,18 @@ from handlers.auth.schemas import (
 from handlers.auth.service import IssuedTokens
 from server.access import current_principal
 from server.api import ApiRoutes
-from server.keys import AUTH_SERVICE, PRIVACY, SETTINGS
+from server.keys import AUTH_SERVICE, MEDIA_SERVICE, PRIVACY, SETTINGS
 from server.middleware import client_ip
 from server.rest import read_body, respond
 
 routes = ApiRoutes(tag="auth")
 
 
-def user_out(user: UserRecord) -> UserOut:
+async def user_out(request: web.Request, user: UserRecord) -> UserOut:
     return UserOut(
         id=user.id,
         nickname=user.nickname,
-        avatar=None,
+        avatar=await request.app[MEDIA_SERVICE].get_out(user.avatar_media_id),
         roles=user.roles,
         school_id=user.school_id,
         class_id=user.class_id,
@@ -39,12 +39,12 @@ def user_out(user: UserRecord) -> UserOut:
     )
 
 
-def tokens_out(tokens: IssuedTokens) -> TokensOut:
+async def tokens_out(request: web.Request, tokens: IssuedTokens) -> TokensOut:
     return TokensOut(
         access_token=tokens.access_token,
         refresh_token=tokens.refresh_token,
         expires_in=tokens.expires_in,
-        user=user_out(tokens.user),
+        user=await user_out(request, tokens.user),
     )
 
 
@@ -59,7 +59,7 @@ def tokens_out(tokens: IssuedTokens) -> TokensOut:
 async def login_wechat(request: web.Request) -> web.Response:
     body = await read_body(request, WechatLoginIn)
     tokens = await request.app[AUTH_SERVICE].login_wechat(body.code)
-    return respond(tokens_out(tokens))
+    return respond(await tokens_out(request, tokens))
 
 
 @routes.post(
@@ -74,7 +74,7 @@ async def login_password(request: web.Request) -> web.Response:
     body = await read_body(request, PasswordLoginIn)
     ip = client_ip(request, request.app[SETTINGS].trusted_proxies)
     tokens = await request.app[AUTH_SERVICE].login_password(body.username, body.password, ip)
-    return respond(tokens_out(tokens))
+    return respond(await tokens_out(request, tokens))
 
 
 @routes.post(
@@ -88,7 +88,7 @@ async def login_password(request: web.Request) -> web.Response:
 async def refresh_tokens(request: web.Request) -> web.Response:
     body = await read_body(request, RefreshIn)
     tokens = await request.app[AUTH_SERVICE].refresh(body.refresh_token)
-    return respond(tokens_out(tokens))
+    return respond(await tokens_out(request, tokens))
 
 
 @routes.post(
@@ -105,7 +105,7 @@ async def logout(request: web.Request) -> web.Response:
 @routes.get("/me", "The caller's account", response=UserOut)
 async def get_me(request: web.Request) -> web.Response:
     user = await request.app[AUTH_SERVICE].get_user(current_principal(request).user_id)
-    return respond(user_out(user))
+    return respond(await user_out(request, user))
 
 
 @routes.patch(
@@ -121,7 +121,7 @@ async def update_me(request: web.Request) -> web.Response:
     user = await request.app[AUTH_SERVICE].update_profile(
         current_principal(request).user_id, changes
     )
-    return respond(user_out(user))
+    return respond(await user_out(request, user))
 
 
 @routes.get("/me/export", "All personal data held about the caller", response=ExportOut)

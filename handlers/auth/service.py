@@ -26,7 +26,8 @@ from handlers.auth.tokens import (
     new_session_id,
     split_refresh_token,
 )
-from server.errors import AppError, NotFound, RateLimited, Unauthorized
+from handlers.media.service import MediaNotFound, MediaService
+from server.errors import NotFound, RateLimited, Unauthorized
 from server.metrics import Metrics
 from server.principal import Principal, Role
 from server.redis_state import REDIS_ERRORS, RateLimiter, RedisState
@@ -52,12 +53,6 @@ class RefreshTokenInvalid(Unauthorized):
 class RefreshTokenReused(Unauthorized):
     code = "refresh_token_reused"
     message = "刷新令牌已被使用，此登录已全部失效，请重新登录"
-
-
-class MediaNotFound(AppError):
-    status = 422
-    code = "media_not_found"
-    message = "图片不存在"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +91,7 @@ class AuthService:
         rate_limiter: RateLimiter,
         wechat: WeChatClient,
         metrics: Metrics,
+        media: MediaService,
     ) -> None:
         self.settings = settings
         self.users = users
@@ -104,6 +100,7 @@ class AuthService:
         self.rate_limiter = rate_limiter
         self.wechat = wechat
         self.metrics = metrics
+        self.media = media
         self.codec = AccessTokenCodec(
             settings.jwt_secret.get_secret_value(),
             settings.jwt_issuer,
@@ -232,12 +229,22 @@ class AuthService:
         return user
 
     async def update_profile(self, user_id: str, changes: dict[str, Any]) -> UserRecord:
-        if changes.get("avatar_media_id") is not None:
-            # No media room yet: no media id can exist.
-            raise MediaNotFound(details={"fields": {"avatar_media_id": "unknown media"}})
+        before = await self.get_user(user_id)
+        ref = f"user:{user_id}:avatar"
+        new_avatar = changes.get("avatar_media_id")
+        if new_avatar is not None:
+            try:
+                await self.media.attach(new_avatar, user_id, ref)
+            except MediaNotFound:
+                raise MediaNotFound(
+                    details={"fields": {"avatar_media_id": "no such photo of yours"}}
+                ) from None
         user = await self.users.update_profile(user_id, changes, _now())
         if user is None:
             raise NotFound()
+        old_avatar = before.avatar_media_id
+        if "avatar_media_id" in changes and old_avatar and old_avatar != new_avatar:
+            await self.media.detach(old_avatar, ref)  # the sweeper may now collect it
         return user
 
     async def create_staff_user(

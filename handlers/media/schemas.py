@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
-from server.rest import ApiOut
+from server.rest import ApiIn, ApiOut
 
 
 class MediaUrls(ApiOut):
@@ -21,3 +23,10 @@ class MediaOut(ApiOut):
     bytes: int = Field(ge=0)
     lqip: str = Field(description="A tiny blurred placeholder as a data URI")
     urls: MediaUrls
+
+
+class MediaUploadForm(ApiIn):
+    """The multipart form of ``POST /api/v1/media`` (documentation only: it is streamed)."""
+
+    file: bytes = Field(json_schema_extra={"format": "binary", "contentMediaType": "image/*"})
+    purpose: Literal["avatar", "story", "checkin", "event", "innovation"] = "story"

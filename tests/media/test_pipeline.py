@@ -8,6 +8,7 @@ import pickle
 import resource
 import struct
 import time
+import warnings
 import zlib
 from io import BytesIO
 
@@ -218,8 +219,12 @@ def test_pillow_bomb_warning_becomes_too_large_not_a_warning() -> None:
     # ours, Pillow's DecompressionBombWarning must surface as our error (and, under
     # filterwarnings=error, must not leak as a warning).
     data = png(10000, 10000, 8, 0)
-    with pytest.raises(ImageTooLarge):
-        probe(data, 10**9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")  # as in production, where warnings only print
+        with pytest.raises(ImageTooLarge):
+            probe(data, 10**9)
+        with pytest.raises(ImageTooLarge):
+            process(data, max_pixels=10**9)
 
 
 def test_truncated_jpeg_is_invalid() -> None:
@@ -293,6 +298,17 @@ def test_allowed_formats_are_sniffed_from_bytes(fmt: str, fmt_out: str, content_
     result = process(data, max_pixels=DEFAULT_MAX_PIXELS)
     assert result.content_type == content_type
     assert (result.width, result.height) == (300, 200)
+
+
+def test_mpo_counts_as_jpeg_and_uses_the_first_picture() -> None:
+    first = Image.new("RGB", (2400, 1800), RED)
+    data = encode(first, "MPO", save_all=True, append_images=[Image.new("RGB", (2400, 1800), BLUE)])
+    with Image.open(BytesIO(data)) as check:
+        assert check.format == "MPO"
+    assert probe(data, DEFAULT_MAX_PIXELS) == ImageInfo("JPEG", "image/jpeg", 2400, 1800)
+    result = process(data, max_pixels=DEFAULT_MAX_PIXELS)
+    assert (result.variants["large"].width, result.variants["large"].height) == (1920, 1440)
+    assert is_red(pixel(result.variants["large"].jpeg, (100, 100)))
 
 
 def test_heic_round_trip_keeps_colours() -> None:
@@ -386,9 +402,10 @@ def _swapped_primaries_profile() -> bytes:
     return bytes(icc).replace("sRGB".encode("utf-16-be"), "sBGR".encode("utf-16-be"))
 
 
-def test_embedded_icc_profile_is_applied_then_dropped() -> None:
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "HEIF"])
+def test_embedded_icc_profile_is_applied_then_dropped(fmt: str) -> None:
     im = Image.new("RGB", (200, 100), RED)
-    data = encode(im, "JPEG", quality=95, icc_profile=_swapped_primaries_profile())
+    data = encode(im, fmt, quality=95, icc_profile=_swapped_primaries_profile())
     result = process(data, max_pixels=DEFAULT_MAX_PIXELS)
     variant = result.variants["thumb"]
     for blob in (variant.jpeg, variant.webp):
@@ -419,15 +436,16 @@ INVERSE = {
 }
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "HEIF"])  # libheif turns the tag into irot/imir
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_exif_orientation_puts_pixels_where_a_viewer_shows_them(orientation: int) -> None:
+def test_exif_orientation_puts_pixels_where_a_viewer_shows_them(orientation: int, fmt: str) -> None:
     shown = Image.new("RGB", (640, 400), WHITE)
     ImageDraw.Draw(shown).rectangle((0, 0, 159, 99), fill=RED)
     transpose = INVERSE[orientation]
     stored = shown if transpose is None else shown.transpose(transpose)
     exif = Image.Exif()
     exif[ExifTags.Base.Orientation] = orientation
-    data = encode(stored, "JPEG", quality=92, exif=exif.tobytes())
+    data = encode(stored, fmt, quality=92, exif=exif.tobytes())
     with Image.open(BytesIO(data)) as check:  # the fixture is what a viewer shows
         viewed = ImageOps.exif_transpose(check)
         assert viewed.size == (640, 400)
@@ -444,6 +462,30 @@ def test_exif_orientation_puts_pixels_where_a_viewer_shows_them(orientation: int
             assert is_white(pixel(blob, (w - w // 16, h // 16)))
             assert is_white(pixel(blob, (w // 16, h - h // 16)))
             assert is_white(pixel(blob, (w - w // 16, h - h // 16)))
+
+
+def test_corrupt_exif_does_not_fail_the_upload_or_warn() -> None:
+    def entry(tag: int, kind: int, count: int, value: bytes) -> bytes:
+        return struct.pack(">HHI", tag, kind, count) + value
+
+    # Orientation 6, then a Make tag pointing far past the end: Pillow warns about it.
+    tiff = (
+        b"MM\x00\x2a\x00\x00\x00\x08\x00\x02"
+        + entry(0x0112, 3, 1, b"\x00\x06\x00\x00")
+        + entry(0x010F, 2, 1000, b"\x00\x00\x10\x00")
+        + b"\x00\x00\x00\x00"
+    )
+    shown = Image.new("RGB", (64, 32), WHITE)
+    ImageDraw.Draw(shown).rectangle((0, 0, 15, 7), fill=RED)
+    stored = shown.transpose(Image.Transpose.ROTATE_90)
+    data = encode(stored, "JPEG", quality=95, exif=b"Exif\x00\x00" + tiff)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = process(data, max_pixels=DEFAULT_MAX_PIXELS)
+    assert not caught
+    assert (result.width, result.height) == (64, 32)
+    assert is_red(pixel(result.variants["thumb"].jpeg, (4, 2)))
+    assert_no_metadata(result)
 
 
 def test_big_rotated_camera_jpeg_is_drafted_and_rotated() -> None:

@@ -1,0 +1,88 @@
+"""The only code that touches the ``media`` collection (the bytes live in media/store.py).
+
+``dedupe_key`` (``<owner>:<sha256 of the upload>``) is unique: the same bytes uploaded
+twice by the same owner are one media, whatever the concurrency.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from media.store import as_object_id
+
+Document = dict[str, Any]
+
+
+class DuplicateMedia(Exception):
+    pass
+
+
+class MediaRepo:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db["media"]
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("dedupe_key", ASCENDING)], unique=True)
+        await self.collection.create_index([("owner_id", ASCENDING)])
+        await self.collection.create_index([("created_at", ASCENDING)])
+
+    @staticmethod
+    def new_id() -> str:
+        return str(ObjectId())
+
+    async def get(self, media_id: str) -> Document | None:
+        oid = as_object_id(media_id)
+        return await self.collection.find_one({"_id": oid}) if oid else None
+
+    async def find_by_dedupe_key(self, dedupe_key: str) -> Document | None:
+        return await self.collection.find_one({"dedupe_key": dedupe_key})
+
+    async def insert(self, doc: Document) -> None:
+        try:
+            await self.collection.insert_one({**doc, "_id": ObjectId(doc["_id"])})
+        except DuplicateKeyError:
+            raise DuplicateMedia(doc["dedupe_key"]) from None
+
+    async def add_reference(self, media_id: str, owner_id: str, ref: str) -> Document | None:
+        """Mark the owner's media as used by ``ref``; None if not theirs (or missing)."""
+        oid = as_object_id(media_id)
+        if oid is None:
+            return None
+        return await self.collection.find_one_and_update(
+            {"_id": oid, "owner_id": owner_id},
+            {"$addToSet": {"referenced_by": ref}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def remove_reference(self, media_id: str, ref: str) -> None:
+        oid = as_object_id(media_id)
+        if oid is not None:
+            await self.collection.update_one({"_id": oid}, {"$pull": {"referenced_by": ref}})
+
+    async def unreferenced_before(self, cutoff: datetime) -> list[Document]:
+        return [
+            doc
+            async for doc in self.collection.find(
+                {"referenced_by": {"$size": 0}, "created_at": {"$lt": cutoff}}
+            )
+        ]
+
+    async def of_owner(self, owner_id: str) -> list[Document]:
+        cursor = self.collection.find({"owner_id": owner_id}).sort("created_at", ASCENDING)
+        return [doc async for doc in cursor]
+
+    async def delete(self, media_id: str) -> None:
+        oid = as_object_id(media_id)
+        if oid is not None:
+            await self.collection.delete_one({"_id": oid})
+
+    async def existing_ids(self, media_ids: list[str]) -> set[str]:
+        oids = [oid for oid in map(as_object_id, media_ids) if oid is not None]
+        cursor = self.collection.find({"_id": {"$in": oids}}, projection={"_id": 1})
+        return {str(doc["_id"]) async for doc in cursor}

@@ -1,0 +1,330 @@
+"""Photos: upload (validated, processed off the loop, deduplicated), signed private URLs,
+references from other rooms, serving with a small in-process cache, sweeping, erasure.
+
+No half-written state: variant files are written first and removed again if the media
+record cannot be written; files left by a crash in between carry their media id and
+are removed by ``sweep``; so is media nothing references after 24 hours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import hashlib
+import hmac
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from config.settings import Settings
+from handlers.media.repo import DuplicateMedia, MediaRepo
+from handlers.media.schemas import MediaOut, MediaUrls
+from media import pipeline
+from media.store import BlobStore
+from server.errors import AppError, NotFound
+from server.workers import WorkerPool
+
+log = logging.getLogger("jiangxin.media")
+
+Purpose = Literal["avatar", "story", "checkin", "event", "innovation"]
+VARIANTS = ("thumb", "medium", "large")
+FORMATS = {"jpeg": "image/jpeg", "webp": "image/webp"}
+# Check-in photos are often of minors: only signed, expiring URLs reach them.
+PRIVATE_PURPOSES = frozenset({"checkin"})
+UNREFERENCED_GRACE = timedelta(hours=24)
+ORPHAN_FILE_GRACE = timedelta(hours=1)
+
+Document = dict[str, Any]
+
+
+class ImageUnsupported(AppError):
+    status = 415
+    code = "image_unsupported"
+    message = "不支持的图片格式（支持 JPEG、PNG、WebP、HEIC）"
+
+
+class ImageTooLarge(AppError):
+    status = 413
+    code = "image_too_large"
+    message = "图片过大"
+
+
+class ImageInvalid(AppError):
+    status = 422
+    code = "image_invalid"
+    message = "图片已损坏或不完整"
+
+
+class MediaNotFound(AppError):
+    status = 422
+    code = "media_not_found"
+    message = "图片不存在"
+
+
+@dataclass(frozen=True, slots=True)
+class VariantFile:
+    file_id: str
+    content_type: str
+    etag: str
+    private: bool
+    size: int
+
+
+class ByteBudgetCache:
+    """LRU of hot variant bytes, bounded by their total size (not by count)."""
+
+    def __init__(self, max_bytes: int, max_item_bytes: int = 2 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self.max_item_bytes = min(max_item_bytes, max_bytes)
+        self.size = 0
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+
+    def get(self, key: str) -> bytes | None:
+        data = self._items.get(key)
+        if data is not None:
+            self._items.move_to_end(key)
+        return data
+
+    def put(self, key: str, data: bytes) -> None:
+        if len(data) > self.max_item_bytes or key in self._items:
+            return
+        self._items[key] = data
+        self.size += len(data)
+        while self.size > self.max_bytes:
+            _, evicted = self._items.popitem(last=False)
+            self.size -= len(evicted)
+
+    def discard(self, key: str) -> None:
+        data = self._items.pop(key, None)
+        if data is not None:
+            self.size -= len(data)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class MediaService:
+    privacy_section = "media"
+
+    def __init__(
+        self, settings: Settings, repo: MediaRepo, blobs: BlobStore, pool: WorkerPool
+    ) -> None:
+        self.settings = settings
+        self.repo = repo
+        self.blobs = blobs
+        self.pool = pool
+        self.cache = ByteBudgetCache(settings.media_cache_bytes)
+        # A key of its own, derived from the deployment secret.
+        self._url_key = hashlib.sha256(
+            b"jiangxin-media-url:" + settings.jwt_secret.get_secret_value().encode()
+        ).digest()
+
+    # -- upload ---------------------------------------------------------------------
+
+    async def upload(self, owner_id: str, data: bytes, purpose: Purpose) -> Document:
+        """The media for these bytes: the owner's existing one, or a new one."""
+        sha256 = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+        dedupe_key = f"{owner_id}:{sha256}"
+        existing = await self.repo.find_by_dedupe_key(dedupe_key)
+        if existing is not None:
+            return existing
+        processed = await self._process(data)
+        media_id = self.repo.new_id()
+        files: list[str] = []
+        try:
+            variants: dict[str, Any] = {}
+            for name, variant in processed.variants.items():
+                entry: dict[str, Any] = {"width": variant.width, "height": variant.height}
+                for fmt, blob in (("jpeg", variant.jpeg), ("webp", variant.webp)):
+                    file_id = await self.blobs.put(
+                        blob, f"{media_id}/{name}.{fmt}", media_id, FORMATS[fmt]
+                    )
+                    files.append(file_id)
+                    entry[fmt] = {"file_id": file_id, "bytes": len(blob)}
+                variants[name] = entry
+            doc: Document = {
+                "_id": media_id,
+                "owner_id": owner_id,
+                "purpose": purpose,
+                "visibility": "private" if purpose in PRIVATE_PURPOSES else "public",
+                "content_type": processed.content_type,
+                "width": processed.width,
+                "height": processed.height,
+                "bytes": len(data),
+                "sha256": sha256,
+                "dedupe_key": dedupe_key,
+                "phash": processed.phash,
+                "dominant_color": processed.dominant_color,
+                "lqip": processed.lqip,
+                "variants": variants,
+                "referenced_by": [],
+                "created_at": _now(),
+            }
+            await self.repo.insert(doc)
+        except DuplicateMedia:
+            # The same bytes finished uploading concurrently: theirs wins, ours goes.
+            await self._delete_files(files)
+            winner = await self.repo.find_by_dedupe_key(dedupe_key)
+            if winner is None:
+                raise RuntimeError("duplicate media vanished") from None
+            return winner
+        except BaseException:
+            await asyncio.shield(self._delete_files(files))
+            raise
+        return await self.repo.get(media_id) or doc
+
+    async def _process(self, data: bytes) -> pipeline.ProcessedImage:
+        work = functools.partial(pipeline.process, data, max_pixels=self.settings.media_max_pixels)
+        try:
+            return await self.pool.run(work)
+        except pipeline.ImageUnsupported:
+            raise ImageUnsupported() from None
+        except pipeline.ImageTooLarge:
+            raise ImageTooLarge(details={"max_pixels": self.settings.media_max_pixels}) from None
+        except pipeline.ImageInvalid:
+            raise ImageInvalid() from None
+
+    async def _delete_files(self, file_ids: list[str]) -> None:
+        for file_id in file_ids:
+            await self.blobs.delete(file_id)
+            self.cache.discard(file_id)
+
+    # -- what the API shows -----------------------------------------------------------
+
+    def sign(self, media_id: str, variant: str, expires: int) -> str:
+        message = f"{media_id}/{variant}/{expires}".encode()
+        digest = hmac.new(self._url_key, message, hashlib.sha256).digest()[:18]
+        return base64.urlsafe_b64encode(digest).decode()
+
+    def media_out(self, doc: Document) -> MediaOut:
+        media_id = str(doc["_id"])
+        base = f"{self.settings.public_base_url.rstrip('/')}/media/{media_id}"
+        urls: dict[str, str] = {}
+        if doc["visibility"] == "private":
+            # Pre-signed: a mini-program <image> cannot send an Authorization header.
+            expires = int(time.time()) + self.settings.media_url_ttl_s
+            for variant in VARIANTS:
+                sig = self.sign(media_id, variant, expires)
+                urls[variant] = f"{base}/{variant}?exp={expires}&sig={sig}"
+        else:
+            urls = {variant: f"{base}/{variant}" for variant in VARIANTS}
+        return MediaOut(
+            id=media_id,
+            content_type=doc["content_type"],
+            width=doc["width"],
+            height=doc["height"],
+            bytes=doc["bytes"],
+            lqip=doc["lqip"],
+            urls=MediaUrls(**urls),
+        )
+
+    async def get_out(self, media_id: str | None) -> MediaOut | None:
+        if not media_id:
+            return None
+        doc = await self.repo.get(media_id)
+        return self.media_out(doc) if doc else None
+
+    # -- references from other rooms ------------------------------------------------
+
+    async def attach(self, media_id: str, owner_id: str, ref: str) -> Document:
+        """``ref`` (e.g. ``user:<id>:avatar``) now uses the owner's media; else 422."""
+        doc = await self.repo.add_reference(media_id, owner_id, ref)
+        if doc is None:
+            raise MediaNotFound(details={"fields": {"media_id": "unknown media"}})
+        return doc
+
+    async def detach(self, media_id: str, ref: str) -> None:
+        await self.repo.remove_reference(media_id, ref)
+
+    # -- serving ----------------------------------------------------------------------
+
+    async def variant_file(
+        self,
+        media_id: str,
+        variant: str,
+        fmt: str,
+        expires: str | None,
+        sig: str | None,
+    ) -> VariantFile:
+        """The file to serve, or 404 (unknown, or private without a valid signature)."""
+        if variant not in VARIANTS or fmt not in FORMATS:
+            raise NotFound()
+        doc = await self.repo.get(media_id)
+        if doc is None:
+            raise NotFound()
+        private = doc["visibility"] == "private"
+        if private and not self._signature_valid(media_id, variant, expires, sig):
+            raise NotFound()  # not 403: its existence is not for strangers to learn
+        entry = doc["variants"][variant][fmt]
+        return VariantFile(
+            file_id=entry["file_id"],
+            content_type=FORMATS[fmt],
+            etag=f'"{entry["file_id"]}"',
+            private=private,
+            size=int(entry["bytes"]),
+        )
+
+    def _signature_valid(
+        self, media_id: str, variant: str, expires: str | None, sig: str | None
+    ) -> bool:
+        if not expires or not sig or not expires.isdigit():
+            return False
+        if int(expires) < time.time():
+            return False
+        expected = self.sign(media_id, variant, int(expires))
+        return hmac.compare_digest(expected, sig)
+
+    async def read(self, file: VariantFile) -> bytes | None:
+        data = self.cache.get(file.file_id)
+        if data is None:
+            data = await self.blobs.read(file.file_id)
+            if data is not None:
+                self.cache.put(file.file_id, data)
+        return data
+
+    # -- housekeeping -------------------------------------------------------------------
+
+    async def delete_media(self, doc: Document) -> None:
+        """Variant files first, then the record: a crash in between leaves a record
+        without files (served as 404, swept later), never files nobody can find."""
+        files = [doc["variants"][v][fmt]["file_id"] for v in doc["variants"] for fmt in FORMATS]
+        await self._delete_files(files)
+        await self.repo.delete(str(doc["_id"]))
+
+    async def sweep(self) -> dict[str, int]:
+        now = _now()
+        unreferenced = await self.repo.unreferenced_before(now - UNREFERENCED_GRACE)
+        for doc in unreferenced:
+            await self.delete_media(doc)
+        old_files = await self.blobs.files_uploaded_before(now - ORPHAN_FILE_GRACE)
+        media_ids = [media_id for _, media_id in old_files if media_id]
+        known = await self.repo.existing_ids(media_ids)
+        orphans = [file_id for file_id, media_id in old_files if media_id not in known]
+        await self._delete_files(orphans)
+        stray_chunks = await self.blobs.delete_stray_chunks()
+        return {
+            "unreferenced_media": len(unreferenced),
+            "orphan_files": len(orphans),
+            "stray_chunks": stray_chunks,
+        }
+
+    # -- personal data (server.privacy) -----------------------------------------------
+
+    async def export_personal_data(self, user_id: str) -> Any:
+        return [
+            {
+                **self.media_out(doc).model_dump(mode="json"),
+                "purpose": doc["purpose"],
+                "created_at": doc["created_at"].isoformat(),
+            }
+            for doc in await self.repo.of_owner(user_id)
+        ]
+
+    async def erase_personal_data(self, user_id: str) -> None:
+        for doc in await self.repo.of_owner(user_id):
+            await self.delete_media(doc)

@@ -1,0 +1,98 @@
+"""Photo bytes in MongoDB GridFS (bucket ``media``): put, read, delete, find strays.
+
+Every file carries ``metadata.media_id``, so files whose media record never got
+written (a crash between the two writes) can be found and removed by the sweeper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from gridfs import AsyncGridFSBucket
+from gridfs.errors import NoFile
+from pymongo.asynchronous.database import AsyncDatabase
+
+BUCKET = "media"
+
+
+def as_object_id(value: Any) -> ObjectId | None:
+    try:
+        return value if isinstance(value, ObjectId) else ObjectId(value)
+    except (InvalidId, TypeError):
+        return None
+
+
+class BlobStore:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.bucket = AsyncGridFSBucket(db, bucket_name=BUCKET)
+        self.files = db[f"{BUCKET}.files"]
+        self.chunks = db[f"{BUCKET}.chunks"]
+
+    async def ensure_indexes(self) -> None:
+        # GridFS creates these lazily on first write; creating them up front keeps
+        # the unique (files_id, n) rule in place before any concurrent upload.
+        await self.files.create_index([("filename", 1), ("uploadDate", 1)])
+        await self.chunks.create_index([("files_id", 1), ("n", 1)], unique=True)
+
+    async def put(self, data: bytes, filename: str, media_id: str, content_type: str) -> str:
+        file_id = await self.bucket.upload_from_stream(
+            filename, data, metadata={"media_id": media_id, "content_type": content_type}
+        )
+        return str(file_id)
+
+    async def read(self, file_id: str) -> bytes | None:
+        oid = as_object_id(file_id)
+        if oid is None:
+            return None
+        try:
+            grid_out = await self.bucket.open_download_stream(oid)
+        except NoFile:
+            return None
+        return bytes(await grid_out.read())
+
+    async def chunks_of(self, file_id: str) -> AsyncIterator[bytes]:
+        """The file's bytes chunk by chunk (nothing if it is gone)."""
+        oid = as_object_id(file_id)
+        if oid is None:
+            return
+        try:
+            grid_out = await self.bucket.open_download_stream(oid)
+        except NoFile:
+            return
+        while chunk := await grid_out.readchunk():
+            yield bytes(chunk)
+
+    async def delete(self, file_id: str) -> None:
+        """Files document first, then chunks (GridFS's own order); missing is fine."""
+        oid = as_object_id(file_id)
+        if oid is None:
+            return
+        try:
+            await self.bucket.delete(oid)
+        except NoFile:
+            await self.chunks.delete_many({"files_id": oid})
+
+    async def files_uploaded_before(self, cutoff: datetime) -> list[tuple[str, str | None]]:
+        """(file id, media id) of every file older than ``cutoff``."""
+        return [
+            (str(doc["_id"]), (doc.get("metadata") or {}).get("media_id"))
+            async for doc in self.files.find(
+                {"uploadDate": {"$lt": cutoff}}, projection={"metadata.media_id": 1}
+            )
+        ]
+
+    async def delete_stray_chunks(self) -> int:
+        """Chunks whose files document is gone (an interrupted delete); returns how many."""
+        file_ids = set(await self.chunks.distinct("files_id"))
+        if not file_ids:
+            return 0
+        present = {doc["_id"] async for doc in self.files.find({}, projection={"_id": 1})}
+        stray = list(file_ids - present)
+        if not stray:
+            return 0
+        result = await self.chunks.delete_many({"files_id": {"$in": stray}})
+        return result.deleted_count
