@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 WORKERS ?= 1
 
-.PHONY: run test lint typecheck pytest services services-down install bench clean
+.PHONY: run test lint typecheck pytest services services-down install bench bench-media clean
 
 # The venv is rebuilt whenever the dependencies or their pinned versions change.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -42,7 +42,10 @@ pytest: services
 test: lint typecheck pytest
 
 bench: services
-	set -a && source .data/services.env && set +a && $(BIN)/python bench/overhead.py
+	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.overhead
+
+bench-media: services
+	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.media
 
 clean: services-down
 	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache

@@ -18,7 +18,7 @@ Runs alternate between contenders so drift hits all alike; prints best and media
 per photo and the ratios. Goals (issue 3): 12 MP ours <= 1.0x floor and naive/ours
 >= 2.5; 1080x1440 <= 25 ms per photo.
 
-    python bench/media.py --runs 7
+    make bench-media      # or: python -m bench.media --runs 7 --http-seconds 20
 """
 
 from __future__ import annotations
@@ -170,6 +170,8 @@ def main() -> None:
     """Generate both photos, time the three contenders and print the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=7, help="timed runs per contender")
+    parser.add_argument("--http-seconds", type=float, default=20.0, help="0 skips HTTP")
+    parser.add_argument("--http-concurrency", type=int, default=8)
     args = parser.parse_args()
 
     print(
@@ -203,6 +205,11 @@ def main() -> None:
         f"  1080x1440 ours              {wx['ours']:5.1f} ms per photo "
         f"(goal <= {WECHAT_GOAL_MS:.0f} ms)  {verdict(wx['ours'] <= WECHAT_GOAL_MS)}"
     )
+    if args.http_seconds > 0:
+        # Needs the services (make bench-media sources .data/services.env).
+        from bench.media_http import run_http_benchmark
+
+        run_http_benchmark(camera, args.http_concurrency, args.http_seconds)
 
 
 if __name__ == "__main__":
