@@ -16,11 +16,19 @@ from aiohttp import web
 
 from config.settings import Settings
 from handlers.auth.repo import UsernameTaken
+from handlers.stories.seed import seed_demo_content
 from server.app import create_app
 from server.contexts import ensure_indexes
-from server.keys import AUTH_SERVICE, IDEMPOTENCY, MEDIA_SERVICE, MONGO_DB
+from server.keys import (
+    AUTH_SERVICE,
+    IDEMPOTENCY,
+    MEDIA_SERVICE,
+    MONGO_DB,
+    PEOPLE_SERVICE,
+    STORY_SERVICE,
+)
 from server.logs import configure_logging
-from server.principal import Role
+from server.principal import Principal, Role
 from server.serving import load_settings, serve
 from server.wechat_fake import start_fake_wechat
 
@@ -83,8 +91,20 @@ async def seed() -> None:
     if settings.app_env == "production":
         sys.exit("seed writes demo accounts and content: refused in production")
     async with app_resources(settings) as app:
+        accounts = {}
         for username, roles in DEMO_STAFF.items():
-            await app[AUTH_SERVICE].create_staff_user(username, DEMO_PASSWORD, roles, update=True)
+            user = await app[AUTH_SERVICE].create_staff_user(
+                username, DEMO_PASSWORD, roles, update=True
+            )
+            accounts[username] = Principal(user.id, "seed", frozenset(user.roles), "seed")
+        result = await seed_demo_content(
+            app[PEOPLE_SERVICE],
+            app[STORY_SERVICE],
+            app[MEDIA_SERVICE],
+            editor=accounts["editor"],
+            reviewer=accounts["reviewer"],
+        )
+        print(f"demo content: {result.people} people and {result.stories} stories created")
         print(
             f"demo staff accounts: {', '.join(DEMO_STAFF)} (password {DEMO_PASSWORD!r}); "
             'residents sign in with POST /api/v1/auth/wechat {"code": "dev:<name>"}'

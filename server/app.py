@@ -10,6 +10,7 @@ from handlers.media.routes import routes as media_routes
 from handlers.media.routes import serving as media_serving
 from handlers.ops.routes import build_openapi_doc
 from handlers.ops.routes import routes as ops_routes
+from handlers.stories.routes import routes as story_routes
 from server.access_log import AccessLog
 from server.contexts import (
     loop_monitor_ctx,
@@ -23,7 +24,7 @@ from server.metrics import Metrics
 from server.middleware import api_middleware
 from server.privacy import PrivacyRegistry
 
-ROOM_ROUTES = (ops_routes, auth_routes, media_routes, media_serving)
+ROOM_ROUTES = (ops_routes, auth_routes, media_routes, media_serving, story_routes)
 
 
 async def flush_access_log(app: web.Application) -> None:

@@ -27,6 +27,8 @@ from handlers.idempotency.repo import IdempotencyRepo
 from handlers.idempotency.service import IdempotencyService
 from handlers.media.repo import MediaRepo
 from handlers.media.service import MediaService
+from handlers.stories.repo import EngagementRepo, PeopleRepo, StoryRepo
+from handlers.stories.service import PeopleService, StoryService
 from media.store import BlobStore
 from server.keys import (
     AUTH_SERVICE,
@@ -35,11 +37,13 @@ from server.keys import (
     MEDIA_SERVICE,
     METRICS,
     MONGO_DB,
+    PEOPLE_SERVICE,
     PRIVACY,
     PROCESS_POOL,
     RATE_LIMITER,
     REDIS,
     SETTINGS,
+    STORY_SERVICE,
     WECHAT,
 )
 from server.metrics import Metrics
@@ -93,6 +97,9 @@ async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     await IdempotencyRepo(db).ensure_indexes()
     await MediaRepo(db).ensure_indexes()
     await BlobStore(db).ensure_indexes()
+    await PeopleRepo(db).ensure_indexes()
+    await StoryRepo(db).ensure_indexes()
+    await EngagementRepo(db).ensure_indexes()
 
 
 async def mongo_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -175,6 +182,11 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[AUTHENTICATOR] = auth
     app[PRIVACY].register(auth)  # registered first: erased last
     app[PRIVACY].register(media)
+    people = PeopleService(PeopleRepo(db), media)
+    stories = StoryService(settings, StoryRepo(db), EngagementRepo(db), people, media)
+    app[PEOPLE_SERVICE] = people
+    app[STORY_SERVICE] = stories
+    app[PRIVACY].register(stories)
     retry_indexes: asyncio.Task[None] | None = None
     try:
         await ensure_indexes(db)

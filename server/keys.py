@@ -11,6 +11,7 @@ from config.settings import Settings
 from handlers.auth.service import AuthService
 from handlers.idempotency.service import IdempotencyService
 from handlers.media.service import MediaService
+from handlers.stories.service import PeopleService, StoryService
 from server.access_log import AccessLog
 from server.metrics import Metrics
 from server.principal import Authenticator, Principal
@@ -31,6 +32,8 @@ PRIVACY = web.AppKey("privacy", PrivacyRegistry)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 AUTH_SERVICE = web.AppKey("auth_service", AuthService)
 MEDIA_SERVICE = web.AppKey("media_service", MediaService)
+PEOPLE_SERVICE = web.AppKey("people_service", PeopleService)
+STORY_SERVICE = web.AppKey("story_service", StoryService)
 IDEMPOTENCY = web.AppKey("idempotency", IdempotencyService)
 
 REQUEST_ID = web.RequestKey("request_id", str)

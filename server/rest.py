@@ -7,13 +7,25 @@ from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from server.errors import AppError, InvalidRequest
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 JSON_CONTENT_TYPE = "application/json"
+
+
+def no_default_in_schema(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` for optional-but-never-null fields: a ``None`` default is not
+    validated, an explicit null is refused, and the document must not claim null."""
+    schema.pop("default", None)
+
+
+def patch_field(**constraints: Any) -> Any:
+    """A field of a PATCH body: may be left out, may not be null (null would "clear" a
+    value that must exist). Typed ``Any`` so it can default a non-optional annotation."""
+    return Field(default=None, json_schema_extra=no_default_in_schema, **constraints)
 
 
 class ApiIn(BaseModel):

@@ -9,13 +9,9 @@ from pydantic import Field
 
 from handlers.media.schemas import MediaOut
 from server.principal import Role
-from server.rest import ApiIn, ApiOut
+from server.rest import ApiIn, ApiOut, patch_field
 
 Username = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
-
-
-def _no_default(schema: dict[str, Any]) -> None:
-    schema.pop("default", None)
 
 
 class WechatLoginIn(ApiIn):
@@ -50,10 +46,7 @@ class TokensOut(ApiOut):
 
 
 class MePatchIn(ApiIn):
-    # Optional but never null: the default is not validated, an explicit null is refused.
-    nickname: str = Field(  # type: ignore[assignment]
-        default=None, min_length=1, max_length=32, json_schema_extra=_no_default
-    )
+    nickname: str = patch_field(min_length=1, max_length=32)
     avatar_media_id: str | None = Field(None, min_length=1, max_length=64)
     real_name: str | None = Field(None, min_length=1, max_length=32)
     phone: str | None = Field(None, pattern=r"^1[3-9]\d{9}$", description="Mainland mobile")

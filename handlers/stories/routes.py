@@ -1,0 +1,281 @@
+"""劳模工匠 stories and people (API.md, "Stories and people")."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from handlers.stories.schemas import (
+    AdminStoryListQuery,
+    AdminStoryOut,
+    AdminStoryPage,
+    FavoriteOut,
+    LikeOut,
+    PageQuery,
+    PeopleQuery,
+    PersonDetailOut,
+    PersonIn,
+    PersonOut,
+    PersonPage,
+    PersonPatch,
+    PublishIn,
+    RejectIn,
+    RevisionList,
+    StoryIn,
+    StoryListQuery,
+    StoryOut,
+    StoryPage,
+    StoryPatch,
+)
+from server.access import current_principal, optional_principal
+from server.api import ApiRoutes
+from server.keys import PEOPLE_SERVICE, STORY_SERVICE
+from server.principal import Role
+from server.rest import read_body, read_query, respond
+
+routes = ApiRoutes(tag="stories")
+
+EDITORS = (Role.editor,)
+REVIEWERS = (Role.reviewer,)
+STAFF = (Role.editor, Role.reviewer)
+
+
+# -- public reads ----------------------------------------------------------------------
+
+
+@routes.get(
+    "/stories",
+    "Published stories, pinned first, newest first; q searches Chinese text and pinyin",
+    public=True,
+    query=StoryListQuery,
+    response=StoryPage,
+)
+async def list_stories(request: web.Request) -> web.Response:
+    query = read_query(request, StoryListQuery)
+    service = request.app[STORY_SERVICE]
+    docs, next_cursor = await service.public_page(
+        category=query.category,
+        tag=query.tag,
+        person_id=query.person_id,
+        q=query.q,
+        cursor=query.cursor,
+        limit=query.limit,
+    )
+    items = [await service.summary(doc) for doc in docs]
+    return respond(StoryPage(items=items, next_cursor=next_cursor))
+
+
+@routes.get("/stories/{story_id}", "A published story", public=True, response=StoryOut)
+async def get_story(request: web.Request) -> web.Response:
+    service = request.app[STORY_SERVICE]
+    doc = await service.get_public(request.match_info["story_id"])
+    return respond(await service.full(doc, optional_principal(request)))
+
+
+async def _engage(request: web.Request, kind: str, on: bool) -> web.Response:
+    service = request.app[STORY_SERVICE]
+    principal = current_principal(request)
+    story_id = request.match_info["story_id"]
+    if kind == "likes":
+        return respond(await service.like(principal, story_id, on))
+    return respond(await service.favorite(principal, story_id, on))
+
+
+@routes.post("/stories/{story_id}/like", "Like (idempotent)", response=LikeOut)
+async def like_story(request: web.Request) -> web.Response:
+    return await _engage(request, "likes", True)
+
+
+@routes.delete("/stories/{story_id}/like", "Take back a like (idempotent)", response=LikeOut)
+async def unlike_story(request: web.Request) -> web.Response:
+    return await _engage(request, "likes", False)
+
+
+@routes.post("/stories/{story_id}/favorite", "Favourite (idempotent)", response=FavoriteOut)
+async def favorite_story(request: web.Request) -> web.Response:
+    return await _engage(request, "favorites", True)
+
+
+@routes.delete(
+    "/stories/{story_id}/favorite", "Remove from favourites (idempotent)", response=FavoriteOut
+)
+async def unfavorite_story(request: web.Request) -> web.Response:
+    return await _engage(request, "favorites", False)
+
+
+@routes.get("/me/favorites", "My favourite stories", query=PageQuery, response=StoryPage)
+async def my_favorites(request: web.Request) -> web.Response:
+    query = read_query(request, PageQuery)
+    service = request.app[STORY_SERVICE]
+    docs, next_cursor = await service.favorites_of(
+        current_principal(request), query.cursor, query.limit
+    )
+    items = [await service.summary(doc) for doc in docs]
+    return respond(StoryPage(items=items, next_cursor=next_cursor))
+
+
+@routes.get(
+    "/people",
+    "Model workers and craftsmen; honor= filters, q= finds names (also by pinyin)",
+    public=True,
+    query=PeopleQuery,
+    response=PersonPage,
+)
+async def list_people(request: web.Request) -> web.Response:
+    query = read_query(request, PeopleQuery)
+    people = request.app[PEOPLE_SERVICE]
+    docs, next_cursor = await people.page(query.honor, query.q, query.cursor, query.limit)
+    return respond(PersonPage(items=[await people.out(d) for d in docs], next_cursor=next_cursor))
+
+
+@routes.get(
+    "/people/{person_id}", "A person with honours and stories", public=True,
+    response=PersonDetailOut,
+)  # fmt: skip
+async def get_person(request: web.Request) -> web.Response:
+    people = request.app[PEOPLE_SERVICE]
+    stories = request.app[STORY_SERVICE]
+    person_id = request.match_info["person_id"]
+    doc = await people.repo.get(person_id)
+    if doc is None:
+        raise web.HTTPNotFound()
+    docs, _ = await stories.public_page(
+        category=None, tag=None, person_id=person_id, q=None, cursor=None, limit=50
+    )
+    out = await people.out(doc)
+    return respond(
+        PersonDetailOut(
+            **out.model_dump(), stories=[await stories.summary(story) for story in docs]
+        )
+    )
+
+
+# -- editors and reviewers --------------------------------------------------------------
+
+
+@routes.post(
+    "/admin/people", "Create a person", roles=EDITORS, body=PersonIn, response=PersonOut,
+    status=201, errors=("media_not_found",),
+)  # fmt: skip
+async def create_person(request: web.Request) -> web.Response:
+    body = await read_body(request, PersonIn)
+    people = request.app[PEOPLE_SERVICE]
+    doc = await people.create(current_principal(request), body.model_dump())
+    return respond(await people.out(doc), status=201)
+
+
+@routes.patch(
+    "/admin/people/{person_id}", "Edit a person", roles=EDITORS, body=PersonPatch,
+    response=PersonOut, errors=("media_not_found",),
+)  # fmt: skip
+async def update_person(request: web.Request) -> web.Response:
+    body = await read_body(request, PersonPatch)
+    people = request.app[PEOPLE_SERVICE]
+    doc = await people.update(
+        current_principal(request),
+        request.match_info["person_id"],
+        body.model_dump(include=body.model_fields_set),
+    )
+    return respond(await people.out(doc))
+
+
+@routes.post(
+    "/admin/stories", "Create a draft", roles=EDITORS, body=StoryIn, response=AdminStoryOut,
+    status=201, errors=("person_not_found", "media_not_found"),
+)  # fmt: skip
+async def create_story(request: web.Request) -> web.Response:
+    body = await read_body(request, StoryIn)
+    service = request.app[STORY_SERVICE]
+    doc = await service.create(current_principal(request), body.model_dump())
+    return respond(await service.admin_out(doc), status=201)
+
+
+@routes.patch(
+    "/admin/stories/{story_id}", "Edit; a stale revision is 409 revision_conflict",
+    roles=EDITORS, body=StoryPatch, response=AdminStoryOut,
+    errors=("revision_conflict", "person_not_found", "media_not_found"),
+)  # fmt: skip
+async def update_story(request: web.Request) -> web.Response:
+    body = await read_body(request, StoryPatch)
+    fields = body.model_dump(include=body.model_fields_set - {"revision"})
+    service = request.app[STORY_SERVICE]
+    doc = await service.patch(
+        current_principal(request), request.match_info["story_id"], body.revision, fields
+    )
+    return respond(await service.admin_out(doc))
+
+
+@routes.post(
+    "/admin/stories/{story_id}/submit", "Send a draft to review", roles=EDITORS,
+    response=AdminStoryOut, errors=("invalid_transition",),
+)  # fmt: skip
+async def submit_story(request: web.Request) -> web.Response:
+    service = request.app[STORY_SERVICE]
+    doc = await service.submit(current_principal(request), request.match_info["story_id"])
+    return respond(await service.admin_out(doc))
+
+
+@routes.post(
+    "/admin/stories/{story_id}/publish",
+    "Publish now or at publish_at (a reviewer or admin; never the story's author)",
+    roles=REVIEWERS, body=PublishIn, response=AdminStoryOut,
+    errors=("invalid_transition", "four_eyes_required"),
+)  # fmt: skip
+async def publish_story(request: web.Request) -> web.Response:
+    body = await read_body(request, PublishIn) if request.can_read_body else PublishIn()
+    service = request.app[STORY_SERVICE]
+    doc = await service.publish(
+        current_principal(request), request.match_info["story_id"], body.publish_at
+    )
+    return respond(await service.admin_out(doc))
+
+
+@routes.post(
+    "/admin/stories/{story_id}/reject", "Send back to draft with a reason", roles=REVIEWERS,
+    body=RejectIn, response=AdminStoryOut, errors=("invalid_transition",),
+)  # fmt: skip
+async def reject_story(request: web.Request) -> web.Response:
+    body = await read_body(request, RejectIn)
+    service = request.app[STORY_SERVICE]
+    doc = await service.reject(
+        current_principal(request), request.match_info["story_id"], body.reason
+    )
+    return respond(await service.admin_out(doc))
+
+
+@routes.post(
+    "/admin/stories/{story_id}/unpublish", "Take a story down", roles=STAFF,
+    response=AdminStoryOut, errors=("invalid_transition",),
+)  # fmt: skip
+async def unpublish_story(request: web.Request) -> web.Response:
+    service = request.app[STORY_SERVICE]
+    doc = await service.unpublish(current_principal(request), request.match_info["story_id"])
+    return respond(await service.admin_out(doc))
+
+
+@routes.get(
+    "/admin/stories", "All stories for staff, newest first; status= filters", roles=STAFF,
+    query=AdminStoryListQuery, response=AdminStoryPage,
+)  # fmt: skip
+async def list_admin_stories(request: web.Request) -> web.Response:
+    query = read_query(request, AdminStoryListQuery)
+    service = request.app[STORY_SERVICE]
+    docs, next_cursor = await service.admin_page(query.status, query.cursor, query.limit)
+    items = [await service.admin_out(doc) for doc in docs]
+    return respond(AdminStoryPage(items=items, next_cursor=next_cursor))
+
+
+@routes.get(
+    "/admin/stories/{story_id}", "Any story, for staff", roles=STAFF, response=AdminStoryOut
+)
+async def get_admin_story(request: web.Request) -> web.Response:
+    service = request.app[STORY_SERVICE]
+    return respond(await service.admin_out(await service.get_admin(request.match_info["story_id"])))
+
+
+@routes.get(
+    "/admin/stories/{story_id}/revisions", "Revision history", roles=STAFF,
+    response=RevisionList,
+)  # fmt: skip
+async def list_revisions(request: web.Request) -> web.Response:
+    service = request.app[STORY_SERVICE]
+    return respond(RevisionList(items=await service.revisions(request.match_info["story_id"])))

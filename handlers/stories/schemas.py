@@ -1,0 +1,203 @@
+"""The stories room's edge: people (劳模工匠), stories, workflow and engagement models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from handlers.media.schemas import MediaOut
+from server.rest import ApiIn, ApiOut, patch_field
+
+Category = Literal["model_worker", "craftsman", "frontline_worker", "team", "policy"]
+Status = Literal["draft", "in_review", "scheduled", "published", "unpublished"]
+Tag = Field(min_length=1, max_length=16)
+ObjectIdStr = Field(min_length=1, max_length=64)
+
+
+class HonourIn(ApiIn):
+    name: str = Field(min_length=1, max_length=32)
+    year: int | None = Field(None, ge=1950, le=2100)
+
+
+class HonourOut(ApiOut):
+    name: str
+    year: int | None = None
+
+
+class PersonIn(ApiIn):
+    name: str = Field(min_length=1, max_length=32)
+    honours: list[HonourIn] = Field(default_factory=list, max_length=20)
+    workplace: str | None = Field(None, max_length=64)
+    bio: str = Field("", max_length=500)
+    portrait_media_id: str | None = Field(None, min_length=1, max_length=64)
+    tags: list[str] = Field(default_factory=list, max_length=10)
+
+
+class PersonPatch(ApiIn):
+    name: str = patch_field(min_length=1, max_length=32)
+    honours: list[HonourIn] = patch_field(max_length=20)
+    workplace: str | None = Field(None, max_length=64)
+    bio: str = patch_field(max_length=500)
+    portrait_media_id: str | None = Field(None, min_length=1, max_length=64)
+    tags: list[str] = patch_field(max_length=10)
+
+
+class PersonRef(ApiOut):
+    id: str
+    name: str
+    honours: list[HonourOut]
+
+
+class StoryStats(ApiOut):
+    views: int = 0
+    likes: int = 0
+    favorites: int = 0
+    comments: int = 0
+
+
+class StorySummary(ApiOut):
+    id: str
+    title: str
+    summary: str
+    cover: MediaOut | None
+    category: Category
+    tags: list[str]
+    people: list[PersonRef]
+    pinned: bool
+    published_at: datetime | None
+    stats: StoryStats
+
+
+class StoryOut(StorySummary):
+    body_markdown: str
+    body_html: str
+    gallery: list[MediaOut]
+    status: Status
+    liked: bool = False
+    favorited: bool = False
+
+
+class AdminStoryOut(StoryOut):
+    revision: int
+    author_id: str
+    reject_reason: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PersonOut(ApiOut):
+    id: str
+    name: str
+    pinyin: str
+    honours: list[HonourOut]
+    workplace: str | None
+    bio: str
+    portrait: MediaOut | None
+    tags: list[str]
+
+
+class PersonDetailOut(PersonOut):
+    stories: list[StorySummary]
+
+
+class StoryIn(ApiIn):
+    title: str = Field(min_length=1, max_length=80)
+    summary: str = Field("", max_length=200)
+    body_markdown: str = Field("", max_length=20_000)
+    cover_media_id: str | None = Field(None, min_length=1, max_length=64)
+    gallery_media_ids: list[str] = Field(default_factory=list, max_length=9)
+    category: Category
+    tags: list[str] = Field(default_factory=list, max_length=8)
+    person_ids: list[str] = Field(default_factory=list, max_length=10)
+    pinned: bool = False
+
+
+class StoryPatch(ApiIn):
+    """Only the fields sent change; ``revision`` is the one the editor last saw."""
+
+    revision: int = Field(ge=1)
+    title: str = patch_field(min_length=1, max_length=80)
+    summary: str = patch_field(max_length=200)
+    body_markdown: str = patch_field(max_length=20_000)
+    cover_media_id: str | None = Field(None, min_length=1, max_length=64)
+    gallery_media_ids: list[str] = patch_field(max_length=9)
+    category: Category = patch_field()
+    tags: list[str] = patch_field(max_length=8)
+    person_ids: list[str] = patch_field(max_length=10)
+    pinned: bool = patch_field()
+
+
+class PublishIn(ApiIn):
+    publish_at: AwareDatetime | None = None
+
+
+class RejectIn(ApiIn):
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class StoryListQuery(ApiIn):
+    category: Category | None = None
+    tag: str | None = Field(None, min_length=1, max_length=16)
+    person_id: str | None = Field(None, min_length=1, max_length=64)
+    q: str | None = Field(None, min_length=1, max_length=50)
+    limit: int = Field(20, ge=1, le=50)
+    cursor: str | None = Field(None, min_length=1, max_length=200)
+
+
+class AdminStoryListQuery(ApiIn):
+    status: Status | None = None
+    limit: int = Field(20, ge=1, le=50)
+    cursor: str | None = Field(None, min_length=1, max_length=200)
+
+
+class PageQuery(ApiIn):
+    limit: int = Field(20, ge=1, le=50)
+    cursor: str | None = Field(None, min_length=1, max_length=200)
+
+
+class PeopleQuery(ApiIn):
+    honor: str | None = Field(None, min_length=1, max_length=32)
+    q: str | None = Field(None, min_length=1, max_length=50)
+    limit: int = Field(20, ge=1, le=50)
+    cursor: str | None = Field(None, min_length=1, max_length=200)
+
+
+class StoryPage(ApiOut):
+    items: list[StorySummary]
+    next_cursor: str | None
+
+
+class AdminStoryPage(ApiOut):
+    items: list[AdminStoryOut]
+    next_cursor: str | None
+
+
+class PersonPage(ApiOut):
+    items: list[PersonOut]
+    next_cursor: str | None
+
+
+class RevisionOut(ApiOut):
+    revision: int
+    by: str
+    at: datetime
+    action: str
+    title: str
+    summary: str
+    body_markdown: str
+
+
+class RevisionList(ApiOut):
+    items: list[RevisionOut]
+
+
+class LikeOut(ApiOut):
+    liked: bool
+    likes: int
+
+
+class FavoriteOut(ApiOut):
+    favorited: bool
+    favorites: int

@@ -1,0 +1,74 @@
+"""Demo content for development: the people the city's decision names and a dozen
+original demo stories (clearly marked), with covers drawn by Pillow. Idempotent: what
+already exists (by name / by title) is left alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from handlers.media.service import MediaService
+from handlers.stories import demo
+from handlers.stories.service import PeopleService, StoryService
+from server.principal import Principal
+
+
+@dataclass(frozen=True, slots=True)
+class SeedResult:
+    people: int
+    stories: int
+
+
+async def seed_demo_content(
+    people: PeopleService,
+    stories: StoryService,
+    media: MediaService,
+    editor: Principal,
+    reviewer: Principal,
+) -> SeedResult:
+    """Create what is missing; returns how many people and stories were created."""
+    person_ids: dict[str, str] = {}
+    created_people = 0
+    for person in demo.DEMO_PEOPLE:
+        existing = await people.repo.find_by_name(person.name)
+        if existing is None:
+            portrait = await media.upload(editor.user_id, demo.draw_portrait(person), "story")
+            existing = await people.create(
+                editor,
+                {
+                    "name": person.name,
+                    "honours": [{"name": n, "year": y} for n, y in person.honours],
+                    "workplace": person.workplace,
+                    "bio": person.bio,
+                    "portrait_media_id": str(portrait["_id"]),
+                    "tags": list(person.tags),
+                },
+            )
+            created_people += 1
+        person_ids[person.key] = str(existing["_id"])
+
+    titles = {doc["title"] for doc in await stories.repo.admin_page(
+        status=None, after_id=None, limit=1000
+    )}  # fmt: skip
+    created_stories = 0
+    for story in demo.DEMO_STORIES:
+        if story.title in titles:
+            continue
+        cover = await media.upload(editor.user_id, demo.draw_cover(story), "story")
+        doc = await stories.create(
+            editor,
+            {
+                "title": story.title,
+                "summary": story.summary,
+                "body_markdown": story.body_markdown,
+                "cover_media_id": str(cover["_id"]),
+                "category": story.category,
+                "tags": list(story.tags),
+                "person_ids": [person_ids[key] for key in story.person_keys],
+                "pinned": story.pinned,
+            },
+        )
+        story_id = str(doc["_id"])
+        await stories.submit(editor, story_id)
+        await stories.publish(reviewer, story_id, None)
+        created_stories += 1
+    return SeedResult(people=created_people, stories=created_stories)

@@ -1,0 +1,301 @@
+"""Stories and people through HTTP: workflow and its permissions, revisions, XSS,
+search, engagement under concurrency, pagination."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from server.principal import Role
+from tests.conftest import Client, Session, assert_error, sign_in_staff, sign_in_wechat
+
+
+@pytest.fixture
+async def staff(client: Client) -> dict[str, Session]:
+    return {
+        "editor": await sign_in_staff(client, "editor1", Role.editor),
+        "editor2": await sign_in_staff(client, "editor2", Role.editor),
+        "reviewer": await sign_in_staff(client, "reviewer1", Role.reviewer),
+        "admin": await sign_in_staff(client, "admin1", Role.admin),
+    }
+
+
+async def create_story(client: Client, editor: Session, **fields: Any) -> dict[str, Any]:
+    body = {"title": "一线故事", "category": "frontline_worker", **fields}
+    resp = await client.post("/api/v1/admin/stories", json=body, headers=editor.headers)
+    assert resp.status == 201, await resp.text()
+    story: dict[str, Any] = await resp.json()
+    return story
+
+
+async def publish(
+    client: Client, staff: dict[str, Session], story_id: str, **body: Any
+) -> dict[str, Any]:
+    submit = await client.post(
+        f"/api/v1/admin/stories/{story_id}/submit", headers=staff["editor"].headers
+    )
+    assert submit.status == 200, await submit.text()
+    resp = await client.post(
+        f"/api/v1/admin/stories/{story_id}/publish", json=body, headers=staff["reviewer"].headers
+    )
+    assert resp.status == 200, await resp.text()
+    published: dict[str, Any] = await resp.json()
+    return published
+
+
+async def test_workflow_and_who_may_do_what(client: Client, staff: dict[str, Session]) -> None:
+    resident = await sign_in_wechat(client, "reader")
+    refused = await client.post(
+        "/api/v1/admin/stories",
+        json={"title": "x", "category": "policy"},
+        headers=resident.headers,
+    )
+    assert refused.status == 403
+    story = await create_story(client, staff["editor"], body_markdown="## 匠心\n\n正文")
+    assert story["status"] == "draft"
+    assert story["revision"] == 1
+    sid = story["id"]
+    # Drafts do not exist for the public, signed in or not.
+    assert (await client.get(f"/api/v1/stories/{sid}")).status == 404
+    assert (await client.get(f"/api/v1/stories/{sid}", headers=resident.headers)).status == 404
+    # Publishing needs review first.
+    early = await client.post(
+        f"/api/v1/admin/stories/{sid}/publish", json={}, headers=staff["reviewer"].headers
+    )
+    assert early.status == 409
+    assert_error(await early.json(), "invalid_transition")
+    submit = await client.post(
+        f"/api/v1/admin/stories/{sid}/submit", headers=staff["editor"].headers
+    )
+    assert (await submit.json())["status"] == "in_review"
+    # Editors cannot publish at all; a reviewer can; nobody publishes their own story.
+    by_editor = await client.post(
+        f"/api/v1/admin/stories/{sid}/publish", json={}, headers=staff["editor2"].headers
+    )
+    assert by_editor.status == 403
+    by_resident = await client.post(
+        f"/api/v1/admin/stories/{sid}/publish", json={}, headers=resident.headers
+    )
+    assert by_resident.status == 403
+    rejected = await client.post(
+        f"/api/v1/admin/stories/{sid}/reject",
+        json={"reason": "请补充人物事迹"},
+        headers=staff["reviewer"].headers,
+    )
+    assert (await rejected.json())["status"] == "draft"
+    assert (await rejected.json())["reject_reason"] == "请补充人物事迹"
+    await client.post(f"/api/v1/admin/stories/{sid}/submit", headers=staff["editor"].headers)
+    published = await client.post(
+        f"/api/v1/admin/stories/{sid}/publish", json={}, headers=staff["reviewer"].headers
+    )
+    assert (await published.json())["status"] == "published"
+    public = await client.get(f"/api/v1/stories/{sid}")
+    assert public.status == 200
+    assert "<h2>匠心</h2>" in (await public.json())["body_html"]
+    down = await client.post(
+        f"/api/v1/admin/stories/{sid}/unpublish", headers=staff["editor"].headers
+    )
+    assert (await down.json())["status"] == "unpublished"
+    assert (await client.get(f"/api/v1/stories/{sid}")).status == 404
+
+
+async def test_four_eyes_for_admins_and_reviewers_too(
+    client: Client, staff: dict[str, Session]
+) -> None:
+    story = await create_story(client, staff["admin"])
+    await client.post(f"/api/v1/admin/stories/{story['id']}/submit", headers=staff["admin"].headers)
+    own = await client.post(
+        f"/api/v1/admin/stories/{story['id']}/publish", json={}, headers=staff["admin"].headers
+    )
+    assert own.status == 403
+    assert_error(await own.json(), "four_eyes_required")
+    other = await client.post(
+        f"/api/v1/admin/stories/{story['id']}/publish",
+        json={},
+        headers=staff["reviewer"].headers,
+    )
+    assert other.status == 200
+
+
+async def test_concurrent_patches_one_wins_one_conflicts(
+    client: Client, staff: dict[str, Session]
+) -> None:
+    story = await create_story(client, staff["editor"])
+
+    async def patch(title: str, who: Session) -> Any:
+        return await client.patch(
+            f"/api/v1/admin/stories/{story['id']}",
+            json={"revision": 1, "title": title},
+            headers=who.headers,
+        )
+
+    first, second = await asyncio.gather(
+        patch("甲的标题", staff["editor"]), patch("乙的标题", staff["editor2"])
+    )
+    assert sorted([first.status, second.status]) == [200, 409]
+    loser = first if first.status == 409 else second
+    assert_error(await loser.json(), "revision_conflict")
+    winner = await (first if first.status == 200 else second).json()
+    assert winner["revision"] == 2
+    history = await client.get(
+        f"/api/v1/admin/stories/{story['id']}/revisions", headers=staff["reviewer"].headers
+    )
+    revisions = (await history.json())["items"]
+    assert [r["revision"] for r in revisions] == [1, 2]
+    assert revisions[1]["title"] == winner["title"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "<script>alert(1)</script>",
+        "[点我](javascript:alert(1))",
+        '<img src=x onerror="alert(1)">',
+        "![x](https://evil.example/track.png)",
+        '<a href="#" onclick="steal()">x</a>',
+    ],
+)
+async def test_markdown_xss_is_neutralised(
+    client: Client, staff: dict[str, Session], payload: str
+) -> None:
+    story = await create_story(client, staff["editor"], body_markdown=f"正文 {payload}")
+    html = story["body_html"].lower()
+    tags = re.findall(r"<[a-z][^>]*>", html)  # real tags; escaped text is "&lt;..."
+    assert not [t for t in tags if t.startswith("<script")]
+    assert not [t for t in tags if re.search(r"\son[a-z]+=", t)]
+    assert not [t for t in tags if "javascript:" in t]
+    assert not [t for t in tags if t.startswith("<img") and "src=" in t and "/media/" not in t]
+    assert "正文" in html
+
+
+async def test_search_by_chinese_fragments_and_pinyin(
+    client: Client, staff: dict[str, Session]
+) -> None:
+    person = await client.post(
+        "/api/v1/admin/people",
+        json={"name": "吴运铎", "honours": [{"name": "全国劳动模范", "year": 1950}]},
+        headers=staff["editor"].headers,
+    )
+    assert person.status == 201, await person.text()
+    pid = (await person.json())["id"]
+    about = await create_story(
+        client,
+        staff["editor"],
+        title="把一切献给党",
+        body_markdown="兵工专家的故事。",
+        person_ids=[pid],
+        category="model_worker",
+    )
+    title_hit = await create_story(
+        client, staff["editor"], title="工匠精神代代传", category="craftsman"
+    )
+    body_hit = await create_story(
+        client, staff["editor"], title="车间里的一天", body_markdown="他说，工匠精神就是较真。"
+    )
+    scattered = await create_story(
+        client, staff["editor"], title="匠人", body_markdown="工作认真，精益求精，神采奕奕。"
+    )
+    for story in (about, title_hit, body_hit, scattered):
+        await publish(client, staff, story["id"])
+
+    async def search(q: str) -> list[str]:
+        resp = await client.get("/api/v1/stories", params={"q": q})
+        assert resp.status == 200, await resp.text()
+        return [item["id"] for item in (await resp.json())["items"]]
+
+    for q in ("吴运", "wuyunduo", "wyd"):
+        assert about["id"] in await search(q), q
+    ranked = await search("工匠精神")
+    assert ranked[:2] == [title_hit["id"], body_hit["id"]]
+    people = await client.get("/api/v1/people", params={"q": "wyd"})
+    assert [p["name"] for p in (await people.json())["items"]] == ["吴运铎"]
+    detail = await client.get(f"/api/v1/people/{pid}")
+    assert [s["id"] for s in (await detail.json())["stories"]] == [about["id"]]
+
+
+async def test_likes_are_counted_once_per_user(client: Client, staff: dict[str, Session]) -> None:
+    story = await create_story(client, staff["editor"])
+    await publish(client, staff, story["id"])
+    url = f"/api/v1/stories/{story['id']}/like"
+    readers = await asyncio.gather(*(sign_in_wechat(client, f"r{i}") for i in range(200)))
+    results = await asyncio.gather(*(client.post(url, headers=r.headers) for r in readers))
+    assert {r.status for r in results} == {200}
+    one = readers[0]
+    again = await asyncio.gather(*(client.post(url, headers=one.headers) for _ in range(50)))
+    assert {r.status for r in again} == {200}
+    detail = await (await client.get(f"/api/v1/stories/{story['id']}", headers=one.headers)).json()
+    assert detail["stats"]["likes"] == 200
+    assert detail["liked"] is True
+    off = await (await client.delete(url, headers=one.headers)).json()
+    assert off == {"liked": False, "likes": 199}
+    off_again = await (await client.delete(url, headers=one.headers)).json()
+    assert off_again == {"liked": False, "likes": 199}
+
+
+async def test_favorites_listed_and_drafts_not_likeable(
+    client: Client, staff: dict[str, Session]
+) -> None:
+    reader = await sign_in_wechat(client, "fan")
+    story = await create_story(client, staff["editor"])
+    draft_like = await client.post(f"/api/v1/stories/{story['id']}/like", headers=reader.headers)
+    assert draft_like.status == 404
+    await publish(client, staff, story["id"])
+    fav = await client.post(f"/api/v1/stories/{story['id']}/favorite", headers=reader.headers)
+    assert await fav.json() == {"favorited": True, "favorites": 1}
+    mine = await (await client.get("/api/v1/me/favorites", headers=reader.headers)).json()
+    assert [s["id"] for s in mine["items"]] == [story["id"]]
+    export = await (await client.get("/api/v1/me/export", headers=reader.headers)).json()
+    assert export["sections"]["stories"]["favorites"][0]["story_id"] == story["id"]
+    await client.delete("/api/v1/me", headers=reader.headers)
+    detail = await (await client.get(f"/api/v1/stories/{story['id']}")).json()
+    assert detail["stats"]["favorites"] == 0
+
+
+async def test_pages_stay_stable_while_stories_are_published(
+    client: Client, staff: dict[str, Session]
+) -> None:
+    ids = []
+    for i in range(7):
+        story = await create_story(client, staff["editor"], title=f"第{i}篇")
+        await publish(client, staff, story["id"])
+        ids.append(story["id"])
+    pinned = await create_story(client, staff["editor"], title="置顶", pinned=True)
+    await publish(client, staff, pinned["id"])
+    first = await (await client.get("/api/v1/stories", params={"limit": "3"})).json()
+    assert first["items"][0]["id"] == pinned["id"]
+    # New stories arrive between page loads: no repeats, no gaps in what was there.
+    newcomer = await create_story(client, staff["editor"], title="新来的")
+    await publish(client, staff, newcomer["id"])
+    seen = [item["id"] for item in first["items"]]
+    cursor = first["next_cursor"]
+    while cursor:
+        page = await (
+            await client.get("/api/v1/stories", params={"limit": "3", "cursor": cursor})
+        ).json()
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+    assert len(seen) == len(set(seen))
+    assert seen == [pinned["id"], *reversed(ids)]
+    bad = await client.get("/api/v1/stories", params={"cursor": "not-a-cursor!"})
+    assert bad.status == 400
+
+
+async def test_scheduled_story_appears_on_time(client: Client, staff: dict[str, Session]) -> None:
+    story = await create_story(client, staff["editor"])
+    await client.post(
+        f"/api/v1/admin/stories/{story['id']}/submit", headers=staff["editor"].headers
+    )
+    at = (datetime.now(UTC) + timedelta(seconds=1.5)).isoformat()
+    resp = await client.post(
+        f"/api/v1/admin/stories/{story['id']}/publish",
+        json={"publish_at": at},
+        headers=staff["reviewer"].headers,
+    )
+    assert (await resp.json())["status"] == "scheduled"
+    assert (await client.get(f"/api/v1/stories/{story['id']}")).status == 404
+    await asyncio.sleep(2)
+    assert (await client.get(f"/api/v1/stories/{story['id']}")).status == 200
