@@ -27,12 +27,14 @@ from handlers.idempotency.repo import IdempotencyRepo
 from handlers.idempotency.service import IdempotencyService
 from handlers.media.repo import MediaRepo
 from handlers.media.service import MediaService
-from handlers.stories.repo import EngagementRepo, PeopleRepo, StoryRepo
+from handlers.stories.comments import CommentService
+from handlers.stories.repo import CommentRepo, EngagementRepo, PeopleRepo, StoryRepo
 from handlers.stories.service import PeopleService, StoryService
 from media.store import BlobStore
 from server.keys import (
     AUTH_SERVICE,
     AUTHENTICATOR,
+    COMMENT_SERVICE,
     IDEMPOTENCY,
     MEDIA_SERVICE,
     METRICS,
@@ -100,6 +102,7 @@ async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     await PeopleRepo(db).ensure_indexes()
     await StoryRepo(db).ensure_indexes()
     await EngagementRepo(db).ensure_indexes()
+    await CommentRepo(db).ensure_indexes()
 
 
 async def mongo_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -187,6 +190,9 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[PEOPLE_SERVICE] = people
     app[STORY_SERVICE] = stories
     app[PRIVACY].register(stories)
+    comments = CommentService(CommentRepo(db), stories, auth, wechat, app[RATE_LIMITER])
+    app[COMMENT_SERVICE] = comments
+    app[PRIVACY].register(comments)
     retry_indexes: asyncio.Task[None] | None = None
     try:
         await ensure_indexes(db)

@@ -11,6 +11,7 @@ from config.settings import Settings
 from handlers.auth.service import AuthService
 from handlers.idempotency.service import IdempotencyService
 from handlers.media.service import MediaService
+from handlers.stories.comments import CommentService
 from handlers.stories.service import PeopleService, StoryService
 from server.access_log import AccessLog
 from server.metrics import Metrics
@@ -34,6 +35,7 @@ AUTH_SERVICE = web.AppKey("auth_service", AuthService)
 MEDIA_SERVICE = web.AppKey("media_service", MediaService)
 PEOPLE_SERVICE = web.AppKey("people_service", PeopleService)
 STORY_SERVICE = web.AppKey("story_service", StoryService)
+COMMENT_SERVICE = web.AppKey("comment_service", CommentService)
 IDEMPOTENCY = web.AppKey("idempotency", IdempotencyService)
 
 REQUEST_ID = web.RequestKey("request_id", str)

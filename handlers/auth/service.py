@@ -228,6 +228,11 @@ class AuthService:
             raise NotFound()
         return user
 
+    async def display_name(self, user_id: str) -> str:
+        """The nickname others see; erased accounts show as such."""
+        user = await self.users.get(user_id)
+        return user.nickname if user else "已注销用户"
+
     async def update_profile(self, user_id: str, changes: dict[str, Any]) -> UserRecord:
         before = await self.get_user(user_id)
         ref = f"user:{user_id}:avatar"

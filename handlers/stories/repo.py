@@ -245,3 +245,56 @@ class EngagementRepo:
             query["at"] = {"$lt": before}
         cursor = self.collections[kind].find(query).sort("at", DESCENDING).limit(limit)
         return [doc async for doc in cursor]
+
+
+class CommentRepo:
+    """``story_comments``: one document per comment; ``status`` moves by moderation."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db["story_comments"]
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index(
+            [("story_id", ASCENDING), ("status", ASCENDING), ("_id", DESCENDING)]
+        )
+        await self.collection.create_index([("status", ASCENDING), ("_id", ASCENDING)])
+        await self.collection.create_index([("user_id", ASCENDING)])
+
+    async def insert(self, doc: Document) -> Document:
+        doc = {**doc, "_id": ObjectId()}
+        await self.collection.insert_one(doc)
+        return doc
+
+    async def page(
+        self, query: Document, before_id: str | None, limit: int, newest_first: bool = True
+    ) -> list[Document]:
+        if before_id and (oid := as_object_id(before_id)) is not None:
+            query = {**query, "_id": {"$lt" if newest_first else "$gt": oid}}
+        order = DESCENDING if newest_first else ASCENDING
+        cursor = self.collection.find(query).sort("_id", order).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def moderate(
+        self, comment_id: str, decision: str, by: str, at: datetime
+    ) -> Document | None:
+        """pending -> approved | rejected, once (a second decision finds nothing)."""
+        oid = as_object_id(comment_id)
+        if oid is None:
+            return None
+        return await self.collection.find_one_and_update(
+            {"_id": oid, "status": "pending"},
+            {"$set": {"status": decision, "moderated_by": by, "moderated_at": at}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def get(self, comment_id: str) -> Document | None:
+        oid = as_object_id(comment_id)
+        return await self.collection.find_one({"_id": oid}) if oid else None
+
+    async def of_user(self, user_id: str) -> list[Document]:
+        cursor = self.collection.find({"user_id": user_id}).sort("_id", ASCENDING)
+        return [doc async for doc in cursor]
+
+    async def delete(self, comment_id: Any) -> bool:
+        result = await self.collection.delete_one({"_id": comment_id})
+        return result.deleted_count == 1

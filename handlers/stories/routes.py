@@ -8,6 +8,9 @@ from handlers.stories.schemas import (
     AdminStoryListQuery,
     AdminStoryOut,
     AdminStoryPage,
+    CommentIn,
+    CommentOut,
+    CommentPage,
     FavoriteOut,
     LikeOut,
     PageQuery,
@@ -28,7 +31,7 @@ from handlers.stories.schemas import (
 )
 from server.access import current_principal, optional_principal
 from server.api import ApiRoutes
-from server.keys import PEOPLE_SERVICE, STORY_SERVICE
+from server.keys import COMMENT_SERVICE, PEOPLE_SERVICE, STORY_SERVICE
 from server.principal import Role
 from server.rest import read_body, read_query, respond
 
@@ -279,3 +282,70 @@ async def get_admin_story(request: web.Request) -> web.Response:
 async def list_revisions(request: web.Request) -> web.Response:
     service = request.app[STORY_SERVICE]
     return respond(RevisionList(items=await service.revisions(request.match_info["story_id"])))
+
+
+# -- comments ----------------------------------------------------------------------------
+
+
+@routes.get(
+    "/stories/{story_id}/comments", "Approved comments, newest first", public=True,
+    query=PageQuery, response=CommentPage,
+)  # fmt: skip
+async def list_comments(request: web.Request) -> web.Response:
+    query = read_query(request, PageQuery)
+    comments = request.app[COMMENT_SERVICE]
+    docs, next_cursor = await comments.public_page(
+        request.match_info["story_id"], query.cursor, query.limit
+    )
+    items = [await comments.out(doc) for doc in docs]
+    return respond(CommentPage(items=items, next_cursor=next_cursor))
+
+
+@routes.post(
+    "/stories/{story_id}/comments",
+    "Comment; WeChat content security decides approved, pending (a reviewer decides) "
+    "or 422 content_rejected",
+    body=CommentIn, response=CommentOut, status=201,
+    errors=("content_rejected", "rate_limited", "unavailable"),
+)  # fmt: skip
+async def post_comment(request: web.Request) -> web.Response:
+    body = await read_body(request, CommentIn)
+    comments = request.app[COMMENT_SERVICE]
+    doc = await comments.post(current_principal(request), request.match_info["story_id"], body.text)
+    return respond(await comments.out(doc), status=201)
+
+
+@routes.get(
+    "/admin/comments", "The moderation queue (pending comments, oldest first)",
+    roles=REVIEWERS, query=PageQuery, response=CommentPage,
+)  # fmt: skip
+async def list_pending_comments(request: web.Request) -> web.Response:
+    query = read_query(request, PageQuery)
+    comments = request.app[COMMENT_SERVICE]
+    docs, next_cursor = await comments.pending_page(query.cursor, query.limit)
+    items = [await comments.out(doc) for doc in docs]
+    return respond(CommentPage(items=items, next_cursor=next_cursor))
+
+
+async def _moderate(request: web.Request, approve: bool) -> web.Response:
+    comments = request.app[COMMENT_SERVICE]
+    doc = await comments.moderate(
+        current_principal(request), request.match_info["comment_id"], approve
+    )
+    return respond(await comments.out(doc))
+
+
+@routes.post(
+    "/admin/comments/{comment_id}/approve", "Approve a pending comment", roles=REVIEWERS,
+    response=CommentOut,
+)  # fmt: skip
+async def approve_comment(request: web.Request) -> web.Response:
+    return await _moderate(request, True)
+
+
+@routes.post(
+    "/admin/comments/{comment_id}/reject", "Reject a pending comment", roles=REVIEWERS,
+    response=CommentOut,
+)  # fmt: skip
+async def reject_comment(request: web.Request) -> web.Response:
+    return await _moderate(request, False)

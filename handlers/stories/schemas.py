@@ -201,3 +201,26 @@ class LikeOut(ApiOut):
 class FavoriteOut(ApiOut):
     favorited: bool
     favorites: int
+
+
+class CommentIn(ApiIn):
+    text: str = Field(min_length=1, max_length=500)
+
+
+class CommentAuthor(ApiOut):
+    id: str
+    nickname: str
+
+
+class CommentOut(ApiOut):
+    id: str
+    story_id: str
+    text: str
+    status: Literal["approved", "pending", "rejected"]
+    author: CommentAuthor
+    created_at: datetime
+
+
+class CommentPage(ApiOut):
+    items: list[CommentOut]
+    next_cursor: str | None

@@ -65,8 +65,8 @@ Queries (``query_terms``)
     {``w``, ``py:w``, ``pi:w``} is matched by any of them (``wuyunduo``,
     ``wuyun``, ``wyd``, ``wy``; not ``wuyund``, which stops inside a syllable).
     A query made only of 2+ ASCII letter runs (``Wu Yunduo``, ``wu-yun-duo``)
-    also tries them joined (``py:wuyunduo`` / ``pi:wuyunduo``). The normalised query is also
-    tried as a whole tag (``tag:<q>``). A query without a token (empty, spaces,
+    also tries them joined (``py:wuyunduo`` / ``pi:wuyunduo``). The normalised
+    query is also tried as a whole tag (``tag:<q>``). A query without a token (empty, spaces,
     punctuation, a single letter) has no terms at all.
 
 Ranking (``score``)
@@ -74,7 +74,9 @@ Ranking (``score``)
     group; a joined-pinyin hit matches every ASCII group), in [0, 1];
     plus a phrase bonus for each CJK run of the query found as a substring of
     the title (+4), the summary (+2) or the body (+1), summed over the fields
-    and averaged over the runs (powers of two: a title hit beats summary + body);
+    and averaged over the runs (powers of two: a title hit beats summary + body;
+    fields are normalised and Markdown marks ``*_~` `` ignored, the whole body
+    is searched);
     plus 2 when the story has the whole query as a tag.
     A story with no matched group and no tag hit scores 0 (not a match).
     So: phrase in title > in summary > in body > all bigrams scattered >

@@ -1,0 +1,104 @@
+"""Comments through WeChat content security (our fake WeChat): pass, review, risky."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from server.principal import Role
+from tests.conftest import Client, FakeWeChat, Session, assert_error, sign_in_staff, sign_in_wechat
+from tests.stories.test_stories_api import create_story, publish
+
+
+@pytest.fixture
+async def story(client: Client) -> dict[str, Any]:
+    staff = {
+        "editor": await sign_in_staff(client, "editor1", Role.editor),
+        "reviewer": await sign_in_staff(client, "reviewer1", Role.reviewer),
+    }
+    created = await create_story(client, staff["editor"])
+    await publish(client, staff, created["id"])
+    return {**created, "reviewer": staff["reviewer"]}
+
+
+async def comment(client: Client, who: Session, story_id: str, text: str) -> Any:
+    return await client.post(
+        f"/api/v1/stories/{story_id}/comments", json={"text": text}, headers=who.headers
+    )
+
+
+async def public_comments(client: Client, story_id: str) -> list[str]:
+    resp = await client.get(f"/api/v1/stories/{story_id}/comments")
+    return [c["text"] for c in (await resp.json())["items"]]
+
+
+async def test_pass_review_and_risky(
+    client: Client, story: dict[str, Any], fake_wechat: FakeWeChat
+) -> None:
+    reader = await sign_in_wechat(client, "reader")
+    sid = story["id"]
+    ok = await comment(client, reader, sid, "向劳模学习！")
+    assert ok.status == 201
+    assert (await ok.json())["status"] == "approved"
+    held = await comment(client, reader, sid, "这条待审核的评论")
+    assert (await held.json())["status"] == "pending"
+    bad = await comment(client, reader, sid, "一段违规内容")
+    assert bad.status == 422
+    assert_error(await bad.json(), "content_rejected")
+    assert "msg_sec_check" in fake_wechat.state.calls
+    assert await public_comments(client, sid) == ["向劳模学习！"]
+    stats = (await (await client.get(f"/api/v1/stories/{sid}")).json())["stats"]
+    assert stats["comments"] == 1
+
+
+async def test_reviewers_moderate_the_queue(client: Client, story: dict[str, Any]) -> None:
+    reader = await sign_in_wechat(client, "reader2")
+    sid = story["id"]
+    held = await (await comment(client, reader, sid, "请审核：待审核")).json()
+    queue = await client.get("/api/v1/admin/comments", headers=story["reviewer"].headers)
+    assert [c["id"] for c in (await queue.json())["items"]] == [held["id"]]
+    refused = await client.get("/api/v1/admin/comments", headers=reader.headers)
+    assert refused.status == 403
+    approved = await client.post(
+        f"/api/v1/admin/comments/{held['id']}/approve", headers=story["reviewer"].headers
+    )
+    assert (await approved.json())["status"] == "approved"
+    # A second decision does not undo the first, nor count it twice.
+    again = await client.post(
+        f"/api/v1/admin/comments/{held['id']}/reject", headers=story["reviewer"].headers
+    )
+    assert (await again.json())["status"] == "approved"
+    assert await public_comments(client, sid) == ["请审核：待审核"]
+    stats = (await (await client.get(f"/api/v1/stories/{sid}")).json())["stats"]
+    assert stats["comments"] == 1
+
+
+async def test_comment_rate_limit_and_wechat_down(
+    client: Client, story: dict[str, Any], fake_wechat: FakeWeChat
+) -> None:
+    reader = await sign_in_wechat(client, "chatty")
+    sid = story["id"]
+    statuses = [(await comment(client, reader, sid, f"第{i}条")).status for i in range(6)]
+    assert statuses == [201] * 5 + [429]
+    other = await sign_in_wechat(client, "quiet")
+    fake_wechat.state.failure = "http_500"
+    down = await comment(client, other, sid, "好文章")
+    assert down.status == 503
+    assert_error(await down.json(), "unavailable")
+    assert "好文章" not in await public_comments(client, sid)
+
+
+async def test_comments_on_drafts_are_404_and_erase_removes_mine(
+    client: Client, story: dict[str, Any]
+) -> None:
+    reader = await sign_in_wechat(client, "leaver")
+    missing = await comment(client, reader, "0123456789abcdef01234567", "hi")
+    assert missing.status == 404
+    await comment(client, reader, story["id"], "再见")
+    export = await (await client.get("/api/v1/me/export", headers=reader.headers)).json()
+    assert [c["text"] for c in export["sections"]["comments"]] == ["再见"]
+    await client.delete("/api/v1/me", headers=reader.headers)
+    assert await public_comments(client, story["id"]) == []
+    stats = (await (await client.get(f"/api/v1/stories/{story['id']}")).json())["stats"]
+    assert stats["comments"] == 0
