@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import io
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,34 +21,9 @@ from statistics import median
 
 import aiohttp
 
+from bench.common import children_of, free_port, peak_rss_mb, wait_until_ok
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def _metric(text: str, name: str) -> float:
@@ -90,7 +64,7 @@ async def _load(base: str, photo: bytes, concurrency: int, duration: float) -> l
 
 
 def run_http_benchmark(photo: bytes, concurrency: int = 8, duration: float = 20.0) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "APP_ENV": "development",
@@ -106,20 +80,15 @@ def run_http_benchmark(photo: bytes, concurrency: int = 8, duration: float = 20.
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(base + "/readyz", timeout=1):  # noqa: S310
-                    break
-            except OSError:
-                time.sleep(0.1)
+        wait_until_ok(base + "/readyz")
         asyncio.run(_load(base, photo, 2, 2.0))  # warm-up: workers spawned, imports done
         with urllib.request.urlopen(base + "/metrics", timeout=5) as resp:  # noqa: S310
             lag_before = _metric(resp.read().decode(), "jiangxin_event_loop_lag_max_seconds")
         latencies = asyncio.run(_load(base, photo, concurrency, duration))
         with urllib.request.urlopen(base + "/metrics", timeout=5) as resp:  # noqa: S310
             lag_after = _metric(resp.read().decode(), "jiangxin_event_loop_lag_max_seconds")
-        server_rss = _peak_rss_mb(server.pid)
-        worker_rss = [_peak_rss_mb(pid) for pid in _children(server.pid)]
+        server_rss = peak_rss_mb(server.pid)
+        worker_rss = [peak_rss_mb(pid) for pid in children_of(server.pid)]
     finally:
         server.terminate()
         server.wait(timeout=60)

@@ -13,15 +13,14 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 from statistics import median
+
+from bench.common import cpu_seconds, free_port, wait_until_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE_SERVER = """
@@ -39,26 +38,8 @@ web.run_app(app, host="127.0.0.1", port=int(__import__("sys").argv[1]), print=No
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def pinned(core: int) -> list[str]:
     return ["taskset", "-c", str(core)] if shutil.which("taskset") and os.cpu_count() else []
-
-
-def wait_for(url: str) -> None:
-    for _ in range(200):
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"server at {url} did not start")
 
 
 def start_bare(port: int, script: Path, variant: str) -> subprocess.Popen[bytes]:
@@ -86,12 +67,6 @@ def start_ours(port: int, log_file: Path) -> subprocess.Popen[bytes]:
             stdout=log,
             stderr=log,
         )
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_wrk(url: str, duration: int, connections: int) -> tuple[float, float]:
@@ -155,7 +130,7 @@ def main() -> None:
         try:
             urls = {name: f"http://127.0.0.1:{port}/healthz" for name, port in ports.items()}
             for url in urls.values():
-                wait_for(url)
+                wait_until_ok(url)
                 load(url, 2, args.connections)  # warm-up
             for _ in range(args.rounds):
                 for name, url in urls.items():

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -23,17 +21,11 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from bench.common import free_port, wait_until_ok
 from tests.conftest import MONGODB_URI, REDIS_URL, drop_test_state, make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "30"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -58,15 +50,7 @@ def live_server() -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(base + "/readyz", timeout=1) as resp:  # noqa: S310
-                    if resp.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("server did not become ready")
+        wait_until_ok(base + "/readyz")
         yield base
     finally:
         process.terminate()

@@ -16,6 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bench.common import children_of, free_port
 from server.wechat_fake import FakeWeChatState, start_fake_wechat
 from tests.conftest import (
     FAKE_APP_ID,
@@ -26,7 +27,6 @@ from tests.conftest import (
     drop_test_state,
     make_settings,
 )
-from tests.test_schemathesis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,19 +36,6 @@ class LiveServer:
     process: subprocess.Popen[bytes]
     base_url: str
     port: int
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 @pytest.fixture
