@@ -138,9 +138,7 @@ async def get_person(request: web.Request) -> web.Response:
     people = request.app[PEOPLE_SERVICE]
     stories = request.app[STORY_SERVICE]
     person_id = request.match_info["person_id"]
-    doc = await people.repo.get(person_id)
-    if doc is None:
-        raise web.HTTPNotFound()
+    doc = await people.get(person_id)
     docs, _ = await stories.public_page(
         category=None, tag=None, person_id=person_id, q=None, cursor=None, limit=50
     )

@@ -167,6 +167,12 @@ class PeopleService:
                 details={"fields": {"portrait_media_id": "no such photo of yours"}}
             ) from None
 
+    async def get(self, person_id: str) -> Document:
+        doc = await self.repo.get(person_id)
+        if doc is None:
+            raise NotFound()
+        return doc
+
     async def out(self, doc: Document) -> PersonOut:
         return PersonOut(
             id=str(doc["_id"]),

@@ -299,3 +299,23 @@ async def test_scheduled_story_appears_on_time(client: Client, staff: dict[str, 
     assert (await client.get(f"/api/v1/stories/{story['id']}")).status == 404
     await asyncio.sleep(2)
     assert (await client.get(f"/api/v1/stories/{story['id']}")).status == 200
+
+
+async def test_unknown_or_hidden_objects_are_404(client: Client, staff: dict[str, Session]) -> None:
+    ghost = "0123456789abcdef01234567"
+    editor, reviewer = staff["editor"].headers, staff["reviewer"].headers
+    for method, path, headers, body in [
+        ("GET", f"/api/v1/stories/{ghost}", {}, None),
+        ("GET", f"/api/v1/people/{ghost}", {}, None),
+        ("GET", "/api/v1/people/not-an-id", {}, None),
+        ("GET", f"/api/v1/admin/stories/{ghost}", reviewer, None),
+        ("PATCH", f"/api/v1/admin/stories/{ghost}", editor, {"revision": 1, "title": "x"}),
+        ("POST", f"/api/v1/admin/stories/{ghost}/submit", editor, None),
+        ("GET", f"/api/v1/admin/stories/{ghost}/revisions", reviewer, None),
+        ("PATCH", f"/api/v1/admin/people/{ghost}", editor, {"bio": "x"}),
+        ("POST", f"/api/v1/admin/comments/{ghost}/approve", reviewer, None),
+        ("GET", f"/api/v1/stories/{ghost}/comments", {}, None),
+    ]:
+        resp = await client.request(method, path, headers=headers, json=body)
+        assert resp.status == 404, (method, path, resp.status)
+        assert_error(await resp.json(), "not_found")
