@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -94,6 +95,24 @@ def read_query(request: web.Request, model: type[ModelT]) -> ModelT:
             raise InvalidRequest.for_fields({key: "given more than once"})
         params[key] = values[0]
     return model.model_validate(params)
+
+
+def respond_revalidated(request: web.Request, data: BaseModel, *, private: bool) -> web.Response:
+    """A JSON answer with a strong ``ETag``; 304 when the client already holds these bytes.
+
+    ``Cache-Control: no-cache`` (not ``no-store``) lets the client keep the body and ask
+    again cheaply; ``private`` when the answer depends on who asks (liked, favourited).
+    """
+    body = orjson.dumps(data.model_dump(mode="json"))
+    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": ("private, " if private else "") + "no-cache",
+        "Vary": "Authorization",
+    }
+    if etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type=JSON_CONTENT_TYPE, headers=headers)
 
 
 def json_bytes(data: Any) -> bytes:

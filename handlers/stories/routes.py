@@ -33,7 +33,7 @@ from server.access import current_principal, optional_principal
 from server.api import ApiRoutes
 from server.keys import COMMENT_SERVICE, PEOPLE_SERVICE, STORY_SERVICE
 from server.principal import Role
-from server.rest import read_body, read_query, respond
+from server.rest import read_body, read_query, respond, respond_revalidated
 
 routes = ApiRoutes(tag="stories")
 
@@ -47,10 +47,12 @@ STAFF = (Role.editor, Role.reviewer)
 
 @routes.get(
     "/stories",
-    "Published stories, pinned first, newest first; q searches Chinese text and pinyin",
+    "Published stories, pinned first, newest first; q searches Chinese text and pinyin "
+    "(ETag; 304 on If-None-Match)",
     public=True,
     query=StoryListQuery,
     response=StoryPage,
+    extra_responses={304: "Not Modified"},
 )
 async def list_stories(request: web.Request) -> web.Response:
     query = read_query(request, StoryListQuery)
@@ -64,14 +66,20 @@ async def list_stories(request: web.Request) -> web.Response:
         limit=query.limit,
     )
     items = [await service.summary(doc) for doc in docs]
-    return respond(StoryPage(items=items, next_cursor=next_cursor))
+    page = StoryPage(items=items, next_cursor=next_cursor)
+    return respond_revalidated(request, page, private=False)
 
 
-@routes.get("/stories/{story_id}", "A published story", public=True, response=StoryOut)
+@routes.get(
+    "/stories/{story_id}", "A published story (ETag; 304 on If-None-Match)", public=True,
+    response=StoryOut, extra_responses={304: "Not Modified"},
+)  # fmt: skip
 async def get_story(request: web.Request) -> web.Response:
     service = request.app[STORY_SERVICE]
     doc = await service.get_public(request.match_info["story_id"])
-    return respond(await service.full(doc, optional_principal(request)))
+    viewer = optional_principal(request)
+    story = await service.full(doc, viewer)
+    return respond_revalidated(request, story, private=viewer is not None)
 
 
 async def _engage(request: web.Request, kind: str, on: bool) -> web.Response:

@@ -319,3 +319,31 @@ async def test_unknown_or_hidden_objects_are_404(client: Client, staff: dict[str
         resp = await client.request(method, path, headers=headers, json=body)
         assert resp.status == 404, (method, path, resp.status)
         assert_error(await resp.json(), "not_found")
+
+
+async def test_etag_304_and_freshness_right_after_publish(
+    client: Client, staff: dict[str, Session]
+) -> None:
+    first = await create_story(client, staff["editor"], title="第一篇")
+    await publish(client, staff, first["id"])
+    listing = await client.get("/api/v1/stories")
+    etag = listing.headers["ETag"]
+    assert listing.headers["Cache-Control"] == "no-cache"
+    same = await client.get("/api/v1/stories", headers={"If-None-Match": etag})
+    assert same.status == 304
+    assert await same.read() == b""
+    second = await create_story(client, staff["editor"], title="第二篇")
+    await publish(client, staff, second["id"])
+    fresh = await client.get("/api/v1/stories", headers={"If-None-Match": etag})
+    assert fresh.status == 200  # the publish shows at once: the old ETag no longer matches
+    assert [s["title"] for s in (await fresh.json())["items"]] == ["第二篇", "第一篇"]
+    reader = await sign_in_wechat(client, "etag-reader")
+    detail = await client.get(f"/api/v1/stories/{first['id']}", headers=reader.headers)
+    assert detail.headers["Cache-Control"] == "private, no-cache"
+    tag = detail.headers["ETag"]
+    await client.post(f"/api/v1/stories/{first['id']}/like", headers=reader.headers)
+    changed = await client.get(
+        f"/api/v1/stories/{first['id']}", headers={**reader.headers, "If-None-Match": tag}
+    )
+    assert changed.status == 200
+    assert (await changed.json())["liked"] is True
