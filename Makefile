@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 WORKERS ?= 1
 
-.PHONY: run test lint typecheck pytest services services-down install bench bench-media clean
+.PHONY: run test lint typecheck pytest services services-down install bench bench-media bench-feed clean
 
 # The venv is rebuilt whenever the dependencies or their pinned versions change.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -43,6 +43,9 @@ test: lint typecheck pytest
 
 bench: services
 	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.overhead
+
+bench-feed: services
+	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.feed
 
 bench-media: services
 	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.media

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     media_max_pixels: int = Field(40_000_000, ge=10_000)
     media_url_ttl_s: int = Field(3600, ge=60, le=7 * 86400)
     media_cache_bytes: int = Field(64 * 1024 * 1024, ge=0)
+    feed_cache_ttl_s: int = Field(30, ge=0, le=3600)
     shutdown_timeout_s: float = Field(20.0, ge=0)
     image_workers: int = Field(1, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -27,6 +27,7 @@ from handlers.idempotency.repo import IdempotencyRepo
 from handlers.idempotency.service import IdempotencyService
 from handlers.media.repo import MediaRepo
 from handlers.media.service import MediaService
+from handlers.stories.cache import FeedCache
 from handlers.stories.comments import CommentService
 from handlers.stories.repo import CommentRepo, EngagementRepo, PeopleRepo, StoryRepo
 from handlers.stories.service import PeopleService, StoryService
@@ -185,8 +186,9 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[AUTHENTICATOR] = auth
     app[PRIVACY].register(auth)  # registered first: erased last
     app[PRIVACY].register(media)
-    people = PeopleService(PeopleRepo(db), media)
-    stories = StoryService(settings, StoryRepo(db), EngagementRepo(db), people, media)
+    feed_cache = FeedCache(app[REDIS], app[METRICS], settings.feed_cache_ttl_s)
+    people = PeopleService(PeopleRepo(db), media, feed_cache)
+    stories = StoryService(settings, StoryRepo(db), EngagementRepo(db), people, media, feed_cache)
     app[PEOPLE_SERVICE] = people
     app[STORY_SERVICE] = stories
     app[PRIVACY].register(stories)

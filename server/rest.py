@@ -97,13 +97,12 @@ def read_query(request: web.Request, model: type[ModelT]) -> ModelT:
     return model.model_validate(params)
 
 
-def respond_revalidated(request: web.Request, data: BaseModel, *, private: bool) -> web.Response:
-    """A JSON answer with a strong ``ETag``; 304 when the client already holds these bytes.
+def respond_revalidated(request: web.Request, body: bytes, *, private: bool) -> web.Response:
+    """JSON ``body`` with a strong ``ETag``; 304 when the client already holds these bytes.
 
     ``Cache-Control: no-cache`` (not ``no-store``) lets the client keep the body and ask
     again cheaply; ``private`` when the answer depends on who asks (liked, favourited).
     """
-    body = orjson.dumps(data.model_dump(mode="json"))
     etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
     headers = {
         "ETag": etag,

@@ -56,18 +56,8 @@ STAFF = (Role.editor, Role.reviewer)
 )
 async def list_stories(request: web.Request) -> web.Response:
     query = read_query(request, StoryListQuery)
-    service = request.app[STORY_SERVICE]
-    docs, next_cursor = await service.public_page(
-        category=query.category,
-        tag=query.tag,
-        person_id=query.person_id,
-        q=query.q,
-        cursor=query.cursor,
-        limit=query.limit,
-    )
-    items = [await service.summary(doc) for doc in docs]
-    page = StoryPage(items=items, next_cursor=next_cursor)
-    return respond_revalidated(request, page, private=False)
+    body = await request.app[STORY_SERVICE].public_page_json(query)
+    return respond_revalidated(request, body, private=False)
 
 
 @routes.get(
@@ -75,11 +65,9 @@ async def list_stories(request: web.Request) -> web.Response:
     response=StoryOut, extra_responses={304: "Not Modified"},
 )  # fmt: skip
 async def get_story(request: web.Request) -> web.Response:
-    service = request.app[STORY_SERVICE]
-    doc = await service.get_public(request.match_info["story_id"])
     viewer = optional_principal(request)
-    story = await service.full(doc, viewer)
-    return respond_revalidated(request, story, private=viewer is not None)
+    body = await request.app[STORY_SERVICE].story_json(request.match_info["story_id"], viewer)
+    return respond_revalidated(request, body, private=viewer is not None)
 
 
 async def _engage(request: web.Request, kind: str, on: bool) -> web.Response:

@@ -21,8 +21,15 @@ from pypinyin import lazy_pinyin
 from config.settings import Settings
 from handlers.media.service import MediaNotFound, MediaService
 from handlers.stories import search
+from handlers.stories.cache import FeedCache
 from handlers.stories.markdown import render
-from handlers.stories.repo import Document, EngagementRepo, PeopleRepo, StoryRepo
+from handlers.stories.repo import (
+    PUBLIC_STATUSES,
+    Document,
+    EngagementRepo,
+    PeopleRepo,
+    StoryRepo,
+)
 from handlers.stories.schemas import (
     AdminStoryOut,
     FavoriteOut,
@@ -31,7 +38,9 @@ from handlers.stories.schemas import (
     PersonOut,
     PersonRef,
     RevisionOut,
+    StoryListQuery,
     StoryOut,
+    StoryPage,
     StoryStats,
     StorySummary,
 )
@@ -95,9 +104,10 @@ def _normalise_tags(tags: list[str]) -> list[str]:
 
 
 class PeopleService:
-    def __init__(self, repo: PeopleRepo, media: MediaService) -> None:
+    def __init__(self, repo: PeopleRepo, media: MediaService, cache: FeedCache) -> None:
         self.repo = repo
         self.media = media
+        self.cache = cache
 
     @staticmethod
     def _derived(name: str, honours: list[dict[str, Any]]) -> Document:
@@ -154,6 +164,7 @@ class PeopleService:
         )
         if updated is None:
             raise NotFound()
+        await self.cache.invalidate()  # names and honours show in story summaries
         old = current.get("portrait_media_id")
         if "portrait_media_id" in changes and old and old != changes["portrait_media_id"]:
             await self.media.detach(old, ref)
@@ -213,12 +224,14 @@ class StoryService:
         engagement: EngagementRepo,
         people: PeopleService,
         media: MediaService,
+        cache: FeedCache,
     ) -> None:
         self.settings = settings
         self.repo = repo
         self.engagement = engagement
         self.people = people
         self.media = media
+        self.cache = cache
 
     # -- writing ---------------------------------------------------------------------
 
@@ -320,6 +333,8 @@ class StoryService:
                 details={"current_revision": latest["revision"] if latest else None}
             )
         await self._sync_media(principal, current, updated)
+        if updated["status"] in PUBLIC_STATUSES:
+            await self.cache.invalidate()
         await self.repo.add_revision(updated, principal.user_id, "edit", changes["updated_at"])
         await self.repo.log(
             story_id, "edit", principal.user_id, changes["updated_at"], fields=sorted(fields)
@@ -352,6 +367,8 @@ class StoryService:
         )
         if updated is None:  # someone else moved it meanwhile
             raise InvalidTransition(details={"status": "changed concurrently"})
+        if current["status"] in PUBLIC_STATUSES or updated["status"] in PUBLIC_STATUSES:
+            await self.cache.invalidate()  # it entered or left the public feed
         await self.repo.log(story_id, action, principal.user_id, now, status=updated["status"])
         return updated
 
@@ -434,6 +451,39 @@ class StoryService:
             created_at=doc["created_at"],
             updated_at=doc["updated_at"],
         )
+
+    async def public_page_json(self, query: StoryListQuery) -> bytes:
+        """One page of the feed as JSON bytes, from the cache when it has it."""
+        params = query.model_dump_json()
+        cached, key = await self.cache.get("page", params)
+        if cached is not None:
+            return cached
+        docs, next_cursor = await self.public_page(
+            category=query.category,
+            tag=query.tag,
+            person_id=query.person_id,
+            q=query.q,
+            cursor=query.cursor,
+            limit=query.limit,
+        )
+        page = StoryPage(items=[await self.summary(doc) for doc in docs], next_cursor=next_cursor)
+        body = orjson.dumps(page.model_dump(mode="json"))
+        await self.cache.put(key, body)
+        return body
+
+    async def story_json(self, story_id: str, viewer: Principal | None) -> bytes:
+        """A public story as JSON bytes: the body from the cache, the viewer's flags fresh."""
+        cached, key = await self.cache.get("story", story_id)
+        if cached is None:
+            doc = await self.get_public(story_id)  # 404s are not cached
+            cached = orjson.dumps((await self.full(doc, None)).model_dump(mode="json"))
+            await self.cache.put(key, cached)
+        if viewer is None:
+            return cached
+        story = orjson.loads(cached)
+        story["liked"] = await self.engagement.has("likes", story_id, viewer.user_id)
+        story["favorited"] = await self.engagement.has("favorites", story_id, viewer.user_id)
+        return orjson.dumps(story)
 
     async def get_public(self, story_id: str) -> Document:
         doc = await self.repo.get_public(story_id, _now())

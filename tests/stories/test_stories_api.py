@@ -347,3 +347,46 @@ async def test_etag_304_and_freshness_right_after_publish(
     )
     assert changed.status == 200
     assert (await changed.json())["liked"] is True
+
+
+async def test_cached_feed_shows_edits_and_takedowns_at_once(
+    client: Client, staff: dict[str, Session]
+) -> None:
+    story = await publish(client, staff, (await create_story(client, staff["editor"]))["id"])
+    sid = story["id"]
+    assert [s["title"] for s in (await (await client.get("/api/v1/stories")).json())["items"]] == [
+        "一线故事"
+    ]
+    assert (await (await client.get(f"/api/v1/stories/{sid}")).json())["title"] == "一线故事"
+    edited = await client.patch(
+        f"/api/v1/admin/stories/{sid}",
+        json={"revision": story["revision"], "title": "改过的标题"},
+        headers=staff["editor"].headers,
+    )
+    assert edited.status == 200
+    assert (await (await client.get(f"/api/v1/stories/{sid}")).json())["title"] == "改过的标题"
+    feed = await (await client.get("/api/v1/stories")).json()
+    assert [s["title"] for s in feed["items"]] == ["改过的标题"]
+    await client.post(f"/api/v1/admin/stories/{sid}/unpublish", headers=staff["editor"].headers)
+    assert (await (await client.get("/api/v1/stories")).json())["items"] == []
+    assert (await client.get(f"/api/v1/stories/{sid}")).status == 404
+
+
+async def test_feed_answers_from_mongodb_when_redis_is_gone(
+    aiohttp_client: Any, settings: Any, unused_tcp_port: int
+) -> None:
+    from server.app import create_app
+
+    no_redis = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{unused_tcp_port}/0"})
+    client = await aiohttp_client(create_app(no_redis))
+    staff = {
+        "editor": await sign_in_staff(client, "ed", Role.editor),
+        "reviewer": await sign_in_staff(client, "rv", Role.reviewer),
+    }
+    story = await create_story(client, staff["editor"], title="没有缓存也能读")
+    # Publishing works: the cache cannot be invalidated, but nothing was cached either.
+    await publish(client, staff, story["id"])
+    feed = await client.get("/api/v1/stories")
+    assert feed.status == 200
+    assert [s["title"] for s in (await feed.json())["items"]] == ["没有缓存也能读"]
+    assert (await client.get(f"/api/v1/stories/{story['id']}")).status == 200

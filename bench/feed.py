@@ -1,0 +1,152 @@
+"""The story feed: ``GET /api/v1/stories`` (20 items) cached, uncached, and bare aiohttp.
+
+One run: a database seeded with the demo content plus enough stories for 20 items; our
+server with the Redis feed cache, the same server with the cache off (MongoDB every
+time), and a bare aiohttp handler returning the very same bytes. Each is pinned to one
+core, wrk (64 connections) to the other. Prints req/s, p99 and the ratio (goal: cached /
+bare >= 0.75 and p99 < 10 ms).
+
+    make bench-feed       # or: python -m bench.feed --duration 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import uuid
+from pathlib import Path
+from statistics import median
+
+from bench.common import free_port, wait_until_ok
+from bench.overhead import pinned, run_wrk
+
+ROOT = Path(__file__).resolve().parent.parent
+BARE = """
+import sys
+from aiohttp import web
+BODY = open(sys.argv[2], "rb").read()
+async def stories(request):
+    return web.Response(body=BODY, content_type="application/json")
+app = web.Application()
+app.router.add_get("/api/v1/stories", stories)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
+def _call(base: str, method: str, path: str, body: object = None, token: str = "") -> object:
+    request = urllib.request.Request(  # noqa: S310 (our own server)
+        base + path,
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers={"Content-Type": "application/json"}
+        | ({"Authorization": f"Bearer {token}"} if token else {}),
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+        return json.loads(resp.read() or b"null")
+
+
+def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*pinned(0), sys.executable, "-m", "server", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _fill_feed(base: str, total: int) -> None:
+    def token(username: str) -> str:
+        tokens = _call(base, "POST", "/api/v1/auth/login",
+                       {"username": username, "password": "jiangxin-demo"})  # fmt: skip
+        return str(tokens["access_token"])  # type: ignore[index]
+
+    editor, reviewer = token("editor"), token("reviewer")
+    have = len(_call(base, "GET", "/api/v1/stories?limit=50")["items"])  # type: ignore[index]
+    for i in range(max(0, total - have)):
+        draft = {
+            "title": f"【示例】基准测试稿件 {i}",
+            "summary": "用于测量信息流的示例稿件。",
+            "body_markdown": "> 本文为演示内容。\n\n正文。" * 5,
+            "category": "frontline_worker",
+            "tags": ["基准"],
+        }
+        story = _call(base, "POST", "/api/v1/admin/stories", draft, editor)
+        sid = story["id"]  # type: ignore[index]
+        _call(base, "POST", f"/api/v1/admin/stories/{sid}/submit", None, editor)
+        _call(base, "POST", f"/api/v1/admin/stories/{sid}/publish", {}, reviewer)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args()
+    unique = uuid.uuid4().hex[:8]
+    env = {
+        **os.environ,
+        "APP_ENV": "development",
+        "MONGODB_DB": f"jx_bench_feed_{unique}",
+        "REDIS_PREFIX": f"jxbench:feed:{unique}:",
+        "LOG_LEVEL": "WARNING",
+        "RATE_LIMIT_IP_PER_MINUTE": "100000000",
+        "RATE_LIMIT_USER_PER_MINUTE": "100000000",
+    }
+    subprocess.run([sys.executable, "-m", "server", "seed"], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    ports = {name: free_port() for name in ("bare", "cached", "uncached")}
+    servers = {
+        "cached": _serve(env, ports["cached"]),
+        "uncached": _serve({**env, "FEED_CACHE_TTL_S": "0"}, ports["uncached"]),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            urls = {name: f"http://127.0.0.1:{port}/api/v1/stories?limit=20"
+                    for name, port in ports.items()}  # fmt: skip
+            wait_until_ok(f"http://127.0.0.1:{ports['cached']}/readyz")
+            wait_until_ok(f"http://127.0.0.1:{ports['uncached']}/readyz")
+            _fill_feed(f"http://127.0.0.1:{ports['cached']}", 20)
+            with urllib.request.urlopen(urls["cached"], timeout=10) as resp:  # noqa: S310
+                body = resp.read()
+            items = len(json.loads(body)["items"])
+            (Path(tmp) / "bare.py").write_text(BARE)
+            (Path(tmp) / "body.json").write_bytes(body)
+            servers["bare"] = subprocess.Popen(
+                [*pinned(0), sys.executable, str(Path(tmp) / "bare.py"), str(ports["bare"]),
+                 str(Path(tmp) / "body.json")],
+            )  # fmt: skip
+            wait_until_ok(urls["bare"])
+            for url in urls.values():
+                run_wrk(url, 2, args.connections)  # warm-up
+            runs: dict[str, list[tuple[float, float]]] = {name: [] for name in urls}
+            for _ in range(args.rounds):
+                for name, url in urls.items():
+                    runs[name].append(run_wrk(url, args.duration, args.connections))
+        finally:
+            for process in servers.values():
+                process.terminate()
+                process.wait(timeout=30)
+    labels = {
+        "bare": "bare aiohttp, same bytes",
+        "cached": "jiangxin, Redis feed cache",
+        "uncached": "jiangxin, MongoDB every time",
+    }
+    print(f"GET /api/v1/stories ({items} items, {len(body)} bytes), wrk {args.connections} "
+          f"connections, {args.rounds} x {args.duration}s")  # fmt: skip
+    summary = {n: (median(r for r, _ in v), median(p for _, p in v)) for n, v in runs.items()}
+    for name, (rps, p99) in summary.items():
+        print(f"  {labels[name]:32} {rps:9.0f} req/s   p99 {p99:6.2f} ms")
+    ratio = summary["cached"][0] / summary["bare"][0]
+    print(f"  cached / bare  {ratio:.2f}   (goal >= 0.75);  cached p99 "
+          f"{summary['cached'][1]:.2f} ms (goal < 10 ms)")  # fmt: skip
+    print(f"  cached / uncached  {summary['cached'][0] / summary['uncached'][0]:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
