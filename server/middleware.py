@@ -152,6 +152,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     else:
         request_id = f"{_ID_PREFIX}{next(_id_counter):010x}"
     request[REQUEST_ID] = request_id
+    method = request.method if request.method in _KNOWN_METHODS else "OTHER"
     principal: Principal | None = None
     app = request.app
     match_info = request.match_info
@@ -167,14 +168,12 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             raise
         response = _error_from_exception(exc, request_id)
     except asyncio.CancelledError:  # the client went away, or shutdown gave up waiting
-        method = request.method if request.method in _KNOWN_METHODS else "OTHER"
         metrics.request_finished(method, "cancelled", 499, time.perf_counter() - started)
         raise
     except Exception as exc:
         response = _error_from_exception(exc, request_id)
     elapsed = time.perf_counter() - started
     route = _route_template(match_info)
-    method = request.method if request.method in _KNOWN_METHODS else "OTHER"
     if not response.prepared:
         _set_standard_headers(response.headers, request_id, route.startswith(API_PREFIX))
     metrics.request_finished(method, route, response.status, elapsed)

@@ -14,7 +14,7 @@ from typing import Any
 from handlers.auth.service import AuthService
 from handlers.stories.repo import CommentRepo, Document
 from handlers.stories.schemas import CommentAuthor, CommentOut
-from handlers.stories.service import StoryService, decode_cursor, encode_cursor
+from handlers.stories.service import StoryService, decode_cursor, id_page
 from server.errors import AppError, NotFound, RateLimited
 from server.principal import Principal
 from server.redis_state import RateLimiter
@@ -84,8 +84,7 @@ class CommentService:
         docs = await self.repo.page(
             {"story_id": story_id, "status": "approved"}, decode_cursor(cursor), limit + 1
         )
-        more = len(docs) > limit
-        return docs[:limit], encode_cursor(str(docs[limit - 1]["_id"])) if more else None
+        return id_page(docs, limit)
 
     async def pending_page(
         self, cursor: str | None, limit: int
@@ -94,8 +93,7 @@ class CommentService:
         docs = await self.repo.page(
             {"status": "pending"}, decode_cursor(cursor), limit + 1, newest_first=False
         )
-        more = len(docs) > limit
-        return docs[:limit], encode_cursor(str(docs[limit - 1]["_id"])) if more else None
+        return id_page(docs, limit)
 
     async def moderate(self, principal: Principal, comment_id: str, approve: bool) -> Document:
         decision = "approved" if approve else "rejected"

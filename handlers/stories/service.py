@@ -94,6 +94,13 @@ def decode_cursor(cursor: str | None) -> Any:
         raise BadCursor(details={"fields": {"cursor": "not a cursor we issued"}}) from None
 
 
+def id_page(docs: list[Document], limit: int) -> tuple[list[Document], str | None]:
+    """Split ``limit + 1`` fetched documents into the page and the cursor after it."""
+    if len(docs) <= limit:
+        return docs, None
+    return docs[:limit], encode_cursor(str(docs[limit - 1]["_id"]))
+
+
 def _normalise_tags(tags: list[str]) -> list[str]:
     seen: dict[str, None] = {}
     for tag in tags:
@@ -212,8 +219,7 @@ class PeopleService:
             return [], None
         after = decode_cursor(cursor)
         docs = await self.repo.page(honour=honour, terms=terms, after_id=after, limit=limit + 1)
-        next_cursor = encode_cursor(str(docs[limit - 1]["_id"])) if len(docs) > limit else None
-        return docs[:limit], next_cursor
+        return id_page(docs, limit)
 
 
 class StoryService:
@@ -526,10 +532,14 @@ class StoryService:
             candidates = await self.repo.public_candidates(
                 now=now, filters=filters, terms=terms, limit=SEARCH_CANDIDATES
             )
-            ranked = sorted(
-                (doc for doc in candidates if search.score(doc, query) > 0),
-                key=lambda doc: (-search.score(doc, query), -doc["published_at"].timestamp()),
-            )
+            scored = [(search.score(doc, query), doc) for doc in candidates]
+            ranked = [
+                doc
+                for score, doc in sorted(
+                    scored, key=lambda pair: (-pair[0], -pair[1]["published_at"].timestamp())
+                )
+                if score > 0
+            ]
             window = ranked[offset : offset + limit]
             more = len(ranked) > offset + limit
             return window, encode_cursor(offset + limit) if more else None
@@ -553,8 +563,7 @@ class StoryService:
     ) -> tuple[list[Document], str | None]:
         after = decode_cursor(cursor)
         docs = await self.repo.admin_page(status=status, after_id=after, limit=limit + 1)
-        next_cursor = encode_cursor(str(docs[limit - 1]["_id"])) if len(docs) > limit else None
-        return docs[:limit], next_cursor
+        return id_page(docs, limit)
 
     async def revisions(self, story_id: str) -> list[RevisionOut]:
         await self.get_admin(story_id)
