@@ -27,7 +27,7 @@ services-down:
 run: services
 	set -a && source .data/services.env && set +a && \
 	APP_ENV=development $(BIN)/python -m server seed && \
-	APP_ENV=development exec $(BIN)/python -m server serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+	APP_ENV=development exec $(BIN)/python -m server serve --host $(HOST) --port $(PORT) --workers $(WORKERS) --with-jobs
 
 lint: install
 	$(BIN)/ruff format --check .
@@ -45,7 +45,7 @@ bench: services
 	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.overhead
 
 bench-feed: services
-	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.feed
+	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.feed --instructions
 
 bench-media: services
 	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.media

@@ -3,8 +3,9 @@
 One run: a database seeded with the demo content plus enough stories for 20 items; our
 server with the Redis feed cache, the same server with the cache off (MongoDB every
 time), and a bare aiohttp handler returning the very same bytes. Each is pinned to one
-core, wrk (64 connections) to the other. Prints req/s, p99 and the ratio (goal: cached /
-bare >= 0.75 and p99 < 10 ms).
+core, wrk (64 connections) to the other. Prints req/s, p99 and CPU per request at
+saturation and the ratio (goal: cached / bare >= 0.75 and p99 < 10 ms), then the p99 of
+bare and cached at a steady load below saturation (``--steady-rate``).
 
     make bench-feed       # or: python -m bench.feed --duration 10
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,8 +24,16 @@ import uuid
 from pathlib import Path
 from statistics import median
 
-from bench.common import free_port, wait_until_ok
-from bench.overhead import pinned, run_wrk
+from bench.common import (
+    cpu_seconds,
+    free_port,
+    instructions_per_request,
+    load_generator,
+    pinned,
+    run_wrk_paced,
+    stop_all,
+    wait_until_ok,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE = """
@@ -87,7 +97,16 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count CPU instructions per request under valgrind (slow, but noise-free)",
+    )
+    parser.add_argument(
+        "--steady-rate", type=int, default=2000, help="req/s of the paced p99 run (0: skip)"
+    )
     args = parser.parse_args()
+    load, tool = load_generator()
     unique = uuid.uuid4().hex[:8]
     env = {
         **os.environ,
@@ -120,32 +139,64 @@ def main() -> None:
             servers["bare"] = subprocess.Popen(
                 [*pinned(0), sys.executable, str(Path(tmp) / "bare.py"), str(ports["bare"]),
                  str(Path(tmp) / "body.json")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             wait_until_ok(urls["bare"])
             for url in urls.values():
-                run_wrk(url, 2, args.connections)  # warm-up
-            runs: dict[str, list[tuple[float, float]]] = {name: [] for name in urls}
+                load(url, 2, args.connections)  # warm-up
+            runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in urls}
             for _ in range(args.rounds):
                 for name, url in urls.items():
-                    runs[name].append(run_wrk(url, args.duration, args.connections))
+                    cpu_before = cpu_seconds(servers[name].pid)
+                    rps, p99 = load(url, args.duration, args.connections)
+                    cpu_us = (cpu_seconds(servers[name].pid) - cpu_before) * 1e6
+                    runs[name].append((rps, p99, cpu_us / (rps * args.duration)))
+            steady = {
+                name: run_wrk_paced(urls[name], args.steady_rate, 10, args.connections)
+                for name in ("bare", "cached")
+                if args.steady_rate and tool == "wrk"
+            }
+            instructions = {}
+            if args.instructions and not shutil.which("valgrind"):
+                print("--instructions needs valgrind (Debian's package): skipped")
+            elif args.instructions:
+                port = free_port()
+                url = f"http://127.0.0.1:{port}/api/v1/stories?limit=20"
+                commands = {
+                    "bare": [sys.executable, str(Path(tmp) / "bare.py"), str(port),
+                             str(Path(tmp) / "body.json")],
+                    "cached": [sys.executable, "-m", "server", "serve", "--port", str(port)],
+                }  # fmt: skip
+                for name, command in commands.items():
+                    instructions[name] = instructions_per_request(command, url, env)
         finally:
-            for process in servers.values():
-                process.terminate()
-                process.wait(timeout=30)
+            stop_all(servers.values())
     labels = {
         "bare": "bare aiohttp, same bytes",
         "cached": "jiangxin, Redis feed cache",
         "uncached": "jiangxin, MongoDB every time",
     }
-    print(f"GET /api/v1/stories ({items} items, {len(body)} bytes), wrk {args.connections} "
-          f"connections, {args.rounds} x {args.duration}s")  # fmt: skip
-    summary = {n: (median(r for r, _ in v), median(p for _, p in v)) for n, v in runs.items()}
-    for name, (rps, p99) in summary.items():
-        print(f"  {labels[name]:32} {rps:9.0f} req/s   p99 {p99:6.2f} ms")
+    print(f"GET /api/v1/stories ({items} items, {len(body)} bytes), {tool}, "
+          f"{args.connections} connections, {args.rounds} x {args.duration}s")  # fmt: skip
+    summary = {
+        name: tuple(median(run[i] for run in results) for i in range(3))
+        for name, results in runs.items()
+    }
+    for name, (rps, p99, cpu) in summary.items():
+        print(f"  {labels[name]:32} {rps:9.0f} req/s   p99 {p99:6.2f} ms   {cpu:6.1f} us CPU/req")
     ratio = summary["cached"][0] / summary["bare"][0]
     print(f"  cached / bare  {ratio:.2f}   (goal >= 0.75);  cached p99 "
           f"{summary['cached'][1]:.2f} ms (goal < 10 ms)")  # fmt: skip
     print(f"  cached / uncached  {summary['cached'][0] / summary['uncached'][0]:.1f}x")
+    if instructions:
+        for name, count in instructions.items():
+            print(f"  {labels[name]:32} {count / 1000:9.0f} k instructions/request (callgrind)")
+        ratio = instructions["bare"] / instructions["cached"]
+        print(f"  instructions bare / cached  {ratio:.2f}  (the noise-free form of the ratio)")
+    for name, (rps, p99) in steady.items():
+        print(
+            f"  {labels[name]:32} {rps:9.0f} req/s   p99 {p99:6.2f} ms   (paced, below saturation)"
+        )
 
 
 if __name__ == "__main__":

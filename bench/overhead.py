@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,7 +18,7 @@ import uuid
 from pathlib import Path
 from statistics import median
 
-from bench.common import cpu_seconds, free_port, wait_until_ok
+from bench.common import cpu_seconds, free_port, load_generator, pinned, stop_all, wait_until_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE_SERVER = """
@@ -36,10 +34,6 @@ app.router.add_get("/healthz", healthz)
 web.run_app(app, host="127.0.0.1", port=int(__import__("sys").argv[1]), print=None,
             access_log=None)
 """
-
-
-def pinned(core: int) -> list[str]:
-    return ["taskset", "-c", str(core)] if shutil.which("taskset") and os.cpu_count() else []
 
 
 def start_bare(port: int, script: Path, variant: str) -> subprocess.Popen[bytes]:
@@ -69,53 +63,13 @@ def start_ours(port: int, log_file: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def run_wrk(url: str, duration: int, connections: int) -> tuple[float, float]:
-    out = subprocess.run(
-        [*pinned(1), "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p99_match = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-    p99 = float(p99_match.group(1)) * scale[p99_match.group(2)] if p99_match else float("nan")
-    return rps, p99
-
-
-def run_python_load(url: str, duration: int, connections: int) -> tuple[float, float]:
-    """Fallback when wrk is missing: aiohttp client, keep-alive, ``connections`` workers."""
-    code = f"""
-import asyncio, time, aiohttp
-async def main():
-    lat = []
-    stop = time.perf_counter() + {duration}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit={connections})) as s:
-        async def worker():
-            while time.perf_counter() < stop:
-                t = time.perf_counter()
-                async with s.get({url!r}) as r:
-                    await r.read()
-                lat.append(time.perf_counter() - t)
-        await asyncio.gather(*(worker() for _ in range({connections})))
-    lat.sort()
-    print(len(lat) / {duration}, lat[int(len(lat) * 0.99)] * 1000)
-asyncio.run(main())
-"""
-    out = subprocess.run(
-        [*pinned(1), sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.split()
-    return float(out[0]), float(out[1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args()
-    load = run_wrk if shutil.which("wrk") else run_python_load
-    tool = "wrk" if load is run_wrk else "python aiohttp client"
+    load, tool = load_generator()
 
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "bare.py"
@@ -140,9 +94,7 @@ def main() -> None:
                     runs[name].append((rps, p99, cpu_us / (rps * args.duration)))
             log_lines = sum(1 for _ in (Path(tmp) / "ours.log").open())
         finally:
-            for process in servers.values():
-                process.terminate()
-                process.wait(timeout=30)
+            stop_all(servers.values())
 
     summary = {
         name: tuple(median(run[i] for run in results) for i in range(3))

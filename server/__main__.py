@@ -1,4 +1,4 @@
-"""``python -m server serve | create-user | seed | ensure-indexes | sweep-media |
+"""``python -m server serve | worker | create-user | seed | ensure-indexes | sweep-media |
 sweep-idempotency-keys | fake-wechat``."""
 
 from __future__ import annotations
@@ -9,15 +9,13 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import orjson
-from aiohttp import web
 
-from config.settings import Settings
 from handlers.auth.repo import UsernameTaken
 from handlers.stories.seed import seed_demo_content
-from server.app import create_app
+from server.app import app_resources
 from server.contexts import ensure_indexes
 from server.keys import (
     AUTH_SERVICE,
@@ -31,6 +29,7 @@ from server.logs import configure_logging
 from server.principal import Principal, Role
 from server.serving import load_settings, serve
 from server.wechat_fake import start_fake_wechat
+from server.worker import run_worker, worker_is_healthy
 
 log = logging.getLogger("jiangxin.cli")
 
@@ -43,17 +42,6 @@ DEMO_STAFF = {
     "organizer": [Role.organizer],
     "teacher": [Role.teacher],
 }
-
-
-@contextlib.asynccontextmanager
-async def app_resources(settings: Settings) -> AsyncIterator[web.Application]:
-    """The app's resources and services, started as for serving but without a socket."""
-    runner = web.AppRunner(create_app(settings))
-    await runner.setup()
-    try:
-        yield runner.app
-    finally:
-        await runner.cleanup()
 
 
 # -- admin commands -----------------------------------------------------------------------
@@ -132,6 +120,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     p_serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     p_serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     p_serve.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
+    p_serve.add_argument(
+        "--with-jobs",
+        action="store_true",
+        help="also run the job worker in each process (development; production runs `worker`)",
+    )
 
     p_user = commands.add_parser("create-user", help="create a staff account")
     p_user.add_argument("--username", required=True)
@@ -141,6 +134,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     p_user.add_argument("--update", action="store_true", help="reset an existing account")
 
+    p_worker = commands.add_parser(
+        "worker", help="run the job worker: scheduled publishing, view counts, sweeps"
+    )
+    p_worker.add_argument(
+        "--check", action="store_true", help="exit 0 if a worker reported in (health check)"
+    )
     commands.add_parser("ensure-indexes", help="create every collection's indexes")
     commands.add_parser(
         "sweep-media", help="delete media unreferenced for 24 h, orphan files, stray chunks"
@@ -156,7 +155,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "serve":
         if args.workers < 1:
             parser.error("--workers must be at least 1")
-        serve(args.host, args.port, args.workers)
+        serve(args.host, args.port, args.workers, with_jobs=args.with_jobs)
+        return
+    if args.command == "worker":
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        if args.check:
+            sys.exit(0 if asyncio.run(worker_is_healthy(settings)) else 1)
+        asyncio.run(run_worker(settings))
         return
     configure_logging("WARNING")
     if args.command == "create-user":

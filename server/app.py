@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
 from config.settings import Settings
@@ -47,3 +50,15 @@ def create_app(settings: Settings) -> web.Application:
     app.on_startup.append(build_openapi_doc)
     app.on_cleanup.append(flush_access_log)
     return app
+
+
+@contextlib.asynccontextmanager
+async def app_resources(settings: Settings) -> AsyncIterator[web.Application]:
+    """The app's resources and services, started as for serving but without a socket
+    (commands and the job worker)."""
+    runner = web.AppRunner(create_app(settings))
+    await runner.setup()
+    try:
+        yield runner.app
+    finally:
+        await runner.cleanup()

@@ -31,12 +31,15 @@ from handlers.stories.cache import FeedCache
 from handlers.stories.comments import CommentService
 from handlers.stories.repo import CommentRepo, EngagementRepo, PeopleRepo, StoryRepo
 from handlers.stories.service import PeopleService, StoryService
+from handlers.stories.views import ViewCounter
 from media.store import BlobStore
+from server.jobqueue import JobQueue
 from server.keys import (
     AUTH_SERVICE,
     AUTHENTICATOR,
     COMMENT_SERVICE,
     IDEMPOTENCY,
+    JOBS,
     MEDIA_SERVICE,
     METRICS,
     MONGO_DB,
@@ -120,6 +123,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     client = connect_redis(settings.redis_url, settings.redis_timeout_s)
     app[REDIS] = RedisState(client, settings.redis_prefix)
     app[RATE_LIMITER] = RateLimiter(app[REDIS], app[METRICS])
+    app[JOBS] = JobQueue(client, settings.redis_prefix)
     try:
         yield
     finally:
@@ -187,8 +191,11 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[PRIVACY].register(auth)  # registered first: erased last
     app[PRIVACY].register(media)
     feed_cache = FeedCache(app[REDIS], app[METRICS], settings.feed_cache_ttl_s)
+    views = ViewCounter(app[REDIS], app[METRICS])
     people = PeopleService(PeopleRepo(db), media, feed_cache)
-    stories = StoryService(settings, StoryRepo(db), EngagementRepo(db), people, media, feed_cache)
+    stories = StoryService(
+        settings, StoryRepo(db), EngagementRepo(db), people, media, feed_cache, views, app[JOBS]
+    )
     app[PEOPLE_SERVICE] = people
     app[STORY_SERVICE] = stories
     app[PRIVACY].register(stories)
@@ -200,11 +207,15 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         await ensure_indexes(db)
     except ConnectionFailure:
         retry_indexes = asyncio.create_task(_ensure_indexes_until_done(db))
+    await feed_cache.start()
+    views.start()
     try:
         yield
     finally:
         if retry_indexes is not None:
             retry_indexes.cancel()
+        await views.stop()
+        await feed_cache.stop()
         await wechat.close()
         if fake_wechat is not None:
             await fake_wechat.cleanup()

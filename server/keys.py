@@ -14,6 +14,7 @@ from handlers.media.service import MediaService
 from handlers.stories.comments import CommentService
 from handlers.stories.service import PeopleService, StoryService
 from server.access_log import AccessLog
+from server.jobqueue import JobQueue
 from server.metrics import Metrics
 from server.principal import Authenticator, Principal
 from server.privacy import PrivacyRegistry
@@ -37,6 +38,7 @@ PEOPLE_SERVICE = web.AppKey("people_service", PeopleService)
 STORY_SERVICE = web.AppKey("story_service", StoryService)
 COMMENT_SERVICE = web.AppKey("comment_service", CommentService)
 IDEMPOTENCY = web.AppKey("idempotency", IdempotencyService)
+JOBS = web.AppKey("jobs", JobQueue)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)

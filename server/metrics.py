@@ -112,6 +112,13 @@ class Metrics:
             "Requests let through unchecked because Redis did not answer.",
             registry=self.registry,
         )
+        self.feed_cache_loads = Counter(
+            "jiangxin_feed_cache_loads",
+            "Feed answers a process did not have: read from Redis (shared) or built from "
+            "MongoDB. Requests minus these were answered from the process's own copy.",
+            ["source"],
+            registry=self.registry,
+        )
         self.redis_errors = Counter(
             "jiangxin_redis_errors",
             "Redis operations that failed and were degraded around.",

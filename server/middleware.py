@@ -64,12 +64,13 @@ _HTTP_MESSAGES = {
 }
 
 _DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'"
-_SECURITY_HEADERS_NO_CSP = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
+# Set by nothing else, so appended rather than merged (cheaper, on every response).
+_SECURITY_HEADERS_NO_CSP = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
 
 
 def error_response(
@@ -259,7 +260,7 @@ def add_standard_headers(request: web.Request, response: web.StreamResponse) -> 
 def _set_standard_headers(headers: CIMultiDict[str], request_id: str, is_api: bool) -> None:
     headers["X-Request-ID"] = request_id
     # A handler may set its own CSP (the docs page); everything else is fixed.
-    headers.update(_SECURITY_HEADERS_NO_CSP)
+    headers.extend(_SECURITY_HEADERS_NO_CSP)
     if "Content-Security-Policy" not in headers:
         headers["Content-Security-Policy"] = _DEFAULT_CSP
     if is_api and "Cache-Control" not in headers:

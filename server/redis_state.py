@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
+from functools import partial
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -15,6 +17,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from server.metrics import Metrics
+from server.singleflight import SingleFlight
 
 log = logging.getLogger("jiangxin.redis")
 
@@ -23,7 +26,7 @@ REDIS_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
 
 def connect_redis(url: str, timeout_s: float) -> Redis:
     """A client that fails fast: one quick retry, short timeouts (callers degrade)."""
-    return Redis.from_url(
+    client: Redis = Redis.from_url(
         url,
         socket_connect_timeout=timeout_s,
         socket_timeout=timeout_s,
@@ -31,6 +34,7 @@ def connect_redis(url: str, timeout_s: float) -> Redis:
         health_check_interval=30,
         decode_responses=False,
     )
+    return client
 
 
 class RedisState:
@@ -50,17 +54,87 @@ class RedisState:
             return False
 
 
+def _retry_after(window: int, window_s: int, now: float) -> int:
+    return max(1, int((window + 1) * window_s - now) + 1)
+
+
+@dataclass(slots=True, eq=False)  # compared and hashed by identity (a SingleFlight key)
+class _Lease:
+    """Part of one bucket's budget for one window, reserved in Redis, spent here."""
+
+    ends_at: float
+    left: int = 0
+    exhausted: bool = False  # Redis has handed out the whole budget of this window
+
+
 class RateLimiter:
-    """Fixed-window counters in Redis, shared by every worker; fail open when Redis is gone."""
+    """Fixed-window counters in Redis, shared by every worker; fail open when Redis is gone.
+
+    Small budgets (login failures, comments) are counted exactly, one INCR per event.
+    Large ones (every request of a user or address) are leased: a process reserves
+    1/``LEASE_SHARE`` of the window's budget with one INCRBY and spends it without asking
+    Redis again. No process ever admits more than Redis granted, so the limit holds
+    across processes; what a process reserved but did not spend is lost at the window's
+    end (at most one lease per process and bucket, so a client at its limit may be
+    refused up to 1/16 early per extra process).
+    """
+
+    LEASE_SHARE = 16
+    MAX_LEASES = 10_000
 
     def __init__(self, redis: RedisState, metrics: Metrics) -> None:
         self.redis = redis
         self.metrics = metrics
+        self._leases: dict[tuple[str, int], _Lease] = {}
+        self._refills: SingleFlight[None] = SingleFlight()
+
+    def _fail_open(self, exc: BaseException) -> None:
+        self.metrics.rate_limit_fail_open.inc()
+        log.warning("rate limit not enforced, Redis unavailable: %s", type(exc).__name__)
 
     async def hit(self, bucket: str, limit: int, window_s: int) -> int | None:
         """Count one event; the seconds to wait if ``limit`` is exceeded, else ``None``."""
+        lease_size = limit // self.LEASE_SHARE
         now = time.time()
         window = int(now // window_s)
+        if lease_size <= 1:
+            return await self._hit_exact(bucket, limit, window, window_s, now)
+        lease = self._leases.get((bucket, window))
+        if lease is None:
+            if len(self._leases) >= self.MAX_LEASES:
+                self._leases = {k: v for k, v in self._leases.items() if v.ends_at > now}
+            lease = self._leases[bucket, window] = _Lease(ends_at=(window + 1) * window_s)
+        while lease.left <= 0:
+            if lease.exhausted:
+                return _retry_after(window, window_s, time.time())
+            try:
+                # One reservation in flight per bucket; concurrent requests wait for it.
+                await self._refills.run(
+                    lease,
+                    partial(self._reserve, lease, bucket, window, lease_size, limit, window_s),
+                )
+            except REDIS_ERRORS as exc:
+                self._fail_open(exc)
+                return None
+        lease.left -= 1
+        return None
+
+    async def _reserve(
+        self, lease: _Lease, bucket: str, window: int, size: int, limit: int, window_s: int
+    ) -> None:
+        key = self.redis.key("rl", bucket, str(window))
+        async with self.redis.client.pipeline(transaction=False) as pipe:
+            pipe.incrby(key, size)
+            pipe.expire(key, window_s + 1)
+            total, _ = await pipe.execute()
+        already_granted = int(total) - size
+        lease.left += max(0, min(size, limit - already_granted))
+        if int(total) >= limit:
+            lease.exhausted = True
+
+    async def _hit_exact(
+        self, bucket: str, limit: int, window: int, window_s: int, now: float
+    ) -> int | None:
         key = self.redis.key("rl", bucket, str(window))
         try:
             async with self.redis.client.pipeline(transaction=False) as pipe:
@@ -68,25 +142,26 @@ class RateLimiter:
                 pipe.expire(key, window_s + 1)
                 count, _ = await pipe.execute()
         except REDIS_ERRORS as exc:
-            self.metrics.rate_limit_fail_open.inc()
-            log.warning("rate limit not enforced, Redis unavailable: %s", type(exc).__name__)
+            self._fail_open(exc)
             return None
         if int(count) > limit:
-            return max(1, int((window + 1) * window_s - now) + 1)
+            return _retry_after(window, window_s, now)
         return None
 
     async def blocked_for(self, bucket: str, limit: int, window_s: int) -> int | None:
-        """Seconds until ``bucket`` may act again if it has reached ``limit``, else None."""
+        """Seconds until ``bucket`` may act again if it has reached ``limit``, else None.
+
+        For exactly counted (small) budgets: a leased one's counter includes reservations.
+        """
         now = time.time()
         window = int(now // window_s)
         try:
             value = await self.redis.client.get(self.redis.key("rl", bucket, str(window)))
         except REDIS_ERRORS as exc:
-            self.metrics.rate_limit_fail_open.inc()
-            log.warning("rate limit not enforced, Redis unavailable: %s", type(exc).__name__)
+            self._fail_open(exc)
             return None
         if int(value or 0) >= limit:
-            return max(1, int((window + 1) * window_s - now) + 1)
+            return _retry_after(window, window_s, now)
         return None
 
     async def reset(self, bucket: str, window_s: int) -> None:

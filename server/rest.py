@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -33,6 +35,20 @@ class ApiIn(BaseModel):
     """Base of every request model: unknown fields are refused (mass assignment, injection)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ApiQuery(ApiIn):
+    """Base of query-string models: frozen, because ``read_query`` shares instances."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+    @functools.cached_property
+    def canonical(self) -> str:
+        """The validated query as JSON, the same for every spelling of it (a cache key)."""
+        return self.model_dump_json()
+
+
+QueryT = TypeVar("QueryT", bound=ApiQuery)
 
 
 class ApiOut(BaseModel):
@@ -86,32 +102,59 @@ async def read_body(request: web.Request, model: type[ModelT]) -> ModelT:
     return model.model_validate(data)
 
 
-def read_query(request: web.Request, model: type[ModelT]) -> ModelT:
-    """Validate query parameters (single values only) against ``model``."""
+_QUERY_MEMO_ENTRIES = 1024
+_query_memo: OrderedDict[tuple[type[ApiQuery], str], ApiQuery] = OrderedDict()
+
+
+def read_query(request: web.Request, model: type[QueryT]) -> QueryT:
+    """Validate query parameters (single values only) against ``model``.
+
+    Validation is a pure function of the query string, and hot feeds are asked the same
+    few query strings again and again, so the models of recent ones are remembered
+    (only valid ones: a bad query is refused every time).
+    """
+    memo_key = (model, request.query_string)
+    known = _query_memo.get(memo_key)
+    if known is not None:
+        _query_memo.move_to_end(memo_key)
+        return known  # type: ignore[return-value]  # stored under its own model class
     params: dict[str, str] = {}
     for key in request.query:
         values = request.query.getall(key)
         if len(values) > 1:
             raise InvalidRequest.for_fields({key: "given more than once"})
         params[key] = values[0]
-    return model.model_validate(params)
+    parsed = model.model_validate(params)
+    _query_memo[memo_key] = parsed
+    if len(_query_memo) > _QUERY_MEMO_ENTRIES:
+        _query_memo.popitem(last=False)
+    return parsed
 
 
-def respond_revalidated(request: web.Request, body: bytes, *, private: bool) -> web.Response:
-    """JSON ``body`` with a strong ``ETag``; 304 when the client already holds these bytes.
+def etag_of(body: bytes) -> str:
+    """A strong ETag for ``body``."""
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def respond_revalidated(
+    request: web.Request, body: bytes, *, private: bool, etag: str | None = None
+) -> web.Response:
+    """JSON ``body`` with a strong ``ETag`` (``etag`` when the caller has it already);
+    304 when the client already holds these bytes.
 
     ``Cache-Control: no-cache`` (not ``no-store``) lets the client keep the body and ask
     again cheaply; ``private`` when the answer depends on who asks (liked, favourited).
     """
-    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-    headers = {
-        "ETag": etag,
-        "Cache-Control": ("private, " if private else "") + "no-cache",
-        "Vary": "Authorization",
-    }
+    etag = etag or etag_of(body)
     if etag in request.headers.get("If-None-Match", ""):
-        return web.Response(status=304, headers=headers)
-    return web.Response(body=body, content_type=JSON_CONTENT_TYPE, headers=headers)
+        response = web.Response(status=304)
+    else:
+        response = web.Response(body=body, content_type=JSON_CONTENT_TYPE)
+    headers = response.headers  # set one by one: cheaper than a dict to merge (hot path)
+    headers["ETag"] = etag
+    headers["Cache-Control"] = "private, no-cache" if private else "no-cache"
+    headers["Vary"] = "Authorization"
+    return response
 
 
 def json_bytes(data: Any) -> bytes:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from config.settings import Settings
 from server.app import create_app
 from server.logs import configure_logging
+from server.worker import jobs_in_process_ctx
 
 log = logging.getLogger("jiangxin.serve")
 
@@ -35,10 +36,13 @@ def load_settings() -> Settings:
 
 
 async def _serve_until_signalled(
-    settings: Settings, host: str, port: int, reuse_port: bool
+    settings: Settings, host: str, port: int, reuse_port: bool, with_jobs: bool
 ) -> None:
+    app = create_app(settings)
+    if with_jobs:
+        app.cleanup_ctx.append(jobs_in_process_ctx)
     runner = web.AppRunner(
-        create_app(settings),
+        app,
         shutdown_timeout=settings.shutdown_timeout_s,
         access_log=None,  # our middleware logs requests, as JSON, without query strings
     )
@@ -59,17 +63,20 @@ async def _serve_until_signalled(
         await runner.cleanup()
 
 
-def _run_worker(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
+def _run_process(
+    settings: Settings, host: str, port: int, reuse_port: bool, with_jobs: bool
+) -> None:
     configure_logging(settings.log_level)
-    asyncio.run(_serve_until_signalled(settings, host, port, reuse_port))
+    asyncio.run(_serve_until_signalled(settings, host, port, reuse_port, with_jobs))
 
 
-def serve(host: str, port: int, workers: int) -> None:
+def serve(host: str, port: int, workers: int, with_jobs: bool = False) -> None:
+    """Serve with ``workers`` processes; ``with_jobs`` runs the job worker in each."""
     settings = load_settings()
     configure_logging(settings.log_level)
     log.info("serving on http://%s:%d with %d worker(s)", host, port, workers)
     if workers == 1:
-        _run_worker(settings, host, port, reuse_port=False)
+        _run_process(settings, host, port, reuse_port=False, with_jobs=with_jobs)
         return
     # N processes share the port through SO_REUSEPORT; the kernel balances connections.
     with tempfile.TemporaryDirectory(prefix="jiangxin-metrics-") as own_dir:
@@ -93,7 +100,9 @@ def serve(host: str, port: int, workers: int) -> None:
             if stopping:
                 break
             child = context.Process(
-                target=_run_worker, args=(settings, host, port, True), name=f"worker-{index}"
+                target=_run_process,
+                args=(settings, host, port, True, with_jobs),
+                name=f"worker-{index}",
             )
             child.start()
             started.append(child)

@@ -222,6 +222,7 @@ class SessionRepo:
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("user_id", ASCENDING)])
+        await self.collection.create_index([("expires_at", ASCENDING)])
 
     async def create(
         self, session_id: str, user_id: str, refresh_hash: str, now: datetime, expires_at: datetime
@@ -291,3 +292,7 @@ class SessionRepo:
 
     async def delete_all_of(self, user_id: str) -> None:
         await self.collection.delete_many({"user_id": user_id})
+
+    async def delete_expired_before(self, cutoff: datetime) -> int:
+        result = await self.collection.delete_many({"expires_at": {"$lt": cutoff}})
+        return result.deleted_count

@@ -220,6 +220,12 @@ class AuthService:
     async def logout(self, principal: Principal) -> None:
         await self.revoke_session(principal.session_id, "logout")
 
+    async def sweep_sessions(self) -> int:
+        """Delete sessions expired for longer than any of their access tokens can live
+        (a missing session counts as revoked); returns how many."""
+        grace = timedelta(seconds=self.settings.access_token_ttl_s + 3600)
+        return await self.sessions.delete_expired_before(_now() - grace)
+
     # -- profile ------------------------------------------------------------------
 
     async def get_user(self, user_id: str) -> UserRecord:

@@ -40,6 +40,12 @@ class MediaRepo:
         oid = as_object_id(media_id)
         return await self.collection.find_one({"_id": oid}) if oid else None
 
+    async def get_many(self, media_ids: list[str]) -> list[Document]:
+        oids = [oid for oid in map(as_object_id, media_ids) if oid is not None]
+        if not oids:
+            return []
+        return [doc async for doc in self.collection.find({"_id": {"$in": oids}})]
+
     async def find_by_dedupe_key(self, dedupe_key: str) -> Document | None:
         return await self.collection.find_one({"dedupe_key": dedupe_key})
 

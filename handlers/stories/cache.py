@@ -1,10 +1,15 @@
-"""The public feed cache in Redis: list pages and story bodies, keyed under a version.
+"""The public feed cache: list pages and story bodies, keyed under a version.
 
 Publishing, unpublishing and editing a public story bump the version, so every cached
 page is stale at once (and expires on its own after ``ttl_s``). Counters in cached
 answers may lag by up to ``ttl_s``; the like/favourite endpoints answer the fresh
 count. Per-user flags (liked, favorited) are merged after the cache. If Redis does not
 answer, callers read MongoDB: the cache only makes things fast.
+
+Two levels: Redis, shared by every process, and an LRU in each process, so that a hit
+costs no round trip at all. The version lives in Redis; each process follows it by
+polling every ``version_poll_s`` (a process that bumps it knows at once), so another
+process serves the old version for at most that long.
 """
 
 from __future__ import annotations
@@ -13,80 +18,142 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
+from server.background import Periodic
 from server.metrics import Metrics
 from server.redis_state import REDIS_ERRORS, RedisState
+from server.rest import etag_of
+from server.singleflight import SingleFlight
 
 log = logging.getLogger("jiangxin.stories")
 
 
-class FeedCache:
-    """Two levels: Redis (shared by every process) and a small in-process LRU keyed by
-    the same version, so a hit costs one tiny Redis GET (the version) and no copy of
-    the page over the wire."""
+@dataclass(frozen=True, slots=True)
+class CachedJson:
+    """An answer's bytes and their ETag, computed once per cached entry."""
 
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, body: bytes) -> CachedJson:
+        return cls(body, etag_of(body))
+
+
+class FeedCache:
     def __init__(
-        self, redis: RedisState, metrics: Metrics, ttl_s: int, local_entries: int = 256
+        self,
+        redis: RedisState,
+        metrics: Metrics,
+        ttl_s: int,
+        *,
+        local_entries: int = 256,
+        version_poll_s: float = 0.1,
     ) -> None:
         self.redis = redis
         self.metrics = metrics
         self.ttl_s = ttl_s
         self.local_entries = local_entries
-        self._local: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self.version_poll_s = version_poll_s
+        # (version, kind, params) -> (deadline, entry); no digest to compute on a hit
+        self._local: OrderedDict[tuple[int, str, str], tuple[float, CachedJson]] = OrderedDict()
+        self._loads: SingleFlight[CachedJson] = SingleFlight()
         self._version_key = redis.key("stories", "version")
+        # None while Redis does not answer: nothing is cached or served from the cache.
+        self._version: int | None = None
+        self._own_bumps = 0  # lets the poller drop a read that raced with our own bump
+        self._poller = Periodic(version_poll_s, self._read_version)
 
     @property
     def enabled(self) -> bool:
         return self.ttl_s > 0
 
-    def _key(self, version: bytes | str, kind: str, params: str) -> str:
-        digest = hashlib.blake2b(params.encode(), digest_size=12).hexdigest()
-        version_text = version.decode() if isinstance(version, bytes) else version
-        return self.redis.key("stories", version_text, kind, digest)
+    async def start(self) -> None:
+        """Read the version, then follow it in the background."""
+        if self.enabled:
+            await self._read_version()
+            self._poller.start()
 
-    async def get(self, kind: str, params: str) -> tuple[bytes | None, str | None]:
-        """(cached bytes or None, the key to store under or None when not caching)."""
-        if not self.enabled:
-            return None, None
+    async def stop(self) -> None:
+        await self._poller.stop()
+
+    async def _read_version(self) -> None:
+        bumps = self._own_bumps
         try:
-            version = await self.redis.client.get(self._version_key) or b"0"
-            key = self._key(version, kind, params)
-            local = self._local.get(key)
-            if local is not None and local[0] > time.monotonic():
+            value: int | None = int(await self.redis.client.get(self._version_key) or 0)
+        except REDIS_ERRORS:
+            value = None
+        if bumps == self._own_bumps:
+            self._version = value
+
+    def _redis_key(self, local_key: tuple[int, str, str]) -> str:
+        version, kind, params = local_key
+        digest = hashlib.blake2b(params.encode(), digest_size=12).hexdigest()
+        return self.redis.key("stories", str(version), kind, digest)
+
+    async def fetch(
+        self, kind: str, params: str, build: Callable[[], Awaitable[bytes]]
+    ) -> CachedJson:
+        """The cached answer for ``(kind, params)``, built (once per process at a time)
+        by ``build`` on a miss. Errors of ``build`` (a 404) are not cached."""
+        version = self._version
+        if not self.enabled or version is None:
+            return CachedJson.of(await build())
+        key = (version, kind, params)
+        local = self._local.get(key)
+        if local is not None:
+            if local[0] > time.monotonic():
                 self._local.move_to_end(key)
-                return local[1], key
-            cached = await self.redis.client.get(key)
+                return local[1]
+            del self._local[key]
+        # Concurrent misses of the same key wait for one load, not one each.
+        return await self._loads.run(key, lambda: self._load(key, build))
+
+    async def _load(
+        self, key: tuple[int, str, str], build: Callable[[], Awaitable[bytes]]
+    ) -> CachedJson:
+        shared_key = self._redis_key(key)
+        redis_up = True
+        try:
+            async with self.redis.client.pipeline(transaction=False) as pipe:
+                pipe.get(shared_key)
+                pipe.pttl(shared_key)
+                shared, ttl_ms = await pipe.execute()
         except REDIS_ERRORS:
             self.metrics.redis_errors.labels("feed_cache_get").inc()
-            return None, None
-        data = cached.encode() if isinstance(cached, str) else cached
-        if data is not None:
-            self._remember(key, data)
-        return data, key
+            redis_up, shared = False, None
+        if shared is not None and ttl_ms > 0:
+            self.metrics.feed_cache_loads.labels("redis").inc()
+            entry = CachedJson.of(bytes(shared))
+            self._remember(key, entry, ttl_ms / 1000)  # no longer than Redis keeps it
+            return entry
+        self.metrics.feed_cache_loads.labels("mongodb").inc()
+        entry = CachedJson.of(await build())
+        self._remember(key, entry, self.ttl_s)
+        if redis_up:
+            try:
+                await self.redis.client.set(shared_key, entry.body, ex=self.ttl_s)
+            except REDIS_ERRORS:
+                self.metrics.redis_errors.labels("feed_cache_put").inc()
+        return entry
 
-    def _remember(self, key: str, data: bytes) -> None:
-        # Same lifetime as in Redis at most: a version bump makes the key unreachable,
-        # the deadline covers counters that change without one.
-        self._local[key] = (time.monotonic() + self.ttl_s, data)
+    def _remember(self, key: tuple[int, str, str], entry: CachedJson, ttl_s: float) -> None:
+        # A version bump makes the key unreachable; the deadline covers counters that
+        # change without one.
+        self._local[key] = (time.monotonic() + ttl_s, entry)
         self._local.move_to_end(key)
         while len(self._local) > self.local_entries:
             self._local.popitem(last=False)
-
-    async def put(self, key: str | None, body: bytes) -> None:
-        if key is None:
-            return
-        self._remember(key, body)
-        try:
-            await self.redis.client.set(key, body, ex=self.ttl_s)
-        except REDIS_ERRORS:
-            self.metrics.redis_errors.labels("feed_cache_put").inc()
 
     async def invalidate(self) -> None:
         """Every cached page and body is stale from now on."""
         if not self.enabled:
             return
+        self._own_bumps += 1
         try:
-            await self.redis.client.incr(self._version_key)
+            self._version = int(await self.redis.client.incr(self._version_key))
         except REDIS_ERRORS:
             # Cached entries still expire within ttl_s; log so operators know why.
             self.metrics.redis_errors.labels("feed_cache_invalidate").inc()

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -207,6 +207,29 @@ class StoryRepo:
             {"$inc": {f"stats.{field}": delta}},
             return_document=ReturnDocument.AFTER,
         )
+
+    async def add_views(self, batch_id: str, counts: dict[str, int]) -> None:
+        """Add a batch of view counts; a story that already took ``batch_id`` skips it
+        (the batch is being retried after a crash)."""
+        updates = [
+            UpdateOne(
+                {"_id": oid, "views_batch": {"$ne": batch_id}},
+                {"$inc": {"stats.views": count}, "$set": {"views_batch": batch_id}},
+            )
+            for story_id, count in counts.items()
+            if (oid := as_object_id(story_id)) is not None
+        ]
+        if updates:
+            await self.collection.bulk_write(updates, ordered=False)
+
+    async def due_scheduled(self, now: datetime, limit: int = 100) -> list[Document]:
+        """Scheduled stories whose time has come, oldest first."""
+        cursor = (
+            self.collection.find({"status": "scheduled", "published_at": {"$lte": now}})
+            .sort("published_at", ASCENDING)
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
 
 
 class EngagementRepo:

@@ -56,8 +56,8 @@ STAFF = (Role.editor, Role.reviewer)
 )
 async def list_stories(request: web.Request) -> web.Response:
     query = read_query(request, StoryListQuery)
-    body = await request.app[STORY_SERVICE].public_page_json(query)
-    return respond_revalidated(request, body, private=False)
+    page = await request.app[STORY_SERVICE].public_page_json(query)
+    return respond_revalidated(request, page.body, private=False, etag=page.etag)
 
 
 @routes.get(
@@ -66,8 +66,8 @@ async def list_stories(request: web.Request) -> web.Response:
 )  # fmt: skip
 async def get_story(request: web.Request) -> web.Response:
     viewer = optional_principal(request)
-    body = await request.app[STORY_SERVICE].story_json(request.match_info["story_id"], viewer)
-    return respond_revalidated(request, body, private=viewer is not None)
+    story = await request.app[STORY_SERVICE].story_json(request.match_info["story_id"], viewer)
+    return respond_revalidated(request, story.body, private=viewer is not None, etag=story.etag)
 
 
 async def _engage(request: web.Request, kind: str, on: bool) -> web.Response:
@@ -108,8 +108,7 @@ async def my_favorites(request: web.Request) -> web.Response:
     docs, next_cursor = await service.favorites_of(
         current_principal(request), query.cursor, query.limit
     )
-    items = [await service.summary(doc) for doc in docs]
-    return respond(StoryPage(items=items, next_cursor=next_cursor))
+    return respond(StoryPage(items=await service.summaries(docs), next_cursor=next_cursor))
 
 
 @routes.get(
@@ -139,11 +138,7 @@ async def get_person(request: web.Request) -> web.Response:
         category=None, tag=None, person_id=person_id, q=None, cursor=None, limit=50
     )
     out = await people.out(doc)
-    return respond(
-        PersonDetailOut(
-            **out.model_dump(), stories=[await stories.summary(story) for story in docs]
-        )
-    )
+    return respond(PersonDetailOut(**out.model_dump(), stories=await stories.summaries(docs)))
 
 
 # -- editors and reviewers --------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import AwareDatetime, Field
 
 from handlers.media.schemas import MediaOut
-from server.rest import ApiIn, ApiOut, patch_field
+from server.rest import ApiIn, ApiOut, ApiQuery, patch_field
 
 Category = Literal["model_worker", "craftsman", "frontline_worker", "team", "policy"]
 Status = Literal["draft", "in_review", "scheduled", "published", "unpublished"]
@@ -137,7 +137,7 @@ class RejectIn(ApiIn):
     reason: str = Field(min_length=1, max_length=200)
 
 
-class StoryListQuery(ApiIn):
+class StoryListQuery(ApiQuery):
     category: Category | None = None
     tag: str | None = Field(None, min_length=1, max_length=16)
     person_id: str | None = Field(None, min_length=1, max_length=64)
@@ -146,18 +146,18 @@ class StoryListQuery(ApiIn):
     cursor: str | None = Field(None, min_length=1, max_length=200)
 
 
-class AdminStoryListQuery(ApiIn):
+class AdminStoryListQuery(ApiQuery):
     status: Status | None = None
     limit: int = Field(20, ge=1, le=50)
     cursor: str | None = Field(None, min_length=1, max_length=200)
 
 
-class PageQuery(ApiIn):
+class PageQuery(ApiQuery):
     limit: int = Field(20, ge=1, le=50)
     cursor: str | None = Field(None, min_length=1, max_length=200)
 
 
-class PeopleQuery(ApiIn):
+class PeopleQuery(ApiQuery):
     honor: str | None = Field(None, min_length=1, max_length=32)
     q: str | None = Field(None, min_length=1, max_length=50)
     limit: int = Field(20, ge=1, le=50)

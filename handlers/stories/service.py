@@ -5,13 +5,16 @@ Workflow: draft -> in_review -> published | scheduled -> unpublished, and reject
 update on the expected status and/or revision, and bumps ``revision``; a PATCH that
 carries a stale revision is 409 ``revision_conflict``. An editor cannot publish a
 story they wrote: a reviewer or admin does. A scheduled story is public once its
-``published_at`` has passed (visibility is decided at read time).
+``published_at`` has passed (visibility is decided at read time, so it is never late);
+at that moment the worker's job moves it to ``published`` and invalidates the feed
+cache, and a sweep every minute does the same for any job that was lost.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,9 +22,10 @@ import orjson
 from pypinyin import lazy_pinyin
 
 from config.settings import Settings
+from handlers.media.schemas import MediaOut
 from handlers.media.service import MediaNotFound, MediaService
 from handlers.stories import search
-from handlers.stories.cache import FeedCache
+from handlers.stories.cache import CachedJson, FeedCache
 from handlers.stories.markdown import render
 from handlers.stories.repo import (
     PUBLIC_STATUSES,
@@ -44,10 +48,16 @@ from handlers.stories.schemas import (
     StoryStats,
     StorySummary,
 )
+from handlers.stories.views import ViewCounter
 from server.errors import AppError, Conflict, Forbidden, NotFound
+from server.jobqueue import JobQueue
 from server.principal import Principal
+from server.redis_state import REDIS_ERRORS
+
+log = logging.getLogger("jiangxin.stories")
 
 SEARCH_CANDIDATES = 200
+SCHEDULER = "scheduler"  # the audit log's "by" for what the worker does on its own
 
 
 class RevisionConflict(Conflict):
@@ -231,6 +241,8 @@ class StoryService:
         people: PeopleService,
         media: MediaService,
         cache: FeedCache,
+        views: ViewCounter,
+        jobs: JobQueue,
     ) -> None:
         self.settings = settings
         self.repo = repo
@@ -238,6 +250,8 @@ class StoryService:
         self.people = people
         self.media = media
         self.cache = cache
+        self.views = views
+        self.jobs = jobs
 
     # -- writing ---------------------------------------------------------------------
 
@@ -394,10 +408,48 @@ class StoryService:
         now = _now()
         when = publish_at if publish_at and publish_at > now else now
         status = "scheduled" if when > now else "published"
-        return await self._transition(
+        doc = await self._transition(
             principal, story_id, "publish", ("in_review",),
             {"status": status, "published_at": when}, check=four_eyes,
         )  # fmt: skip
+        if status == "scheduled":
+            try:
+                await self.jobs.run_at(
+                    "publish_due_story",
+                    doc["published_at"],
+                    f"publish:{story_id}:{doc['revision']}",
+                    story_id,
+                )
+            except REDIS_ERRORS:
+                # Still public on time (read-time rule); the worker's sweep moves it.
+                log.warning("scheduled story %s not queued: Redis unavailable", story_id)
+        return doc
+
+    async def publish_due(self, story_id: str) -> bool:
+        """Worker: a scheduled story whose time has come becomes ``published``; True if
+        this call moved it (False: not due, unpublished meanwhile, or done already)."""
+        now = _now()
+        updated = await self.repo.update_if(
+            story_id,
+            {"status": "scheduled", "published_at": {"$lte": now}},
+            {"status": "published", "updated_at": now},
+        )
+        if updated is None:
+            return False
+        await self.cache.invalidate()
+        await self.repo.log(story_id, "publish_scheduled", SCHEDULER, now, status="published")
+        return True
+
+    async def publish_due_stories(self) -> int:
+        """Worker sweep: publish every scheduled story that is due (jobs lost with Redis)."""
+        published = 0
+        for doc in await self.repo.due_scheduled(_now()):
+            published += await self.publish_due(str(doc["_id"]))
+        return published
+
+    async def store_views(self) -> int:
+        """Worker: move the views counted in Redis into the stories; how many."""
+        return await self.views.drain(self.repo.add_views)
 
     async def reject(self, principal: Principal, story_id: str, reason: str) -> Document:
         return await self._transition(
@@ -413,25 +465,43 @@ class StoryService:
 
     # -- reading ---------------------------------------------------------------------
 
-    async def summary(self, doc: Document) -> StorySummary:
-        people = await self.people.repo.get_many(doc.get("person_ids", []))
-        stats = doc.get("stats", {})
+    async def summaries(self, docs: list[Document]) -> list[StorySummary]:
+        """Summaries of ``docs``, with their people and covers read in one query each."""
+        person_ids = list(dict.fromkeys(pid for doc in docs for pid in doc.get("person_ids", [])))
+        people = {str(p["_id"]): p for p in await self.people.repo.get_many(person_ids)}
+        media = await self.media.get_outs(
+            [doc["cover_media_id"] for doc in docs if doc.get("cover_media_id")]
+        )
+        return [self._summary(doc, people, media) for doc in docs]
+
+    def _summary(
+        self, doc: Document, people: dict[str, Document], media: dict[str, MediaOut]
+    ) -> StorySummary:
+        cover_id = doc.get("cover_media_id")
         return StorySummary(
             id=str(doc["_id"]),
             title=doc["title"],
             summary=doc["summary"],
-            cover=await self.media.get_out(doc.get("cover_media_id")),
+            cover=media.get(cover_id) if cover_id else None,
             category=doc["category"],
             tags=doc["tags"],
-            people=[self.people.ref(p) for p in people],
+            people=[
+                self.people.ref(people[pid]) for pid in doc.get("person_ids", []) if pid in people
+            ],
             pinned=doc["pinned"],
             published_at=doc.get("published_at"),
-            stats=StoryStats(**stats),
+            stats=StoryStats(**doc.get("stats", {})),
         )
 
     async def full(self, doc: Document, viewer: Principal | None) -> StoryOut:
-        base = await self.summary(doc)
-        gallery = [await self.media.get_out(mid) for mid in doc.get("gallery_media_ids", [])]
+        people = {
+            str(p["_id"]): p for p in await self.people.repo.get_many(doc.get("person_ids", []))
+        }
+        gallery_ids: list[str] = doc.get("gallery_media_ids", [])
+        media = await self.media.get_outs(
+            [*filter(None, [doc.get("cover_media_id")]), *gallery_ids]
+        )
+        base = self._summary(doc, people, media)
         story_id = str(doc["_id"])
         liked = favorited = False
         if viewer is not None:
@@ -441,7 +511,7 @@ class StoryService:
             **base.model_dump(),
             body_markdown=doc["body_markdown"],
             body_html=doc["body_html"],
-            gallery=[m for m in gallery if m is not None],
+            gallery=[media[mid] for mid in gallery_ids if mid in media],
             status=doc["status"] if doc["status"] != "scheduled" else "published",
             liked=liked,
             favorited=favorited,
@@ -458,38 +528,43 @@ class StoryService:
             updated_at=doc["updated_at"],
         )
 
-    async def public_page_json(self, query: StoryListQuery) -> bytes:
-        """One page of the feed as JSON bytes, from the cache when it has it."""
-        params = query.model_dump_json()
-        cached, key = await self.cache.get("page", params)
-        if cached is not None:
-            return cached
-        docs, next_cursor = await self.public_page(
-            category=query.category,
-            tag=query.tag,
-            person_id=query.person_id,
-            q=query.q,
-            cursor=query.cursor,
-            limit=query.limit,
-        )
-        page = StoryPage(items=[await self.summary(doc) for doc in docs], next_cursor=next_cursor)
-        body = orjson.dumps(page.model_dump(mode="json"))
-        await self.cache.put(key, body)
-        return body
+    async def public_page_json(self, query: StoryListQuery) -> CachedJson:
+        """One page of the feed as JSON, from the cache when it has it."""
 
-    async def story_json(self, story_id: str, viewer: Principal | None) -> bytes:
-        """A public story as JSON bytes: the body from the cache, the viewer's flags fresh."""
-        cached, key = await self.cache.get("story", story_id)
-        if cached is None:
+        async def build() -> bytes:
+            docs, next_cursor = await self.public_page(
+                category=query.category,
+                tag=query.tag,
+                person_id=query.person_id,
+                q=query.q,
+                cursor=query.cursor,
+                limit=query.limit,
+            )
+            page = StoryPage(items=await self.summaries(docs), next_cursor=next_cursor)
+            return orjson.dumps(page.model_dump(mode="json"))
+
+        return await self.cache.fetch("page", query.canonical, build)
+
+    async def story_json(self, story_id: str, viewer: Principal | None) -> CachedJson:
+        """A public story as JSON (counted as a view): the body from the cache, the
+        viewer's flags fresh."""
+
+        async def build() -> bytes:
             doc = await self.get_public(story_id)  # 404s are not cached
-            cached = orjson.dumps((await self.full(doc, None)).model_dump(mode="json"))
-            await self.cache.put(key, cached)
+            return orjson.dumps((await self.full(doc, None)).model_dump(mode="json"))
+
+        cached = await self.cache.fetch("story", story_id, build)
+        self.views.record(story_id)
         if viewer is None:
             return cached
-        story = orjson.loads(cached)
-        story["liked"] = await self.engagement.has("likes", story_id, viewer.user_id)
-        story["favorited"] = await self.engagement.has("favorites", story_id, viewer.user_id)
-        return orjson.dumps(story)
+        story = orjson.loads(cached.body)
+        liked = story["liked"] = await self.engagement.has("likes", story_id, viewer.user_id)
+        favorited = story["favorited"] = await self.engagement.has(
+            "favorites", story_id, viewer.user_id
+        )
+        # The bytes are a function of the shared body and the two flags: so is the tag
+        # (no hashing of the whole body per request).
+        return CachedJson(orjson.dumps(story), f'{cached.etag[:-1]}-{liked:d}{favorited:d}"')
 
     async def get_public(self, story_id: str) -> Document:
         doc = await self.repo.get_public(story_id, _now())

@@ -8,7 +8,7 @@ import pytest
 
 from server.principal import Role
 from tests.conftest import Client, FakeWeChat, Session, assert_error, sign_in_staff, sign_in_wechat
-from tests.stories.test_stories_api import create_story, publish
+from tests.stories.conftest import create_story, publish
 
 
 @pytest.fixture

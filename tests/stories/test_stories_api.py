@@ -10,41 +10,10 @@ from typing import Any
 
 import pytest
 
+from server.keys import METRICS
 from server.principal import Role
 from tests.conftest import Client, Session, assert_error, sign_in_staff, sign_in_wechat
-
-
-@pytest.fixture
-async def staff(client: Client) -> dict[str, Session]:
-    return {
-        "editor": await sign_in_staff(client, "editor1", Role.editor),
-        "editor2": await sign_in_staff(client, "editor2", Role.editor),
-        "reviewer": await sign_in_staff(client, "reviewer1", Role.reviewer),
-        "admin": await sign_in_staff(client, "admin1", Role.admin),
-    }
-
-
-async def create_story(client: Client, editor: Session, **fields: Any) -> dict[str, Any]:
-    body = {"title": "一线故事", "category": "frontline_worker", **fields}
-    resp = await client.post("/api/v1/admin/stories", json=body, headers=editor.headers)
-    assert resp.status == 201, await resp.text()
-    story: dict[str, Any] = await resp.json()
-    return story
-
-
-async def publish(
-    client: Client, staff: dict[str, Session], story_id: str, **body: Any
-) -> dict[str, Any]:
-    submit = await client.post(
-        f"/api/v1/admin/stories/{story_id}/submit", headers=staff["editor"].headers
-    )
-    assert submit.status == 200, await submit.text()
-    resp = await client.post(
-        f"/api/v1/admin/stories/{story_id}/publish", json=body, headers=staff["reviewer"].headers
-    )
-    assert resp.status == 200, await resp.text()
-    published: dict[str, Any] = await resp.json()
-    return published
+from tests.stories.conftest import create_story, publish
 
 
 async def test_workflow_and_who_may_do_what(client: Client, staff: dict[str, Session]) -> None:
@@ -390,3 +359,43 @@ async def test_feed_answers_from_mongodb_when_redis_is_gone(
     assert feed.status == 200
     assert [s["title"] for s in (await feed.json())["items"]] == ["没有缓存也能读"]
     assert (await client.get(f"/api/v1/stories/{story['id']}")).status == 200
+
+
+def feed_loads(client: Client, source: str) -> float:
+    text = client.app[METRICS].render().decode()
+    prefix = f'jiangxin_feed_cache_loads_total{{source="{source}"}} '
+    return sum(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))
+
+
+async def test_a_cold_feed_page_is_built_once_for_hundreds_of_readers(
+    client: Client, staff: dict[str, Session]
+) -> None:
+    await publish(client, staff, (await create_story(client, staff["editor"]))["id"])
+    built = feed_loads(client, "mongodb")
+    pages = await asyncio.gather(*(client.get("/api/v1/stories") for _ in range(200)))
+    assert {page.status for page in pages} == {200}
+    assert len({page.headers["ETag"] for page in pages}) == 1
+    assert feed_loads(client, "mongodb") == built + 1
+
+
+async def test_another_process_sees_a_publish_within_a_fraction_of_a_second(
+    client: Client, staff: dict[str, Session], aiohttp_client: Any, settings: Any
+) -> None:
+    from server.app import create_app
+
+    other = await aiohttp_client(create_app(settings))  # another process of the same service
+    first = await create_story(client, staff["editor"], title="第一篇")
+    await publish(client, staff, first["id"])
+    seen = await (await other.get("/api/v1/stories")).json()
+    assert [s["title"] for s in seen["items"]] == ["第一篇"]  # now cached in both levels
+    second = await create_story(client, staff["editor"], title="第二篇")
+    await publish(client, staff, second["id"])
+    loop = asyncio.get_running_loop()
+    published = loop.time()
+    while True:
+        titles = [s["title"] for s in (await (await other.get("/api/v1/stories")).json())["items"]]
+        if titles == ["第二篇", "第一篇"]:
+            break
+        assert titles == ["第一篇"]
+        assert loop.time() - published < 0.5, "the other process kept its stale page"
+        await asyncio.sleep(0.02)

@@ -1,0 +1,85 @@
+"""Story view counts: counted in each process, summed in Redis, written to MongoDB by the
+worker.
+
+A read of a story costs a dict increment; once a second each process adds its counts
+to one Redis hash (HINCRBY, one pipeline). The worker renames that hash to a batch
+(atomically: new views go to a fresh hash), adds the batch to the stories, and deletes
+it. A batch left by a worker that died midway is finished first, and a story records
+the last batch it took, so no batch is counted twice. A process that dies loses at most
+its last second of views; Redis being down loses none until it is back (they wait in
+the process, up to ``MAX_PENDING`` stories).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import cast
+
+from redis.exceptions import ResponseError
+
+from server.background import Periodic
+from server.metrics import Metrics
+from server.redis_state import REDIS_ERRORS, RedisState
+
+WriteBatch = Callable[[str, dict[str, int]], Awaitable[None]]
+
+
+class ViewCounter:
+    MAX_PENDING = 100_000
+
+    def __init__(self, redis: RedisState, metrics: Metrics, flush_interval_s: float = 1.0) -> None:
+        self.redis = redis
+        self.metrics = metrics
+        self.key = redis.key("stories", "views")
+        self._pending: dict[str, int] = {}
+        self._flusher = Periodic(flush_interval_s, self.flush)
+
+    def record(self, story_id: str) -> None:
+        """One view of a (public, existing) story."""
+        self._pending[story_id] = self._pending.get(story_id, 0) + 1
+
+    def start(self) -> None:
+        self._flusher.start()
+
+    async def stop(self) -> None:
+        """Stop flushing; what is pending goes to Redis now (shutdown)."""
+        await self._flusher.stop()
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Add this process's counts to the shared hash."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        try:
+            async with self.redis.client.pipeline(transaction=False) as pipe:
+                for story_id, count in pending.items():
+                    pipe.hincrby(self.key, story_id, count)
+                await pipe.execute()
+        except REDIS_ERRORS:
+            self.metrics.redis_errors.labels("views_flush").inc()
+            for story_id, count in pending.items():  # kept for the next try
+                if story_id in self._pending or len(self._pending) < self.MAX_PENDING:
+                    self._pending[story_id] = self._pending.get(story_id, 0) + count
+
+    async def drain(self, write: WriteBatch) -> int:
+        """Worker side: hand every counted view to ``write(batch_id, counts)``; the views."""
+        client = self.redis.client
+        batches = [key.decode() async for key in client.scan_iter(match=self.key + ":batch:*")]
+        fresh = f"{self.key}:batch:{uuid.uuid4().hex}"
+        try:
+            await client.rename(self.key, fresh)
+            batches.append(fresh)
+        except ResponseError:  # no such key: nobody viewed anything since the last drain
+            pass
+        total = 0
+        for batch in batches:
+            # redis-py types the asyncio client's hgetall as sync-or-async
+            raw = await cast("Awaitable[dict[bytes, bytes]]", client.hgetall(batch))
+            counts = {story_id.decode(): int(count) for story_id, count in raw.items()}
+            if counts:
+                await write(batch.rsplit(":", 1)[1], counts)
+                total += sum(counts.values())
+            await client.delete(batch)
+        return total

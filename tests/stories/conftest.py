@@ -1,0 +1,43 @@
+"""Helpers of the stories tests: staff accounts, drafting and publishing through HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from server.principal import Role
+from tests.conftest import Client, Session, sign_in_staff
+
+
+@pytest.fixture
+async def staff(client: Client) -> dict[str, Session]:
+    return {
+        "editor": await sign_in_staff(client, "editor1", Role.editor),
+        "editor2": await sign_in_staff(client, "editor2", Role.editor),
+        "reviewer": await sign_in_staff(client, "reviewer1", Role.reviewer),
+        "admin": await sign_in_staff(client, "admin1", Role.admin),
+    }
+
+
+async def create_story(client: Client, editor: Session, **fields: Any) -> dict[str, Any]:
+    body = {"title": "一线故事", "category": "frontline_worker", **fields}
+    resp = await client.post("/api/v1/admin/stories", json=body, headers=editor.headers)
+    assert resp.status == 201, await resp.text()
+    story: dict[str, Any] = await resp.json()
+    return story
+
+
+async def publish(
+    client: Client, staff: dict[str, Session], story_id: str, **body: Any
+) -> dict[str, Any]:
+    submit = await client.post(
+        f"/api/v1/admin/stories/{story_id}/submit", headers=staff["editor"].headers
+    )
+    assert submit.status == 200, await submit.text()
+    resp = await client.post(
+        f"/api/v1/admin/stories/{story_id}/publish", json=body, headers=staff["reviewer"].headers
+    )
+    assert resp.status == 200, await resp.text()
+    published: dict[str, Any] = await resp.json()
+    return published

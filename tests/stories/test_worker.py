@@ -1,0 +1,209 @@
+"""The job worker (arq on the real Redis): scheduled publishing on time, the sweep that
+catches lost jobs, view counts from Redis into MongoDB, and ``python -m server worker``
+as deployed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from arq import Worker
+
+from config.settings import Settings
+from server.app import create_app
+from server.jobqueue import queue_name
+from server.keys import AUTH_SERVICE, REDIS, STORY_SERVICE
+from server.worker import (
+    close_worker,
+    create_worker,
+    publish_due_stories,
+    store_story_views,
+    sweep_sessions,
+)
+from tests.conftest import AiohttpClient, Client, Session, sign_in_wechat
+from tests.stories.conftest import create_story, publish
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+async def worker(client: Client) -> AsyncIterator[Worker]:
+    """An arq worker in this process, on the test's queue, using the test app's services."""
+    running = create_worker(client.app, poll_delay_s=0.05, handle_signals=False)
+    task = asyncio.create_task(running.async_run())
+    yield running
+    await close_worker(running)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def admin_story(client: Client, staff: dict[str, Session], story_id: str) -> Any:
+    resp = await client.get(f"/api/v1/admin/stories/{story_id}", headers=staff["reviewer"].headers)
+    assert resp.status == 200
+    return await resp.json()
+
+
+async def wait_for_status(
+    client: Client, staff: dict[str, Session], story_id: str, status: str, timeout_s: float
+) -> datetime:
+    """When the story reached ``status`` (polling every 50 ms); fails after the timeout."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        if (await admin_story(client, staff, story_id))["status"] == status:
+            return datetime.now(UTC)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"story {story_id} did not become {status} within {timeout_s} s")
+
+
+async def feed_ids(client: Client) -> list[str]:
+    return [s["id"] for s in (await (await client.get("/api/v1/stories")).json())["items"]]
+
+
+async def schedule(
+    client: Client, staff: dict[str, Session], title: str, in_s: float
+) -> tuple[str, datetime]:
+    story = await create_story(client, staff["editor"], title=title)
+    at = datetime.now(UTC) + timedelta(seconds=in_s)
+    scheduled = await publish(client, staff, story["id"], publish_at=at.isoformat())
+    assert scheduled["status"] == "scheduled"
+    return story["id"], at
+
+
+async def test_worker_publishes_a_scheduled_story_on_time(
+    client: Client, staff: dict[str, Session], worker: Worker
+) -> None:
+    sid, at = await schedule(client, staff, "定时发布的故事", in_s=1.5)
+    assert (await client.get(f"/api/v1/stories/{sid}")).status == 404
+    assert await feed_ids(client) == []  # this page is now cached, without the story
+    published_at = await wait_for_status(client, staff, sid, "published", timeout_s=5)
+    assert at <= published_at < at + timedelta(seconds=1.5)
+    # The job invalidated the cached page: the story is in the feed straight away.
+    assert await feed_ids(client) == [sid]
+    assert (await client.get(f"/api/v1/stories/{sid}")).status == 200
+
+
+async def test_a_story_taken_down_before_its_time_stays_down(
+    client: Client, staff: dict[str, Session], worker: Worker
+) -> None:
+    sid, _ = await schedule(client, staff, "撤下的定时稿", in_s=0.8)
+    down = await client.post(
+        f"/api/v1/admin/stories/{sid}/unpublish", headers=staff["editor"].headers
+    )
+    assert (await down.json())["status"] == "unpublished"
+    await asyncio.sleep(1.5)  # its job has run by now, and found nothing to do
+    assert (await admin_story(client, staff, sid))["status"] == "unpublished"
+    assert (await client.get(f"/api/v1/stories/{sid}")).status == 404
+    assert await feed_ids(client) == []
+
+
+async def test_the_sweep_publishes_stories_whose_job_was_lost(
+    client: Client, staff: dict[str, Session]
+) -> None:
+    sid, _ = await schedule(client, staff, "任务丢失的定时稿", in_s=0.3)
+    # Redis lost the queue (restarted empty): only the periodic sweep is left.
+    redis = client.app[REDIS]
+    await redis.client.delete(queue_name(redis.prefix))
+    assert await publish_due_stories({"app": client.app}) == 0  # not due yet
+    await asyncio.sleep(0.5)
+    assert await feed_ids(client) == [sid]  # public on time (read-time rule)...
+    assert await publish_due_stories({"app": client.app}) == 1  # ...and now published
+    assert (await admin_story(client, staff, sid))["status"] == "published"
+    assert await publish_due_stories({"app": client.app}) == 0
+
+
+async def test_views_from_two_processes_are_stored_once(
+    client: Client, staff: dict[str, Session], aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    story = await create_story(client, staff["editor"])
+    await publish(client, staff, story["id"])
+    url = f"/api/v1/stories/{story['id']}"
+    other_process = await aiohttp_client(create_app(settings))  # same Redis and database
+    reader = await sign_in_wechat(client, "viewer")
+    await asyncio.gather(
+        *(client.get(url) for _ in range(60)),
+        *(other_process.get(url, headers=reader.headers) for _ in range(40)),
+        client.get(f"/api/v1/stories/{'0' * 24}"),  # a 404 is not a view
+    )
+    for app in (client.app, other_process.app):
+        await app[STORY_SERVICE].views.flush()
+    assert await store_story_views({"app": client.app}) == 100
+    assert (await admin_story(client, staff, story["id"]))["stats"]["views"] == 100
+    assert await store_story_views({"app": client.app}) == 0  # nothing counted twice
+
+
+async def test_a_batch_left_by_a_crashed_worker_is_finished_not_doubled(
+    client: Client, staff: dict[str, Session]
+) -> None:
+    story = await create_story(client, staff["editor"])
+    await publish(client, staff, story["id"])
+    stories = client.app[STORY_SERVICE]
+    for _ in range(5):
+        await client.get(f"/api/v1/stories/{story['id']}")
+    await stories.views.flush()
+    # A worker took the views as batch "crashed", wrote them, and died before deleting it.
+    redis = client.app[REDIS].client
+    await redis.rename(stories.views.key, f"{stories.views.key}:batch:crashed")
+    await stories.repo.add_views("crashed", {story["id"]: 5})
+    await client.get(f"/api/v1/stories/{story['id']}")  # one more view meanwhile
+    await stories.views.flush()
+    await stories.store_views()
+    assert (await admin_story(client, staff, story["id"]))["stats"]["views"] == 6
+
+
+async def test_python_m_server_worker_runs_jobs_and_stops_on_sigterm(
+    client: Client, staff: dict[str, Session], settings: Settings
+) -> None:
+    env = {
+        **os.environ,
+        "APP_ENV": "test",
+        "MONGODB_URI": settings.mongodb_uri,
+        "MONGODB_DB": settings.mongodb_db,
+        "REDIS_URL": settings.redis_url,
+        "REDIS_PREFIX": settings.redis_prefix,
+        "JWT_SECRET": settings.jwt_secret.get_secret_value(),
+        "WECHAT_APP_ID": settings.wechat_app_id,
+        "WECHAT_APP_SECRET": settings.wechat_app_secret.get_secret_value(),
+        "WECHAT_API_BASE": settings.wechat_api_base,
+        "LOG_LEVEL": "WARNING",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server", "worker", cwd=ROOT, env=env
+    )
+
+    async def check() -> int:
+        probe = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "server", "worker", "--check", cwd=ROOT, env=env
+        )
+        return await asyncio.wait_for(probe.wait(), 15)
+
+    try:
+        sid, at = await schedule(client, staff, "由独立进程发布", in_s=3)
+        published_at = await wait_for_status(client, staff, sid, "published", timeout_s=10)
+        assert at <= published_at < at + timedelta(seconds=1.5)
+        assert await check() == 0  # the health check sees a live worker
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+        assert await check() == 1  # and none once it stopped
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_the_session_sweep_keeps_live_sessions(client: Client) -> None:
+    auth = client.app[AUTH_SERVICE]
+    reader = await sign_in_wechat(client, "still-here")
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    await auth.sessions.create("expired-session", reader.user_id, "x", long_ago, long_ago)
+    assert await sweep_sessions({"app": client.app}) == 1
+    assert await auth.sessions.get("expired-session") is None
+    me = await client.get("/api/v1/me", headers=reader.headers)
+    assert me.status == 200  # the reader's own session is untouched

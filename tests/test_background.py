@@ -1,0 +1,94 @@
+"""The small concurrency tools: one load per key at a time, and loops that always stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from server.background import Periodic
+from server.singleflight import SingleFlight
+
+
+async def test_concurrent_callers_share_one_run() -> None:
+    flight: SingleFlight[str] = SingleFlight()
+    runs = 0
+
+    async def load() -> str:
+        nonlocal runs
+        runs += 1
+        await asyncio.sleep(0.05)
+        return "page"
+
+    results = await asyncio.gather(*(flight.run("k", load) for _ in range(300)))
+    assert results == ["page"] * 300
+    assert runs == 1
+    assert await flight.run("k", load) == "page"  # finished work is not kept
+    assert runs == 2
+
+
+async def test_work_that_just_finished_is_not_handed_out_again() -> None:
+    flight: SingleFlight[int] = SingleFlight()
+    calls = 0
+
+    async def load() -> int:
+        nonlocal calls
+        calls += 1
+        return calls
+
+    first = asyncio.ensure_future(flight.run("k", load))
+    await asyncio.sleep(0)  # first has started the load
+    # This caller runs right after the load's last step, before its clean-up callback:
+    # it must get a load of its own, not the finished one (a rate limiter waiting for a
+    # fresh lease would spin on that forever).
+    second = asyncio.ensure_future(flight.run("k", load))
+    assert await first == 1
+    assert await second == 2
+
+
+async def test_a_caller_that_goes_away_does_not_cancel_the_others() -> None:
+    flight: SingleFlight[str] = SingleFlight()
+
+    async def load() -> str:
+        await asyncio.sleep(0.1)
+        return "page"
+
+    impatient = asyncio.create_task(flight.run("k", load))
+    patient = asyncio.create_task(flight.run("k", load))
+    await asyncio.sleep(0.01)
+    impatient.cancel()
+    assert await patient == "page"
+    with pytest.raises(asyncio.CancelledError):
+        await impatient
+
+
+async def test_every_waiter_sees_the_failure() -> None:
+    flight: SingleFlight[str] = SingleFlight()
+
+    async def load() -> str:
+        await asyncio.sleep(0.01)
+        raise LookupError("no such story")
+
+    results = await asyncio.gather(
+        *(flight.run("k", load) for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, LookupError) for r in results)
+
+
+async def test_a_periodic_loop_stops_even_if_its_tick_swallows_the_cancellation() -> None:
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        ticks += 1
+        # What redis-py can do: a cancellation inside a command becomes an error that
+        # a caller degrading on Redis errors handles.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(1)
+
+    loop = Periodic(0.01, tick)
+    loop.start()
+    await asyncio.sleep(0.05)  # inside the first tick now
+    await asyncio.wait_for(loop.stop(), timeout=1)
+    assert ticks == 1

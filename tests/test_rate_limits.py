@@ -1,0 +1,82 @@
+"""Rate limits on the real Redis: leased budgets stay exact across processes and under
+concurrency, small budgets are counted one by one, and Redis going away fails open."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from redis.asyncio import Redis
+
+from server.metrics import Metrics
+from server.redis_state import RateLimiter, RedisState, connect_redis
+from tests.conftest import REDIS_URL, away_from_window_edge
+
+MakeLimiter = Callable[..., RateLimiter]
+
+
+@pytest.fixture
+async def limiters() -> AsyncIterator[MakeLimiter]:
+    """Rate limiters with their own Redis connections (as separate processes have), all
+    sharing one key prefix."""
+    prefix = f"jxrl:{uuid.uuid4().hex[:8]}:"
+    clients: list[Redis] = []
+
+    def make(url: str = REDIS_URL) -> RateLimiter:
+        client = connect_redis(url, 0.5)
+        clients.append(client)
+        return RateLimiter(RedisState(client, prefix), Metrics())
+
+    yield make
+    for client in clients:
+        await client.aclose()
+    cleaner = Redis.from_url(REDIS_URL)
+    keys = [key async for key in cleaner.scan_iter(match=prefix + "*")]
+    if keys:
+        await cleaner.delete(*keys)
+    await cleaner.aclose()
+
+
+async def test_a_leased_budget_is_exact_across_processes(limiters: MakeLimiter) -> None:
+    processes = [limiters(), limiters(), limiters()]
+    await away_from_window_edge(60)
+    # 400 requests at once, spread over three processes; each leases 1/16 of 160.
+    waits = await asyncio.gather(
+        *(processes[i % 3].hit("ip:203.0.113.7", 160, 60) for i in range(400))
+    )
+    assert sum(wait is None for wait in waits) == 160
+    assert all(1 <= wait <= 61 for wait in waits if wait is not None)
+    # Another address has a budget of its own.
+    assert await processes[0].hit("ip:203.0.113.8", 160, 60) is None
+
+
+async def test_a_process_alone_spends_all_it_leased(limiters: MakeLimiter) -> None:
+    limiter = limiters()
+    await away_from_window_edge(60)
+    waits = [await limiter.hit("user:u1", 48, 60) for _ in range(50)]
+    assert waits[:48] == [None] * 48
+    assert None not in waits[48:]
+
+
+async def test_small_budgets_are_counted_one_by_one(limiters: MakeLimiter) -> None:
+    first, second = limiters(), limiters()
+    await away_from_window_edge(60)
+    waits = [await (first if i % 2 else second).hit("comment:u1", 5, 60) for i in range(7)]
+    assert waits[:5] == [None] * 5
+    assert None not in waits[5:]
+    assert await first.blocked_for("comment:u1", 5, 60) is not None
+    await first.reset("comment:u1", 60)
+    assert await second.hit("comment:u1", 5, 60) is None
+
+
+@pytest.mark.parametrize("limit", [1, 1000])
+async def test_limits_fail_open_when_redis_is_gone(
+    limiters: MakeLimiter, unused_tcp_port: int, limit: int
+) -> None:
+    limiter = limiters(f"redis://127.0.0.1:{unused_tcp_port}/0")
+    waits = await asyncio.gather(*(limiter.hit("ip:x", limit, 60) for _ in range(5)))
+    assert waits == [None] * 5
+    rendered = limiter.metrics.render().decode()
+    assert "jiangxin_rate_limit_fail_open_total 5.0" in rendered
