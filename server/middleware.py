@@ -41,7 +41,7 @@ from server.principal import Principal
 
 log = logging.getLogger("jiangxin.app")
 
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 _HTTP_CODES = {
     400: "invalid_request",
@@ -148,7 +148,7 @@ _id_counter = itertools.count(1)
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Everything around a handler, in one layer (each layer costs per request)."""
     sent_id = request.headers.get("X-Request-ID")
-    if sent_id is not None and _REQUEST_ID_RE.match(sent_id):
+    if sent_id is not None and _REQUEST_ID_RE.fullmatch(sent_id):
         request_id = sent_id
     else:
         request_id = f"{_ID_PREFIX}{next(_id_counter):010x}"
@@ -237,7 +237,7 @@ async def authorize(
         else:
             ip = client_ip(request, settings.trusted_proxies)
             bucket, limit = f"ip:{ip}", settings.rate_limit_ip_per_minute
-        retry_after = await app[RATE_LIMITER].hit(bucket, limit, 60)
+        retry_after = await app[RATE_LIMITER].hit(bucket, limit, 60, leased=True)
         if retry_after is not None:
             raise RateLimited(retry_after)
     if auth_error is not None:

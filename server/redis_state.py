@@ -62,7 +62,6 @@ def _retry_after(window: int, window_s: int, now: float) -> int:
 class _Lease:
     """Part of one bucket's budget for one window, reserved in Redis, spent here."""
 
-    ends_at: float
     left: int = 0
     exhausted: bool = False  # Redis has handed out the whole budget of this window
 
@@ -70,13 +69,15 @@ class _Lease:
 class RateLimiter:
     """Fixed-window counters in Redis, shared by every worker; fail open when Redis is gone.
 
-    Small budgets (login failures, comments) are counted exactly, one INCR per event.
-    Large ones (every request of a user or address) are leased: a process reserves
-    1/``LEASE_SHARE`` of the window's budget with one INCRBY and spends it without asking
-    Redis again. No process ever admits more than Redis granted, so the limit holds
-    across processes; what a process reserved but did not spend is lost at the window's
-    end (at most one lease per process and bucket, so a client at its limit may be
-    refused up to 1/16 early per extra process).
+    By default every event is counted in Redis (one INCR): exact, and what ``blocked_for``
+    reads (login failures, comments). ``leased=True`` (every request of a user or an
+    address) spares the round trip: a process reserves 1/``LEASE_SHARE`` of the window's
+    budget with one INCRBY and spends it without asking Redis again. No process ever
+    admits more than Redis granted, so the limit holds across processes; what a process
+    reserved but did not spend is lost at the window's end (at most one lease per process
+    and bucket, so a client at its limit may be refused up to 1/16 early per extra
+    process). Budgets under 32 are counted exactly anyway, and so are the buckets beyond
+    ``MAX_LEASES`` in one window (memory stays bounded whatever the number of clients).
     """
 
     LEASE_SHARE = 16
@@ -85,25 +86,40 @@ class RateLimiter:
     def __init__(self, redis: RedisState, metrics: Metrics) -> None:
         self.redis = redis
         self.metrics = metrics
-        self._leases: dict[tuple[str, int], _Lease] = {}
+        # (window length, window number) -> bucket -> lease; ended windows go whole.
+        self._windows: dict[tuple[int, int], dict[str, _Lease]] = {}
         self._refills: SingleFlight[None] = SingleFlight()
 
     def _fail_open(self, exc: BaseException) -> None:
         self.metrics.rate_limit_fail_open.inc()
         log.warning("rate limit not enforced, Redis unavailable: %s", type(exc).__name__)
 
-    async def hit(self, bucket: str, limit: int, window_s: int) -> int | None:
+    def _leases_of(self, window_s: int, window: int, now: float) -> dict[str, _Lease]:
+        leases = self._windows.get((window_s, window))
+        if leases is None:
+            self._windows = {
+                (length, number): held
+                for (length, number), held in self._windows.items()
+                if (number + 1) * length > now
+            }
+            leases = self._windows[window_s, window] = {}
+        return leases
+
+    async def hit(
+        self, bucket: str, limit: int, window_s: int, *, leased: bool = False
+    ) -> int | None:
         """Count one event; the seconds to wait if ``limit`` is exceeded, else ``None``."""
-        lease_size = limit // self.LEASE_SHARE
+        lease_size = limit // self.LEASE_SHARE if leased else 0
         now = time.time()
         window = int(now // window_s)
         if lease_size <= 1:
             return await self._hit_exact(bucket, limit, window, window_s, now)
-        lease = self._leases.get((bucket, window))
+        leases = self._leases_of(window_s, window, now)
+        lease = leases.get(bucket)
         if lease is None:
-            if len(self._leases) >= self.MAX_LEASES:
-                self._leases = {k: v for k, v in self._leases.items() if v.ends_at > now}
-            lease = self._leases[bucket, window] = _Lease(ends_at=(window + 1) * window_s)
+            if len(leases) >= self.MAX_LEASES:
+                return await self._hit_exact(bucket, limit, window, window_s, now)
+            lease = leases[bucket] = _Lease()
         while lease.left <= 0:
             if lease.exhausted:
                 return _retry_after(window, window_s, time.time())
@@ -151,7 +167,7 @@ class RateLimiter:
     async def blocked_for(self, bucket: str, limit: int, window_s: int) -> int | None:
         """Seconds until ``bucket`` may act again if it has reached ``limit``, else None.
 
-        For exactly counted (small) budgets: a leased one's counter includes reservations.
+        For exactly counted budgets: a leased one's counter includes unspent reservations.
         """
         now = time.time()
         window = int(now // window_s)
@@ -165,7 +181,10 @@ class RateLimiter:
         return None
 
     async def reset(self, bucket: str, window_s: int) -> None:
-        key = self.redis.key("rl", bucket, str(int(time.time() // window_s)))
+        """Forget ``bucket``'s count in the current window (here and in Redis)."""
+        window = int(time.time() // window_s)
+        self._windows.get((window_s, window), {}).pop(bucket, None)
+        key = self.redis.key("rl", bucket, str(window))
         try:
             await self.redis.client.delete(key)
         except REDIS_ERRORS:

@@ -113,7 +113,9 @@ def read_query(request: web.Request, model: type[QueryT]) -> QueryT:
     few query strings again and again, so the models of recent ones are remembered
     (only valid ones: a bad query is refused every time).
     """
-    memo_key = (model, request.query_string)
+    # The raw string: ``query_string`` is partly decoded, so ``q=%2B`` and ``q=%252B``
+    # would share a key while meaning "+" and "%2B".
+    memo_key = (model, request.rel_url.raw_query_string)
     known = _query_memo.get(memo_key)
     if known is not None:
         _query_memo.move_to_end(memo_key)

@@ -85,10 +85,43 @@ async def test_a_periodic_loop_stops_even_if_its_tick_swallows_the_cancellation(
         # What redis-py can do: a cancellation inside a command becomes an error that
         # a caller degrading on Redis errors handles.
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.sleep(1)
+            await asyncio.sleep(10)
 
-    loop = Periodic(0.01, tick)
+    loop = Periodic("stubborn", 0.01, tick, stop_timeout_s=0.1)
     loop.start()
     await asyncio.sleep(0.05)  # inside the first tick now
     await asyncio.wait_for(loop.stop(), timeout=1)
     assert ticks == 1
+
+
+async def test_stopping_lets_the_tick_under_way_finish() -> None:
+    flushed: list[str] = []
+
+    async def flush() -> None:
+        await asyncio.sleep(0.1)
+        flushed.append("all of it")
+
+    loop = Periodic("flusher", 0.01, flush)
+    loop.start()
+    await asyncio.sleep(0.05)  # the first flush is under way
+    await loop.stop()
+    assert flushed == ["all of it"]
+
+
+async def test_a_failing_tick_is_logged_and_the_loop_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        ticks += 1
+        if ticks == 1:
+            raise KeyError("a bug")
+
+    loop = Periodic("follower", 0.01, tick)
+    loop.start()
+    await asyncio.sleep(0.2)
+    await loop.stop()
+    assert ticks > 2
+    assert any("follower: tick failed" in r.getMessage() for r in caplog.records)

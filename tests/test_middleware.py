@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from pydantic import Field
+from aiohttp.test_utils import make_mocked_request
+from pydantic import Field, ValidationError
 from redis.asyncio import Redis
 
 from config.settings import Settings
@@ -24,7 +25,7 @@ from server.metrics import Metrics
 from server.middleware import add_standard_headers, api_middleware
 from server.principal import Principal, Role
 from server.redis_state import RateLimiter, RedisState, connect_redis
-from server.rest import ApiIn, read_body, respond
+from server.rest import ApiIn, ApiQuery, read_body, read_query, respond
 from tests.conftest import REDIS_URL, AiohttpClient, Client, assert_error, away_from_window_edge
 
 
@@ -315,3 +316,23 @@ async def test_metrics_count_requests_by_route_template(bare: Client) -> None:
     assert 'route="unmatched",status="404"' in text
     assert "jiangxin_http_request_duration_seconds_bucket" in text
     assert "jiangxin_http_requests_in_flight 0.0" in text
+
+
+class SearchQuery(ApiQuery):
+    q: str = Field(min_length=1, max_length=10)
+
+
+def test_query_models_are_remembered_per_raw_query_string() -> None:
+    def parse(query: str) -> str:
+        return read_query(make_mocked_request("GET", f"/search?{query}"), SearchQuery).q
+
+    # Two spellings that aiohttp's decoded query_string cannot tell apart.
+    assert parse("q=%252B") == "%2B"
+    assert parse("q=%2B") == "+"
+    assert parse("q=%252B") == "%2B"
+    first = read_query(make_mocked_request("GET", "/search?q=abc"), SearchQuery)
+    assert read_query(make_mocked_request("GET", "/search?q=abc"), SearchQuery) is first
+    # A refused query is refused every time, not remembered.
+    for _ in range(2):
+        with pytest.raises(ValidationError):
+            read_query(make_mocked_request("GET", "/search?q=" + "x" * 11), SearchQuery)

@@ -1,5 +1,6 @@
-"""Rate limits on the real Redis: leased budgets stay exact across processes and under
-concurrency, small budgets are counted one by one, and Redis going away fails open."""
+"""Rate limits on the real Redis: leased budgets never admit more than the limit across
+processes and under concurrency, counted budgets are exact, and Redis going away fails
+open."""
 
 from __future__ import annotations
 
@@ -44,31 +45,48 @@ async def test_a_leased_budget_is_exact_across_processes(limiters: MakeLimiter) 
     await away_from_window_edge(60)
     # 400 requests at once, spread over three processes; each leases 1/16 of 160.
     waits = await asyncio.gather(
-        *(processes[i % 3].hit("ip:203.0.113.7", 160, 60) for i in range(400))
+        *(processes[i % 3].hit("ip:203.0.113.7", 160, 60, leased=True) for i in range(400))
     )
     assert sum(wait is None for wait in waits) == 160
     assert all(1 <= wait <= 61 for wait in waits if wait is not None)
     # Another address has a budget of its own.
-    assert await processes[0].hit("ip:203.0.113.8", 160, 60) is None
+    assert await processes[0].hit("ip:203.0.113.8", 160, 60, leased=True) is None
 
 
 async def test_a_process_alone_spends_all_it_leased(limiters: MakeLimiter) -> None:
     limiter = limiters()
     await away_from_window_edge(60)
-    waits = [await limiter.hit("user:u1", 48, 60) for _ in range(50)]
+    waits = [await limiter.hit("user:u1", 48, 60, leased=True) for _ in range(50)]
     assert waits[:48] == [None] * 48
     assert None not in waits[48:]
 
 
-async def test_small_budgets_are_counted_one_by_one(limiters: MakeLimiter) -> None:
+@pytest.mark.parametrize("limit", [5, 64])
+async def test_counted_budgets_are_exact_whatever_their_size(
+    limiters: MakeLimiter, limit: int
+) -> None:
     first, second = limiters(), limiters()
     await away_from_window_edge(60)
-    waits = [await (first if i % 2 else second).hit("comment:u1", 5, 60) for i in range(7)]
-    assert waits[:5] == [None] * 5
-    assert None not in waits[5:]
-    assert await first.blocked_for("comment:u1", 5, 60) is not None
-    await first.reset("comment:u1", 60)
-    assert await second.hit("comment:u1", 5, 60) is None
+    for i in range(limit - 1):
+        assert await (first if i % 2 else second).hit("login-user:ann", limit, 60) is None
+    # One short of the limit: not blocked yet (no reservation inflates the count).
+    assert await first.blocked_for("login-user:ann", limit, 60) is None
+    assert await second.hit("login-user:ann", limit, 60) is None
+    assert await first.blocked_for("login-user:ann", limit, 60) is not None
+    assert await first.hit("login-user:ann", limit, 60) is not None
+    await first.reset("login-user:ann", 60)
+    assert await second.hit("login-user:ann", limit, 60) is None
+
+
+async def test_past_max_leases_buckets_are_counted_exactly(limiters: MakeLimiter) -> None:
+    limiter = limiters()
+    limiter.MAX_LEASES = 3
+    await away_from_window_edge(60)
+    for address in range(5):
+        assert await limiter.hit(f"ip:198.51.100.{address}", 32, 60, leased=True) is None
+    waits = [await limiter.hit("ip:198.51.100.4", 32, 60, leased=True) for _ in range(32)]
+    assert waits[:31] == [None] * 31
+    assert waits[31] is not None
 
 
 @pytest.mark.parametrize("limit", [1, 1000])
@@ -76,7 +94,7 @@ async def test_limits_fail_open_when_redis_is_gone(
     limiters: MakeLimiter, unused_tcp_port: int, limit: int
 ) -> None:
     limiter = limiters(f"redis://127.0.0.1:{unused_tcp_port}/0")
-    waits = await asyncio.gather(*(limiter.hit("ip:x", limit, 60) for _ in range(5)))
+    waits = await asyncio.gather(*(limiter.hit("ip:x", limit, 60, leased=True) for _ in range(5)))
     assert waits == [None] * 5
     rendered = limiter.metrics.render().decode()
     assert "jiangxin_rate_limit_fail_open_total 5.0" in rendered

@@ -64,7 +64,7 @@ class FeedCache:
         # None while Redis does not answer: nothing is cached or served from the cache.
         self._version: int | None = None
         self._own_bumps = 0  # lets the poller drop a read that raced with our own bump
-        self._poller = Periodic(version_poll_s, self._read_version)
+        self._poller = Periodic("feed cache version", version_poll_s, self._read_version)
 
     @property
     def enabled(self) -> bool:
@@ -153,7 +153,11 @@ class FeedCache:
             return
         self._own_bumps += 1
         try:
-            self._version = int(await self.redis.client.incr(self._version_key))
+            bumped = int(await self.redis.client.incr(self._version_key))
+            # Two of our bumps may answer out of order: never step back to the older one.
+            # (The poller sets the version as read, so a Redis that restarted empty, its
+            # counter back at 0, is followed too.)
+            self._version = max(bumped, self._version or 0)
         except REDIS_ERRORS:
             # Cached entries still expire within ttl_s; log so operators know why.
             self.metrics.redis_errors.labels("feed_cache_invalidate").inc()

@@ -20,6 +20,8 @@ from media.store import as_object_id
 
 Document = dict[str, Any]
 PUBLIC_STATUSES = ("published", "scheduled")
+# View-count batches a story remembers having taken (handlers/stories/views.py).
+RECENT_BATCHES = 16
 
 
 class PeopleRepo:
@@ -209,12 +211,15 @@ class StoryRepo:
         )
 
     async def add_views(self, batch_id: str, counts: dict[str, int]) -> None:
-        """Add a batch of view counts; a story that already took ``batch_id`` skips it
-        (the batch is being retried after a crash)."""
+        """Add a batch of view counts; a story that took ``batch_id`` already (the batch
+        is being retried, or taken by two workers at once) skips it."""
         updates = [
             UpdateOne(
-                {"_id": oid, "views_batch": {"$ne": batch_id}},
-                {"$inc": {"stats.views": count}, "$set": {"views_batch": batch_id}},
+                {"_id": oid, "views_batches": {"$ne": batch_id}},
+                {
+                    "$inc": {"stats.views": count},
+                    "$push": {"views_batches": {"$each": [batch_id], "$slice": -RECENT_BATCHES}},
+                },
             )
             for story_id, count in counts.items()
             if (oid := as_object_id(story_id)) is not None

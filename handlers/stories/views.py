@@ -2,12 +2,13 @@
 worker.
 
 A read of a story costs a dict increment; once a second each process adds its counts
-to one Redis hash (HINCRBY, one pipeline). The worker renames that hash to a batch
-(atomically: new views go to a fresh hash), adds the batch to the stories, and deletes
-it. A batch left by a worker that died midway is finished first, and a story records
-the last batch it took, so no batch is counted twice. A process that dies loses at most
-its last second of views; Redis being down loses none until it is back (they wait in
-the process, up to ``MAX_PENDING`` stories).
+to one Redis hash (HINCRBY, one pipeline). The worker renames that hash to a batch and
+lists the batch in a set, in one MULTI (new views go to a fresh hash), adds every listed
+batch to the stories, then deletes it. A batch left by a worker that died midway, or
+taken by two workers at once, is added again: each story keeps the ids of the last
+``repo.RECENT_BATCHES`` batches it took and skips those, so nothing is counted twice. A
+process that dies loses at most its last second of views; Redis being down loses none
+until it is back (they wait in the process, up to ``MAX_PENDING`` stories).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class ViewCounter:
         self.metrics = metrics
         self.key = redis.key("stories", "views")
         self._pending: dict[str, int] = {}
-        self._flusher = Periodic(flush_interval_s, self.flush)
+        self._flusher = Periodic("view counts", flush_interval_s, self.flush)
 
     def record(self, story_id: str) -> None:
         """One view of a (public, existing) story."""
@@ -66,20 +67,28 @@ class ViewCounter:
     async def drain(self, write: WriteBatch) -> int:
         """Worker side: hand every counted view to ``write(batch_id, counts)``; the views."""
         client = self.redis.client
-        batches = [key.decode() async for key in client.scan_iter(match=self.key + ":batch:*")]
+        batches_key = f"{self.key}:batches"
         fresh = f"{self.key}:batch:{uuid.uuid4().hex}"
         try:
-            await client.rename(self.key, fresh)
-            batches.append(fresh)
-        except ResponseError:  # no such key: nobody viewed anything since the last drain
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.rename(self.key, fresh)
+                pipe.sadd(batches_key, fresh)
+                await pipe.execute()
+        except ResponseError:
+            # No views since the last drain: the RENAME failed, the SADD listed an empty
+            # batch, which the loop below clears.
             pass
         total = 0
-        for batch in batches:
-            # redis-py types the asyncio client's hgetall as sync-or-async
+        # redis-py types the asyncio client's commands as sync-or-async
+        for raw_name in await cast("Awaitable[set[bytes]]", client.smembers(batches_key)):
+            batch = raw_name.decode()
             raw = await cast("Awaitable[dict[bytes, bytes]]", client.hgetall(batch))
             counts = {story_id.decode(): int(count) for story_id, count in raw.items()}
             if counts:
                 await write(batch.rsplit(":", 1)[1], counts)
                 total += sum(counts.values())
-            await client.delete(batch)
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.delete(batch)
+                pipe.srem(batches_key, batch)
+                await pipe.execute()
         return total

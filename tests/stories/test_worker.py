@@ -150,12 +150,47 @@ async def test_a_batch_left_by_a_crashed_worker_is_finished_not_doubled(
     await stories.views.flush()
     # A worker took the views as batch "crashed", wrote them, and died before deleting it.
     redis = client.app[REDIS].client
-    await redis.rename(stories.views.key, f"{stories.views.key}:batch:crashed")
+    batch = f"{stories.views.key}:batch:crashed"
+    await redis.rename(stories.views.key, batch)
+    await redis.sadd(f"{stories.views.key}:batches", batch)  # type: ignore[misc]
     await stories.repo.add_views("crashed", {story["id"]: 5})
     await client.get(f"/api/v1/stories/{story['id']}")  # one more view meanwhile
     await stories.views.flush()
-    await stories.store_views()
+    assert await stories.store_views() == 6  # the leftover batch again, and the new view
     assert (await admin_story(client, staff, story["id"]))["stats"]["views"] == 6
+    assert await stories.store_views() == 0
+
+
+async def test_two_workers_draining_at_once_count_each_view_once(
+    client: Client, staff: dict[str, Session]
+) -> None:
+    story = await create_story(client, staff["editor"])
+    await publish(client, staff, story["id"])
+    url = f"/api/v1/stories/{story['id']}"
+    stories = client.app[STORY_SERVICE]
+    await asyncio.gather(*(client.get(url) for _ in range(7)))
+    await stories.views.flush()
+    holding, go_on = asyncio.Event(), asyncio.Event()
+
+    async def stalled_write(batch_id: str, counts: dict[str, int]) -> None:
+        holding.set()
+        await go_on.wait()
+        await stories.repo.add_views(batch_id, counts)
+
+    # Worker 1 has taken the 7 views as a batch and stalls before writing it.
+    slow = asyncio.create_task(stories.views.drain(stalled_write))
+    await holding.wait()
+    await asyncio.gather(*(client.get(url) for _ in range(3)))
+    await stories.views.flush()
+    # Worker 2 drains meanwhile: worker 1's batch (still listed) and the 3 new views,
+    # then, 10 s later, 2 more.
+    assert await stories.store_views() == 10
+    await asyncio.gather(*(client.get(url) for _ in range(2)))
+    await stories.views.flush()
+    assert await stories.store_views() == 2
+    go_on.set()
+    await slow  # worker 1 writes its batch at last: the story took it already
+    assert (await admin_story(client, staff, story["id"]))["stats"]["views"] == 12
 
 
 async def test_python_m_server_worker_runs_jobs_and_stops_on_sigterm(
