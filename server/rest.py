@@ -40,7 +40,7 @@ class ApiIn(BaseModel):
 class ApiQuery(ApiIn):
     """Base of query-string models: frozen, because ``read_query`` shares instances."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+    model_config = ConfigDict(frozen=True)  # merged with ApiIn's
 
     @functools.cached_property
     def canonical(self) -> str:

@@ -84,6 +84,7 @@ class FeedCache:
         try:
             value: int | None = int(await self.redis.client.get(self._version_key) or 0)
         except REDIS_ERRORS:
+            self.metrics.redis_errors.labels("feed_cache_version").inc()
             value = None
         if bumps == self._own_bumps:
             self._version = value
