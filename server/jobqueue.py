@@ -7,15 +7,12 @@ deployments (and tests) sharing one Redis never take each other's jobs.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any
 
 import orjson
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
-
-log = logging.getLogger("jiangxin.jobs")
 
 
 def dump_job(data: Any) -> bytes:

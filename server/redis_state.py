@@ -90,6 +90,9 @@ class RateLimiter:
         self._windows: dict[tuple[int, int], dict[str, _Lease]] = {}
         self._refills: SingleFlight[None] = SingleFlight()
 
+    def _key(self, bucket: str, window: int) -> str:
+        return self.redis.key("rl", bucket, str(window))
+
     def _fail_open(self, exc: BaseException) -> None:
         self.metrics.rate_limit_fail_open.inc()
         log.warning("rate limit not enforced, Redis unavailable: %s", type(exc).__name__)
@@ -138,7 +141,7 @@ class RateLimiter:
     async def _reserve(
         self, lease: _Lease, bucket: str, window: int, size: int, limit: int, window_s: int
     ) -> None:
-        key = self.redis.key("rl", bucket, str(window))
+        key = self._key(bucket, window)
         async with self.redis.client.pipeline(transaction=False) as pipe:
             pipe.incrby(key, size)
             pipe.expire(key, window_s + 1)
@@ -151,7 +154,7 @@ class RateLimiter:
     async def _hit_exact(
         self, bucket: str, limit: int, window: int, window_s: int, now: float
     ) -> int | None:
-        key = self.redis.key("rl", bucket, str(window))
+        key = self._key(bucket, window)
         try:
             async with self.redis.client.pipeline(transaction=False) as pipe:
                 pipe.incr(key)
@@ -172,7 +175,7 @@ class RateLimiter:
         now = time.time()
         window = int(now // window_s)
         try:
-            value = await self.redis.client.get(self.redis.key("rl", bucket, str(window)))
+            value = await self.redis.client.get(self._key(bucket, window))
         except REDIS_ERRORS as exc:
             self._fail_open(exc)
             return None
@@ -184,7 +187,7 @@ class RateLimiter:
         """Forget ``bucket``'s count in the current window (here and in Redis)."""
         window = int(time.time() // window_s)
         self._windows.get((window_s, window), {}).pop(bucket, None)
-        key = self.redis.key("rl", bucket, str(window))
+        key = self._key(bucket, window)
         try:
             await self.redis.client.delete(key)
         except REDIS_ERRORS:

@@ -56,7 +56,6 @@ class FeedCache:
         self.metrics = metrics
         self.ttl_s = ttl_s
         self.local_entries = local_entries
-        self.version_poll_s = version_poll_s
         # (version, kind, params) -> (deadline, entry); no digest to compute on a hit
         self._local: OrderedDict[tuple[int, str, str], tuple[float, CachedJson]] = OrderedDict()
         self._loads: SingleFlight[CachedJson] = SingleFlight()

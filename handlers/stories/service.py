@@ -213,6 +213,10 @@ class PeopleService:
             tags=doc.get("tags", []),
         )
 
+    async def by_id(self, person_ids: list[str]) -> dict[str, Document]:
+        """The people of ``person_ids`` that exist, by id, in one query."""
+        return {str(doc["_id"]): doc for doc in await self.repo.get_many(person_ids)}
+
     @staticmethod
     def ref(doc: Document) -> PersonRef:
         return PersonRef(
@@ -467,8 +471,9 @@ class StoryService:
 
     async def summaries(self, docs: list[Document]) -> list[StorySummary]:
         """Summaries of ``docs``, with their people and covers read in one query each."""
-        person_ids = list(dict.fromkeys(pid for doc in docs for pid in doc.get("person_ids", [])))
-        people = {str(p["_id"]): p for p in await self.people.repo.get_many(person_ids)}
+        people = await self.people.by_id(
+            list(dict.fromkeys(pid for doc in docs for pid in doc.get("person_ids", [])))
+        )
         media = await self.media.get_outs(
             [doc["cover_media_id"] for doc in docs if doc.get("cover_media_id")]
         )
@@ -494,9 +499,7 @@ class StoryService:
         )
 
     async def full(self, doc: Document, viewer: Principal | None) -> StoryOut:
-        people = {
-            str(p["_id"]): p for p in await self.people.repo.get_many(doc.get("person_ids", []))
-        }
+        people = await self.people.by_id(doc.get("person_ids", []))
         gallery_ids: list[str] = doc.get("gallery_media_ids", [])
         media = await self.media.get_outs(
             [*filter(None, [doc.get("cover_media_id")]), *gallery_ids]
