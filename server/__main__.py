@@ -1,5 +1,5 @@
-"""``python -m server serve | worker | create-user | seed | ensure-indexes | sweep-media |
-sweep-idempotency-keys | fake-wechat``."""
+"""``python -m server serve | worker | seed | ensure-indexes | fake-wechat``, and the
+commands the rooms declare (``create-user``, ``sweep-media``, ``sweep-idempotency-keys``)."""
 
 from __future__ import annotations
 
@@ -11,92 +11,39 @@ import os
 import sys
 from collections.abc import Sequence
 
-import orjson
-
-from handlers.auth.repo import UsernameTaken
-from handlers.stories.seed import seed_demo_content
 from server.app import app_resources
 from server.contexts import ensure_indexes
-from server.keys import (
-    AUTH_SERVICE,
-    IDEMPOTENCY,
-    MEDIA_SERVICE,
-    MONGO_DB,
-    PEOPLE_SERVICE,
-    STORY_SERVICE,
-)
+from server.keys import ROOMS
 from server.logs import configure_logging
-from server.principal import Principal, Role
+from server.room import Command
+from server.rooms import ROOMS as ALL_ROOMS
 from server.serving import load_settings, serve
 from server.wechat_fake import start_fake_wechat
 from server.worker import run_worker, worker_is_healthy
 
 log = logging.getLogger("jiangxin.cli")
 
-# Development only: `seed` refuses to run in production.
-DEMO_PASSWORD = "jiangxin-demo"  # noqa: S105
-DEMO_STAFF = {
-    "admin": [Role.admin],
-    "editor": [Role.editor],
-    "reviewer": [Role.reviewer],
-    "organizer": [Role.organizer],
-    "teacher": [Role.teacher],
-}
 
-
-# -- admin commands -----------------------------------------------------------------------
-
-
-async def create_user(username: str, password: str, roles: list[Role], update: bool) -> None:
+async def run_room_command(command: Command, args: argparse.Namespace) -> None:
     async with app_resources(load_settings()) as app:
-        try:
-            user = await app[AUTH_SERVICE].create_staff_user(
-                username, password, roles, update=update
-            )
-        except UsernameTaken:
-            sys.exit(f"user {username!r} exists (use --update to reset password and roles)")
-        print(f"user {username} ({', '.join(user.roles)}) id={user.id}")
+        await command.run(app, args)
 
 
 async def run_ensure_indexes() -> None:
     async with app_resources(load_settings()) as app:
-        await ensure_indexes(app[MONGO_DB])
+        await ensure_indexes(app)
         print("indexes ensured")
 
 
-async def sweep_media() -> None:
-    async with app_resources(load_settings()) as app:
-        print(orjson.dumps(await app[MEDIA_SERVICE].sweep()).decode())
-
-
-async def sweep_idempotency_keys() -> None:
-    async with app_resources(load_settings()) as app:
-        print(orjson.dumps({"expired_keys": await app[IDEMPOTENCY].sweep()}).decode())
-
-
 async def seed() -> None:
+    """Every room's demo content, in room order (development only)."""
     settings = load_settings()
     if settings.app_env == "production":
         sys.exit("seed writes demo accounts and content: refused in production")
     async with app_resources(settings) as app:
-        accounts = {}
-        for username, roles in DEMO_STAFF.items():
-            user = await app[AUTH_SERVICE].create_staff_user(
-                username, DEMO_PASSWORD, roles, update=True
-            )
-            accounts[username] = Principal(user.id, "seed", frozenset(user.roles), "seed")
-        result = await seed_demo_content(
-            app[PEOPLE_SERVICE],
-            app[STORY_SERVICE],
-            app[MEDIA_SERVICE],
-            editor=accounts["editor"],
-            reviewer=accounts["reviewer"],
-        )
-        print(f"demo content: {result.people} people and {result.stories} stories created")
-        print(
-            f"demo staff accounts: {', '.join(DEMO_STAFF)} (password {DEMO_PASSWORD!r}); "
-            'residents sign in with POST /api/v1/auth/wechat {"code": "dev:<name>"}'
-        )
+        for room in app[ROOMS]:
+            if room.seed is not None:
+                print(await room.seed(app))
 
 
 async def fake_wechat(host: str, port: int) -> None:
@@ -106,10 +53,6 @@ async def fake_wechat(host: str, port: int) -> None:
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
-
-
-def _password(value: str) -> str:
-    return sys.stdin.readline().rstrip("\n") if value == "-" else value
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -126,14 +69,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="also run the job worker in each process (development; production runs `worker`)",
     )
 
-    p_user = commands.add_parser("create-user", help="create a staff account")
-    p_user.add_argument("--username", required=True)
-    p_user.add_argument("--password", required=True, help="'-' reads it from standard input")
-    p_user.add_argument(
-        "--role", action="append", required=True, choices=[r.value for r in Role], dest="roles"
-    )
-    p_user.add_argument("--update", action="store_true", help="reset an existing account")
-
     p_worker = commands.add_parser(
         "worker", help="run the job worker: scheduled publishing, view counts, sweeps"
     )
@@ -141,15 +76,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--check", action="store_true", help="exit 0 if a worker reported in (health check)"
     )
     commands.add_parser("ensure-indexes", help="create every collection's indexes")
-    commands.add_parser(
-        "sweep-media", help="delete media unreferenced for 24 h, orphan files, stray chunks"
-    )
-    commands.add_parser("sweep-idempotency-keys", help="delete idempotency records past 24 h")
     commands.add_parser("seed", help="demo accounts and content (development only)")
 
     p_fake = commands.add_parser("fake-wechat", help="run our fake WeChat API server")
     p_fake.add_argument("--host", default="127.0.0.1")
     p_fake.add_argument("--port", type=int, default=8090)
+
+    room_commands: dict[str, Command] = {}
+    for room in ALL_ROOMS:
+        for command in room.commands:
+            if command.name in room_commands or command.name in commands.choices:
+                raise ValueError(f"command {command.name!r} declared twice")
+            room_commands[command.name] = command
+            sub = commands.add_parser(command.name, help=command.help)
+            if command.arguments is not None:
+                command.arguments(sub)
 
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -165,15 +106,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(run_worker(settings))
         return
     configure_logging("WARNING")
-    if args.command == "create-user":
-        roles = [Role(r) for r in args.roles]
-        asyncio.run(create_user(args.username, _password(args.password), roles, args.update))
+    if args.command in room_commands:
+        asyncio.run(run_room_command(room_commands[args.command], args))
     elif args.command == "ensure-indexes":
         asyncio.run(run_ensure_indexes())
-    elif args.command == "sweep-media":
-        asyncio.run(sweep_media())
-    elif args.command == "sweep-idempotency-keys":
-        asyncio.run(sweep_idempotency_keys())
     elif args.command == "seed":
         asyncio.run(seed())
     elif args.command == "fake-wechat":

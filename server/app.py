@@ -3,60 +3,71 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
 from config.settings import Settings
-from handlers.auth.routes import routes as auth_routes
-from handlers.media.routes import routes as media_routes
-from handlers.media.routes import serving as media_serving
-from handlers.ops.routes import build_openapi_doc
-from handlers.ops.routes import routes as ops_routes
-from handlers.stories.routes import routes as story_routes
 from server.access_log import AccessLog
+from server.clock import Clock
 from server.contexts import (
     loop_monitor_ctx,
     mongo_ctx,
     process_pool_ctx,
     redis_ctx,
-    services_ctx,
+    rooms_ctx,
+    wechat_ctx,
 )
-from server.keys import ACCESS_LOG, METRICS, PRIVACY, SETTINGS
+from server.degrade import Degrade
+from server.keys import ACCESS_LOG, CLOCK, DEGRADE, METRICS, PRIVACY, ROOMS, SETTINGS, SIGNER
 from server.metrics import Metrics
 from server.middleware import api_middleware
 from server.privacy import PrivacyRegistry
-
-ROOM_ROUTES = (ops_routes, auth_routes, media_routes, media_serving, story_routes)
+from server.room import Room
+from server.rooms import ROOMS as ALL_ROOMS
+from server.signing import Signer
 
 
 async def flush_access_log(app: web.Application) -> None:
     app[ACCESS_LOG].flush()
 
 
-def create_app(settings: Settings) -> web.Application:
-    """A fully wired application; resources open on startup, in ``cleanup_ctx`` order."""
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, rooms: Sequence[Room] | None = None
+) -> web.Application:
+    """A fully wired application; resources open on startup, in ``cleanup_ctx`` order.
+
+    ``clock`` is the real one unless a test passes its own; ``rooms`` are
+    ``server.rooms.ROOMS`` unless a test assembles fewer.
+    """
     app = web.Application(
         middlewares=[api_middleware],
         client_max_size=settings.max_json_body_bytes,
     )
     app[SETTINGS] = settings
+    app[ROOMS] = tuple(ALL_ROOMS if rooms is None else rooms)
+    app[CLOCK] = clock or Clock()
+    app[SIGNER] = Signer(settings.jwt_secret.get_secret_value())
     app[METRICS] = Metrics()
+    app[DEGRADE] = Degrade(app[METRICS], app[CLOCK])
     app[ACCESS_LOG] = AccessLog(enabled=settings.access_log)
     app[PRIVACY] = PrivacyRegistry()
-    app.cleanup_ctx.extend([mongo_ctx, redis_ctx, process_pool_ctx, services_ctx, loop_monitor_ctx])
-    for room in ROOM_ROUTES:
-        app.router.add_routes(room.table)
-    app.on_startup.append(build_openapi_doc)
+    app.cleanup_ctx.extend([mongo_ctx, redis_ctx, process_pool_ctx, wechat_ctx, rooms_ctx])
+    app.cleanup_ctx.append(loop_monitor_ctx)
+    for room in app[ROOMS]:
+        for table in room.routes:
+            app.router.add_routes(table.table)
     app.on_cleanup.append(flush_access_log)
     return app
 
 
 @contextlib.asynccontextmanager
-async def app_resources(settings: Settings) -> AsyncIterator[web.Application]:
+async def app_resources(
+    settings: Settings, *, clock: Clock | None = None
+) -> AsyncIterator[web.Application]:
     """The app's resources and services, started as for serving but without a socket
     (commands and the job worker)."""
-    runner = web.AppRunner(create_app(settings))
+    runner = web.AppRunner(create_app(settings, clock=clock))
     await runner.setup()
     try:
         yield runner.app

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pymongo.errors import ConnectionFailure
+from redis.exceptions import RedisError
+
 
 class AppError(Exception):
     """An error the client is meant to see: HTTP status, snake_case code, message, details."""
@@ -85,3 +88,11 @@ class Unavailable(AppError):
 
     def __init__(self, message: str | None = None, retry_after_s: int = 5) -> None:
         super().__init__(message=message, headers={"Retry-After": str(retry_after_s)})
+
+
+# The one list of "a backing service is down": MongoDB unreachable (no primary, socket
+# errors, timeouts) and any Redis failure (also a read-only replica during failover).
+# The middleware answers them 503 + Retry-After (not 500); code that can do without
+# Redis catches ``REDIS_UNAVAILABLE`` and degrades through ``server.degrade``.
+REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (RedisError, ConnectionError, TimeoutError)
+BACKEND_UNAVAILABLE: tuple[type[Exception], ...] = (ConnectionFailure, *REDIS_UNAVAILABLE)

@@ -1,4 +1,7 @@
-"""Every typed application and request key, in one place ("No Singletons Please")."""
+"""The typed keys of the shared resources ("No Singletons Please").
+
+Rooms keep the keys of their own services in ``handlers/<room>/keys.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +11,25 @@ from aiohttp import web
 from pymongo.asynchronous.database import AsyncDatabase
 
 from config.settings import Settings
-from handlers.auth.service import AuthService
-from handlers.idempotency.service import IdempotencyService
-from handlers.media.service import MediaService
-from handlers.stories.comments import CommentService
-from handlers.stories.service import PeopleService, StoryService
 from server.access_log import AccessLog
+from server.clock import Clock
+from server.degrade import Degrade
+from server.idempotent import IdempotencyStore
 from server.jobqueue import JobQueue
 from server.metrics import Metrics
 from server.principal import Authenticator, Principal
 from server.privacy import PrivacyRegistry
 from server.redis_state import RateLimiter, RedisState
+from server.room import Room
+from server.signing import Signer
 from server.wechat import WeChatClient
 from server.workers import WorkerPool
 
 SETTINGS = web.AppKey("settings", Settings)
+ROOMS = web.AppKey("rooms", tuple[Room, ...])
+CLOCK = web.AppKey("clock", Clock)
+SIGNER = web.AppKey("signer", Signer)
+DEGRADE = web.AppKey("degrade", Degrade)
 MONGO_DB = web.AppKey("mongo_db", AsyncDatabase[dict[str, Any]])
 REDIS = web.AppKey("redis", RedisState)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
@@ -31,14 +38,10 @@ WECHAT = web.AppKey("wechat", WeChatClient)
 METRICS = web.AppKey("metrics", Metrics)
 ACCESS_LOG = web.AppKey("access_log", AccessLog)
 PRIVACY = web.AppKey("privacy", PrivacyRegistry)
-AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
-AUTH_SERVICE = web.AppKey("auth_service", AuthService)
-MEDIA_SERVICE = web.AppKey("media_service", MediaService)
-PEOPLE_SERVICE = web.AppKey("people_service", PeopleService)
-STORY_SERVICE = web.AppKey("story_service", StoryService)
-COMMENT_SERVICE = web.AppKey("comment_service", CommentService)
-IDEMPOTENCY = web.AppKey("idempotency", IdempotencyService)
 JOBS = web.AppKey("jobs", JobQueue)
+# Set by rooms: the auth room authenticates, the idempotency room keeps the records.
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -26,8 +26,7 @@ from pydantic import ValidationError
 
 from server.access import require_role
 from server.api import API_PREFIX, route_meta
-from server.contexts import DATABASE_UNAVAILABLE_ERRORS
-from server.errors import AppError, RateLimited, Unauthorized, Unavailable
+from server.errors import BACKEND_UNAVAILABLE, AppError, RateLimited, Unauthorized, Unavailable
 from server.keys import (
     ACCESS_LOG,
     AUTHENTICATOR,
@@ -128,8 +127,8 @@ def _error_from_exception(exc: BaseException, request_id: str) -> web.Response:
             request_id,
             headers=headers,
         )
-    if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
-        log.error("database unavailable", extra={"request_id": request_id})
+    if isinstance(exc, BACKEND_UNAVAILABLE):
+        log.error("backend unavailable: %s", type(exc).__name__, extra={"request_id": request_id})
         unavailable = Unavailable()
         return error_response(
             503, unavailable.code, unavailable.message, request_id, headers=unavailable.headers

@@ -1,12 +1,16 @@
 """Personal data, room by room: ``GET /me/export`` and ``DELETE /me`` go through here.
 
 Each room that keeps personal data registers a provider that can export and erase
-it. Erasure runs in reverse registration order, so the account itself goes last.
+it (``Room.privacy``). Erasure runs in reverse registration order, except that the
+account itself (section ``account``) always goes last: until it is gone the user can
+still sign in and retry a ``DELETE /me`` that failed half-way. Export shows it first.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
+
+ACCOUNT_SECTION = "account"
 
 
 class PersonalDataProvider(Protocol):
@@ -26,7 +30,10 @@ class PrivacyRegistry:
     def register(self, provider: PersonalDataProvider) -> None:
         if any(p.privacy_section == provider.privacy_section for p in self._providers):
             raise ValueError(f"privacy section {provider.privacy_section!r} registered twice")
-        self._providers.append(provider)
+        if provider.privacy_section == ACCOUNT_SECTION:
+            self._providers.insert(0, provider)
+        else:
+            self._providers.append(provider)
 
     @property
     def sections(self) -> list[str]:

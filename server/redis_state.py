@@ -1,27 +1,23 @@
 """Redis, the fast shared state: key naming, and rate limits that fail open.
 
 MongoDB is the source of truth; everything here may vanish (Redis restarted, down)
-without breaking an invariant. Callers catch ``REDIS_ERRORS`` and degrade.
+without breaking an invariant. Callers catch ``server.errors.REDIS_UNAVAILABLE`` and
+degrade through ``server.degrade``.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from dataclasses import dataclass
 from functools import partial
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
-from server.metrics import Metrics
+from server.clock import Clock
+from server.degrade import Degrade
+from server.errors import REDIS_UNAVAILABLE
 from server.singleflight import SingleFlight
-
-log = logging.getLogger("jiangxin.redis")
-
-REDIS_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
 
 
 def connect_redis(url: str, timeout_s: float) -> Redis:
@@ -50,7 +46,7 @@ class RedisState:
     async def ping(self) -> bool:
         try:
             return bool(await self.client.ping())
-        except REDIS_ERRORS:
+        except REDIS_UNAVAILABLE:
             return False
 
 
@@ -83,9 +79,10 @@ class RateLimiter:
     LEASE_SHARE = 16
     MAX_LEASES = 10_000
 
-    def __init__(self, redis: RedisState, metrics: Metrics) -> None:
+    def __init__(self, redis: RedisState, degrade: Degrade, clock: Clock) -> None:
         self.redis = redis
-        self.metrics = metrics
+        self.degrade = degrade
+        self.clock = clock
         # (window length, window number) -> bucket -> lease; ended windows go whole.
         self._windows: dict[tuple[int, int], dict[str, _Lease]] = {}
         self._refills: SingleFlight[None] = SingleFlight()
@@ -94,8 +91,7 @@ class RateLimiter:
         return self.redis.key("rl", bucket, str(window))
 
     def _fail_open(self, exc: BaseException) -> None:
-        self.metrics.rate_limit_fail_open.inc()
-        log.warning("rate limit not enforced, Redis unavailable: %s", type(exc).__name__)
+        self.degrade.redis("rate_limit", exc)  # the request goes through unchecked
 
     def _leases_of(self, window_s: int, window: int, now: float) -> dict[str, _Lease]:
         leases = self._windows.get((window_s, window))
@@ -113,7 +109,7 @@ class RateLimiter:
     ) -> int | None:
         """Count one event; the seconds to wait if ``limit`` is exceeded, else ``None``."""
         lease_size = limit // self.LEASE_SHARE if leased else 0
-        now = time.time()
+        now = self.clock.timestamp()
         window = int(now // window_s)
         if lease_size <= 1:
             return await self._hit_exact(bucket, limit, window, window_s, now)
@@ -125,14 +121,14 @@ class RateLimiter:
             lease = leases[bucket] = _Lease()
         while lease.left <= 0:
             if lease.exhausted:
-                return _retry_after(window, window_s, time.time())
+                return _retry_after(window, window_s, self.clock.timestamp())
             try:
                 # One reservation in flight per bucket; concurrent requests wait for it.
                 await self._refills.run(
                     lease,
                     partial(self._reserve, lease, bucket, window, lease_size, limit, window_s),
                 )
-            except REDIS_ERRORS as exc:
+            except REDIS_UNAVAILABLE as exc:
                 self._fail_open(exc)
                 return None
         lease.left -= 1
@@ -160,7 +156,7 @@ class RateLimiter:
                 pipe.incr(key)
                 pipe.expire(key, window_s + 1)
                 count, _ = await pipe.execute()
-        except REDIS_ERRORS as exc:
+        except REDIS_UNAVAILABLE as exc:
             self._fail_open(exc)
             return None
         if int(count) > limit:
@@ -172,11 +168,11 @@ class RateLimiter:
 
         For exactly counted budgets: a leased one's counter includes unspent reservations.
         """
-        now = time.time()
+        now = self.clock.timestamp()
         window = int(now // window_s)
         try:
             value = await self.redis.client.get(self._key(bucket, window))
-        except REDIS_ERRORS as exc:
+        except REDIS_UNAVAILABLE as exc:
             self._fail_open(exc)
             return None
         if int(value or 0) >= limit:
@@ -185,10 +181,10 @@ class RateLimiter:
 
     async def reset(self, bucket: str, window_s: int) -> None:
         """Forget ``bucket``'s count in the current window (here and in Redis)."""
-        window = int(time.time() // window_s)
+        window = int(self.clock.timestamp() // window_s)
         self._windows.get((window_s, window), {}).pop(bucket, None)
         key = self._key(bucket, window)
         try:
             await self.redis.client.delete(key)
-        except REDIS_ERRORS:
-            self.metrics.redis_errors.labels("rate_limit_reset").inc()
+        except REDIS_UNAVAILABLE as exc:
+            self.degrade.redis("rate_limit_reset", exc)

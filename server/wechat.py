@@ -10,17 +10,15 @@ The base URL is configurable so tests and development mode talk to our fake serv
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import aiohttp
 import orjson
 
+from server.clock import Clock
+from server.degrade import Degrade
 from server.errors import AppError, Unavailable
-
-log = logging.getLogger("jiangxin.wechat")
 
 # code2session errcodes that mean the code itself is bad (invalid, used, expired).
 _BAD_CODE_ERRCODES = {40029, 40163, 40226}
@@ -49,8 +47,19 @@ class ContentCheck:
 
 
 class WeChatClient:
-    def __init__(self, app_id: str, app_secret: str, base_url: str, timeout_s: float) -> None:
+    def __init__(
+        self,
+        app_id: str,
+        app_secret: str,
+        base_url: str,
+        timeout_s: float,
+        *,
+        degrade: Degrade,
+        clock: Clock,
+    ) -> None:
         self.app_id = app_id
+        self.degrade = degrade
+        self.clock = clock
         self._app_secret = app_secret
         self.base_url = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -74,19 +83,21 @@ class WeChatClient:
             async with self._session.request(
                 method, self.base_url + path, params=params, json=json
             ) as resp:
-                if resp.status >= 500:
-                    raise Unavailable("微信服务暂时不可用，请稍后再试")
+                status = resp.status
                 raw = await resp.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            # The URL carries the app secret or token: log the failure kind only.
-            log.warning("WeChat %s unreachable: %s", path, type(exc).__name__)
+            # The URL carries the app secret or token: the failure kind only (degrade).
+            self.degrade.wechat(path, exc)
             raise Unavailable("微信服务暂时不可用，请稍后再试") from None
+        if status >= 500:
+            self.degrade.wechat(path, f"HTTP {status}")
+            raise Unavailable("微信服务暂时不可用，请稍后再试")
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            log.warning("WeChat %s answered non-JSON", path)
-            raise Unavailable("微信服务暂时不可用，请稍后再试") from None
+            data = None
         if not isinstance(data, dict):
+            self.degrade.wechat(path, "not a JSON object")
             raise Unavailable("微信服务暂时不可用，请稍后再试")
         return data
 
@@ -105,7 +116,7 @@ class WeChatClient:
         if errcode in _BAD_CODE_ERRCODES:
             raise WeChatCodeInvalid()
         if errcode != 0 or not data.get("openid") or not data.get("session_key"):
-            log.warning("WeChat code2session failed: errcode=%s", errcode)
+            self.degrade.wechat("/sns/jscode2session", f"errcode={errcode}")
             raise Unavailable("微信登录暂时不可用，请稍后再试")
         return WeChatSession(
             openid=str(data["openid"]),
@@ -116,7 +127,7 @@ class WeChatClient:
     async def access_token(self, *, force_refresh: bool = False) -> str:
         """The app access token from ``stable_token`` (which does not revoke other workers')."""
         async with self._token_lock:
-            if self._token and not force_refresh and self._token[1] > time.monotonic():
+            if self._token and not force_refresh and self._token[1] > self.clock.monotonic():
                 return self._token[0]
             data = await self._call(
                 "POST",
@@ -131,10 +142,10 @@ class WeChatClient:
             )
             token = data.get("access_token")
             if not token:
-                log.warning("WeChat stable_token failed: errcode=%s", data.get("errcode"))
+                self.degrade.wechat("/cgi-bin/stable_token", f"errcode={data.get('errcode')}")
                 raise Unavailable("微信服务暂时不可用，请稍后再试")
             expires_in = int(data.get("expires_in") or 7200)
-            self._token = (str(token), time.monotonic() + max(60, expires_in - 300))
+            self._token = (str(token), self.clock.monotonic() + max(60, expires_in - 300))
             return self._token[0]
 
     async def msg_sec_check(self, content: str, openid: str, scene: int = 2) -> ContentCheck:
@@ -151,11 +162,12 @@ class WeChatClient:
             if errcode in _TOKEN_ERRCODES and attempt == 0:
                 continue
             if errcode != 0:
-                log.warning("WeChat msg_sec_check failed: errcode=%s", errcode)
+                self.degrade.wechat("/wxa/msg_sec_check", f"errcode={errcode}")
                 raise Unavailable("内容安全检查暂时不可用，请稍后再试")
             result = data.get("result") or {}
             suggest = result.get("suggest")
             if suggest not in ("pass", "review", "risky"):
+                self.degrade.wechat("/wxa/msg_sec_check", "no suggest in the answer")
                 raise Unavailable("内容安全检查暂时不可用，请稍后再试")
             return ContentCheck(suggest=suggest, label=int(result.get("label") or 0))
         raise Unavailable("内容安全检查暂时不可用，请稍后再试")

@@ -1,13 +1,9 @@
 """``python -m server worker``: background work on arq, a Redis-backed job queue.
 
-Jobs run against the same services as the API (the app's resources, without a socket):
-
-- ``publish_due_story``: queued for a scheduled story's ``publish_at``; publishes it
-  and invalidates the feed cache, on time.
-- every minute, ``publish_due_stories``: the same for any scheduled story whose job was
-  lost (Redis restarted empty, or down when it was scheduled);
-- every 10 s, ``store_story_views``: view counts from Redis into MongoDB;
-- hourly, the sweeps: unused photos, expired idempotency records, expired sessions.
+Jobs run against the same services as the API (the app's resources, without a socket).
+The rooms declare them (``Room.jobs``: queued by name, e.g. the stories room's
+``publish_due_story`` for a scheduled story's ``publish_at``; ``Room.crons``: periodic,
+e.g. view counts every 10 s, hourly sweeps of photos, idempotency records and sessions).
 
 Any number of workers may run: a queued job is taken by one of them, and each periodic
 job runs once per tick whichever workers are up (arq's unique cron job ids).
@@ -17,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import warnings
 from collections.abc import AsyncIterator
@@ -24,12 +21,16 @@ from typing import Any
 
 from aiohttp import web
 from arq import Worker, cron
+from arq.typing import WorkerCoroutine
+from arq.worker import Function, func
 
 from config.settings import Settings
 from server.app import app_resources
+from server.errors import REDIS_UNAVAILABLE
 from server.jobqueue import arq_redis, dump_job, load_job, queue_name
-from server.keys import AUTH_SERVICE, IDEMPOTENCY, MEDIA_SERVICE, SETTINGS, STORY_SERVICE
-from server.redis_state import REDIS_ERRORS, connect_redis
+from server.keys import ROOMS, SETTINGS
+from server.redis_state import connect_redis
+from server.room import Job
 
 log = logging.getLogger("jiangxin.worker")
 
@@ -41,33 +42,22 @@ def health_check_key(redis_prefix: str) -> str:
     return f"{redis_prefix}jobs:health-check"
 
 
-def _app(ctx: Context) -> web.Application:
-    app: web.Application = ctx["app"]
-    return app
+def _arq_function(job: Job) -> WorkerCoroutine:
+    """arq calls ``f(ctx, *args)``; a room's job is ``job(app, *args)``."""
+
+    @functools.wraps(job)
+    async def run(ctx: Context, *args: Any, **kwargs: Any) -> Any:
+        return await job(ctx["app"], *args, **kwargs)
+
+    return run
 
 
-async def publish_due_story(ctx: Context, story_id: str) -> bool:
-    return await _app(ctx)[STORY_SERVICE].publish_due(story_id)
-
-
-async def publish_due_stories(ctx: Context) -> int:
-    return await _app(ctx)[STORY_SERVICE].publish_due_stories()
-
-
-async def store_story_views(ctx: Context) -> int:
-    return await _app(ctx)[STORY_SERVICE].store_views()
-
-
-async def sweep_media(ctx: Context) -> dict[str, int]:
-    return await _app(ctx)[MEDIA_SERVICE].sweep()
-
-
-async def sweep_idempotency_keys(ctx: Context) -> int:
-    return await _app(ctx)[IDEMPOTENCY].sweep()
-
-
-async def sweep_sessions(ctx: Context) -> int:
-    return await _app(ctx)[AUTH_SERVICE].sweep_sessions()
+def _unique_names(jobs: list[Job]) -> list[Job]:
+    names = [job.__name__ for job in jobs]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"two rooms declare jobs of the same name: {duplicates}")
+    return jobs
 
 
 def create_worker(
@@ -76,19 +66,23 @@ def create_worker(
     """An arq worker whose jobs use ``app``'s services (started by the caller)."""
     settings = app[SETTINGS]
     prefix = settings.redis_prefix
-
-    def periodic(job: Any, **when: Any) -> Any:
-        # The prefix keeps the job ids of deployments sharing one Redis apart.
-        return cron(job, name=f"{prefix}{job.__name__}", **when)
-
+    rooms = app[ROOMS]
+    queued = _unique_names([job for room in rooms for job in room.jobs])
+    periodic = [entry for room in rooms for entry in room.crons]
+    _unique_names([entry.job for entry in periodic])
+    functions: list[Function] = [func(_arq_function(job), name=job.__name__) for job in queued]
     return Worker(
-        functions=[publish_due_story],
+        functions=functions,
         cron_jobs=[
-            periodic(publish_due_stories, second=30),
-            periodic(store_story_views, second=set(range(5, 60, 10))),
-            periodic(sweep_media, minute=17, second=0),
-            periodic(sweep_idempotency_keys, minute=27, second=0),
-            periodic(sweep_sessions, minute=37, second=0),
+            # The prefix keeps the job ids of deployments sharing one Redis apart.
+            cron(
+                _arq_function(entry.job),
+                name=f"{prefix}{entry.job.__name__}",
+                second=entry.second,
+                minute=entry.minute,
+                hour=entry.hour,
+            )
+            for entry in periodic
         ],
         redis_pool=arq_redis(connect_redis(settings.redis_url, settings.redis_timeout_s), prefix),
         queue_name=queue_name(prefix),
@@ -144,7 +138,7 @@ async def worker_is_healthy(settings: Settings) -> bool:
     client = connect_redis(settings.redis_url, settings.redis_timeout_s)
     try:
         return bool(await client.exists(health_check_key(settings.redis_prefix)))
-    except REDIS_ERRORS:
+    except REDIS_UNAVAILABLE:
         return False
     finally:
         await client.aclose()

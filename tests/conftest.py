@@ -22,8 +22,8 @@ from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from config.settings import Settings
+from handlers.auth.keys import AUTH_SERVICE
 from server.app import create_app
-from server.keys import AUTH_SERVICE
 from server.principal import Role
 from server.wechat_fake import FakeWeChatState, start_fake_wechat
 

@@ -19,8 +19,10 @@ from config.settings import Settings
 from server.access import current_principal
 from server.access_log import AccessLog
 from server.api import ApiRoutes
+from server.clock import Clock
+from server.degrade import Degrade
 from server.errors import Conflict, Unauthorized
-from server.keys import ACCESS_LOG, AUTHENTICATOR, METRICS, RATE_LIMITER, SETTINGS
+from server.keys import ACCESS_LOG, AUTHENTICATOR, CLOCK, DEGRADE, METRICS, RATE_LIMITER, SETTINGS
 from server.metrics import Metrics
 from server.middleware import add_standard_headers, api_middleware
 from server.principal import Principal, Role
@@ -104,10 +106,12 @@ async def bare_app_factory() -> AsyncIterator[Any]:
         app = web.Application(middlewares=[api_middleware], client_max_size=1024)
         app[SETTINGS] = settings
         app[METRICS] = Metrics()
+        app[CLOCK] = Clock()
+        app[DEGRADE] = Degrade(app[METRICS], app[CLOCK])
         app[ACCESS_LOG] = AccessLog(io.BytesIO())
         redis = connect_redis(redis_url, 0.5)
         clients.append(redis)
-        app[RATE_LIMITER] = RateLimiter(RedisState(redis, prefix), app[METRICS])
+        app[RATE_LIMITER] = RateLimiter(RedisState(redis, prefix), app[DEGRADE], app[CLOCK])
         app[AUTHENTICATOR] = StaticTokens()
         app.router.add_routes(routes.table)
         app.router.add_get("/undeclared", undeclared)
@@ -280,12 +284,12 @@ async def test_rate_limit_fails_open_when_redis_is_down(
         redis_url=f"redis://127.0.0.1:{unused_tcp_port}/0", rate_limit_ip_per_minute=1
     )
     client = await aiohttp_client(app)
-    with caplog.at_level(logging.WARNING, logger="jiangxin.redis"):
+    with caplog.at_level(logging.WARNING, logger="jiangxin.degraded"):
         statuses = [(await client.get("/conflict")).status for _ in range(3)]
     assert statuses == [409, 409, 409]
-    assert any("rate limit not enforced" in r.getMessage() for r in caplog.records)
+    assert any("redis unavailable for rate_limit" in r.getMessage() for r in caplog.records)
     metrics = app[METRICS].render().decode()
-    assert "jiangxin_rate_limit_fail_open_total 3.0" in metrics
+    assert 'jiangxin_degraded_total{backend="redis",operation="rate_limit"} 3.0' in metrics
 
 
 async def test_access_log_has_no_tokens_phones_or_queries(bare: Client) -> None:

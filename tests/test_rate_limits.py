@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from redis.asyncio import Redis
 
+from server.clock import Clock
+from server.degrade import Degrade
 from server.metrics import Metrics
 from server.redis_state import RateLimiter, RedisState, connect_redis
 from tests.conftest import REDIS_URL, away_from_window_edge
@@ -28,7 +30,8 @@ async def limiters() -> AsyncIterator[MakeLimiter]:
     def make(url: str = REDIS_URL) -> RateLimiter:
         client = connect_redis(url, 0.5)
         clients.append(client)
-        return RateLimiter(RedisState(client, prefix), Metrics())
+        clock = Clock()
+        return RateLimiter(RedisState(client, prefix), Degrade(Metrics(), clock), clock)
 
     yield make
     for client in clients:
@@ -96,5 +99,5 @@ async def test_limits_fail_open_when_redis_is_gone(
     limiter = limiters(f"redis://127.0.0.1:{unused_tcp_port}/0")
     waits = await asyncio.gather(*(limiter.hit("ip:x", limit, 60, leased=True) for _ in range(5)))
     assert waits == [None] * 5
-    rendered = limiter.metrics.render().decode()
-    assert "jiangxin_rate_limit_fail_open_total 5.0" in rendered
+    rendered = limiter.degrade.metrics.render().decode()
+    assert 'jiangxin_degraded_total{backend="redis",operation="rate_limit"} 5.0' in rendered

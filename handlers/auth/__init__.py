@@ -1,0 +1,133 @@
+"""Accounts and sessions: WeChat and staff sign-in, tokens, revocation, export, erasure."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Sequence
+
+from aiohttp import web
+
+from handlers.auth.keys import AUTH_SERVICE
+from handlers.auth.repo import SessionRepo, UsernameTaken, UserRepo
+from handlers.auth.routes import routes
+from handlers.auth.service import (
+    AuthService,
+    InvalidCredentials,
+    RefreshTokenInvalid,
+    RefreshTokenReused,
+)
+from handlers.auth.tokens import TokenInvalid
+from handlers.media.keys import MEDIA_SERVICE
+from server.keys import (
+    AUTHENTICATOR,
+    CLOCK,
+    DEGRADE,
+    MONGO_DB,
+    RATE_LIMITER,
+    REDIS,
+    SETTINGS,
+    SIGNER,
+    WECHAT,
+)
+from server.principal import Role
+from server.privacy import PersonalDataProvider
+from server.room import Command, Cron, Database, Room
+from server.signing import ACCESS_TOKEN
+from server.wechat import WeChatCodeInvalid
+
+# Development only: `python -m server seed` refuses to run in production.
+DEMO_PASSWORD = "jiangxin-demo"  # noqa: S105
+DEMO_STAFF = {
+    "admin": [Role.admin],
+    "editor": [Role.editor],
+    "reviewer": [Role.reviewer],
+    "organizer": [Role.organizer],
+    "teacher": [Role.teacher],
+}
+
+
+@contextlib.asynccontextmanager
+async def setup(app: web.Application) -> AsyncIterator[None]:
+    db = app[MONGO_DB]
+    auth = AuthService(
+        settings=app[SETTINGS],
+        users=UserRepo(db),
+        sessions=SessionRepo(db),
+        redis=app[REDIS],
+        rate_limiter=app[RATE_LIMITER],
+        wechat=app[WECHAT],
+        degrade=app[DEGRADE],
+        media=app[MEDIA_SERVICE],
+        clock=app[CLOCK],
+        token_key=app[SIGNER].key(ACCESS_TOKEN),
+    )
+    app[AUTH_SERVICE] = auth
+    app[AUTHENTICATOR] = auth
+    yield
+
+
+async def ensure_indexes(db: Database) -> None:
+    await UserRepo(db).ensure_indexes()
+    await SessionRepo(db).ensure_indexes()
+
+
+def privacy(app: web.Application) -> Sequence[PersonalDataProvider]:
+    return (app[AUTH_SERVICE],)
+
+
+async def sweep_sessions(app: web.Application) -> int:
+    """Sessions expired longer than any of their access tokens can live (hourly)."""
+    return await app[AUTH_SERVICE].sweep_sessions()
+
+
+async def seed_demo_staff(app: web.Application) -> str:
+    for username, roles in DEMO_STAFF.items():
+        await app[AUTH_SERVICE].create_staff_user(username, DEMO_PASSWORD, roles, update=True)
+    return (
+        f"demo staff accounts: {', '.join(DEMO_STAFF)} (password {DEMO_PASSWORD!r}); "
+        'residents sign in with POST /api/v1/auth/wechat {"code": "dev:<name>"}'
+    )
+
+
+def _create_user_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--username", required=True)
+    parser.add_argument("--password", required=True, help="'-' reads it from standard input")
+    parser.add_argument(
+        "--role", action="append", required=True, choices=[r.value for r in Role], dest="roles"
+    )
+    parser.add_argument("--update", action="store_true", help="reset an existing account")
+
+
+async def _create_user(app: web.Application, args: argparse.Namespace) -> None:
+    from_stdin = args.password == "-"  # noqa: S105 (the "-" convention, not a password)
+    password = sys.stdin.readline().rstrip("\n") if from_stdin else args.password
+    try:
+        user = await app[AUTH_SERVICE].create_staff_user(
+            args.username, password, [Role(r) for r in args.roles], update=args.update
+        )
+    except UsernameTaken:
+        sys.exit(f"user {args.username!r} exists (use --update to reset password and roles)")
+    print(f"user {args.username} ({', '.join(user.roles)}) id={user.id}")
+
+
+ROOM = Room(
+    name="auth",
+    routes=(routes,),
+    setup=setup,
+    indexes=ensure_indexes,
+    privacy=privacy,
+    crons=(Cron(sweep_sessions, minute=37, second=0),),
+    seed=seed_demo_staff,
+    commands=(
+        Command("create-user", "create a staff account", _create_user, _create_user_arguments),
+    ),
+    errors=(
+        InvalidCredentials,
+        RefreshTokenInvalid,
+        RefreshTokenReused,
+        TokenInvalid,
+        WeChatCodeInvalid,
+    ),
+)

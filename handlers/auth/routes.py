@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from aiohttp import web
 
+from handlers.auth.keys import AUTH_SERVICE
 from handlers.auth.repo import UserRecord
 from handlers.auth.schemas import (
     ErasedOut,
@@ -18,9 +17,10 @@ from handlers.auth.schemas import (
     WechatLoginIn,
 )
 from handlers.auth.service import IssuedTokens
+from handlers.media.keys import MEDIA_SERVICE
 from server.access import current_principal
 from server.api import ApiRoutes
-from server.keys import AUTH_SERVICE, MEDIA_SERVICE, PRIVACY, SETTINGS
+from server.keys import CLOCK, PRIVACY, SETTINGS
 from server.middleware import client_ip
 from server.rest import read_body, respond
 
@@ -128,7 +128,9 @@ async def update_me(request: web.Request) -> web.Response:
 async def export_me(request: web.Request) -> web.Response:
     user_id = current_principal(request).user_id
     sections = await request.app[PRIVACY].export(user_id)
-    return respond(ExportOut(user_id=user_id, exported_at=datetime.now(UTC), sections=sections))
+    return respond(
+        ExportOut(user_id=user_id, exported_at=request.app[CLOCK].now(), sections=sections)
+    )
 
 
 @routes.delete(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -27,10 +27,11 @@ from handlers.auth.tokens import (
     split_refresh_token,
 )
 from handlers.media.service import MediaNotFound, MediaService
-from server.errors import NotFound, RateLimited, Unauthorized
-from server.metrics import Metrics
+from server.clock import Clock
+from server.degrade import Degrade
+from server.errors import REDIS_UNAVAILABLE, NotFound, RateLimited, Unauthorized
 from server.principal import Principal, Role
-from server.redis_state import REDIS_ERRORS, RateLimiter, RedisState
+from server.redis_state import RateLimiter, RedisState
 from server.wechat import WeChatClient
 
 log = logging.getLogger("jiangxin.auth")
@@ -74,10 +75,6 @@ def _verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class AuthService:
     privacy_section = "account"
 
@@ -90,8 +87,10 @@ class AuthService:
         redis: RedisState,
         rate_limiter: RateLimiter,
         wechat: WeChatClient,
-        metrics: Metrics,
+        degrade: Degrade,
         media: MediaService,
+        clock: Clock,
+        token_key: bytes,
     ) -> None:
         self.settings = settings
         self.users = users
@@ -99,13 +98,15 @@ class AuthService:
         self.redis = redis
         self.rate_limiter = rate_limiter
         self.wechat = wechat
-        self.metrics = metrics
+        self.degrade = degrade
         self.media = media
+        self.clock = clock
         self.codec = AccessTokenCodec(
-            settings.jwt_secret.get_secret_value(),
+            token_key,
             settings.jwt_issuer,
             settings.jwt_audience,
             settings.access_token_ttl_s,
+            clock,
         )
 
     # -- signing in -----------------------------------------------------------------
@@ -116,7 +117,7 @@ class AuthService:
         # A neutral default nickname; users set their own with PATCH /me.
         suffix = int(hash_token(session.openid)[:8], 16) % 10000
         user = await self.users.upsert_wechat_user(
-            session.openid, nickname=f"匠心用户{suffix:04d}", now=_now()
+            session.openid, nickname=f"匠心用户{suffix:04d}", now=self.clock.now()
         )
         return await self._start_session(user)
 
@@ -139,7 +140,7 @@ class AuthService:
         return await self._start_session(user)
 
     async def _start_session(self, user: UserRecord) -> IssuedTokens:
-        now = _now()
+        now = self.clock.now()
         session_id = new_session_id()
         refresh_token = new_refresh_token(session_id)
         await self.sessions.create(
@@ -163,7 +164,7 @@ class AuthService:
             raise RefreshTokenInvalid()
         old_hash = hash_token(refresh_token)
         new_token = new_refresh_token(session_id)
-        now = _now()
+        now = self.clock.now()
         rotated = await self.sessions.rotate(session_id, old_hash, hash_token(new_token), now)
         if rotated is None:
             session = await self.sessions.get(session_id)
@@ -201,8 +202,8 @@ class AuthService:
     async def _is_revoked(self, session_id: str) -> bool:
         try:
             return bool(await self.redis.client.exists(self._revoked_key(session_id)))
-        except REDIS_ERRORS:
-            self.metrics.redis_errors.labels("revocation_check").inc()
+        except REDIS_UNAVAILABLE as exc:
+            self.degrade.redis("revocation_check", exc)
             session = await self.sessions.get(session_id)
             return session is None or session.get("revoked_at") is not None
 
@@ -212,7 +213,7 @@ class AuthService:
         If Redis does not answer, the caller gets 503 and may retry: both steps are
         idempotent. Until then, requests check MongoDB only while Redis stays down.
         """
-        await self.sessions.revoke(session_id, reason, _now())
+        await self.sessions.revoke(session_id, reason, self.clock.now())
         await self.redis.client.set(
             self._revoked_key(session_id), reason, ex=self.settings.access_token_ttl_s + 60
         )
@@ -224,12 +225,18 @@ class AuthService:
         """Delete sessions expired for longer than any of their access tokens can live
         (a missing session counts as revoked); returns how many."""
         grace = timedelta(seconds=self.settings.access_token_ttl_s + 3600)
-        return await self.sessions.delete_expired_before(_now() - grace)
+        return await self.sessions.delete_expired_before(self.clock.now() - grace)
 
     # -- profile ------------------------------------------------------------------
 
     async def get_user(self, user_id: str) -> UserRecord:
         user = await self.users.get(user_id)
+        if user is None:
+            raise NotFound()
+        return user
+
+    async def get_staff_user(self, username: str) -> UserRecord:
+        user = await self.users.find_by_username(username)
         if user is None:
             raise NotFound()
         return user
@@ -250,7 +257,7 @@ class AuthService:
                 raise MediaNotFound(
                     details={"fields": {"avatar_media_id": "no such photo of yours"}}
                 ) from None
-        user = await self.users.update_profile(user_id, changes, _now())
+        user = await self.users.update_profile(user_id, changes, self.clock.now())
         if user is None:
             raise NotFound()
         old_avatar = before.avatar_media_id
@@ -264,7 +271,9 @@ class AuthService:
         """Used by ``python -m server create-user``; ``update`` resets password and roles."""
         password_hash = await asyncio.to_thread(hash_password, password)
         try:
-            return await self.users.create_staff(username, password_hash, username, roles, _now())
+            return await self.users.create_staff(
+                username, password_hash, username, roles, self.clock.now()
+            )
         except UsernameTaken:
             if not update:
                 raise
@@ -286,4 +295,4 @@ class AuthService:
         for session_id in await self.sessions.session_ids_of(user_id):
             await self.revoke_session(session_id, "account_erased")
         await self.sessions.delete_all_of(user_id)
-        await self.users.anonymise(user_id, _now())
+        await self.users.anonymise(user_id, self.clock.now())

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 
 import jwt
 
+from server.clock import Clock
 from server.errors import Unauthorized
 from server.principal import Role
 
 ALGORITHM = "HS256"
 _REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti", "sid", "typ"]
+LEEWAY_S = 5
 
 
 class TokenInvalid(Unauthorized):
@@ -31,14 +32,18 @@ class AccessClaims:
 
 
 class AccessTokenCodec:
-    def __init__(self, secret: str, issuer: str, audience: str, ttl_s: int) -> None:
-        self._secret = secret
+    """``key`` is the access-token key of ``server.signing`` (derived from the root secret);
+    times are checked against ``clock``, not PyJWT's own reading of the time."""
+
+    def __init__(self, key: bytes, issuer: str, audience: str, ttl_s: int, clock: Clock) -> None:
+        self._key = key
         self.issuer = issuer
         self.audience = audience
         self.ttl_s = ttl_s
+        self.clock = clock
 
     def issue(self, user_id: str, session_id: str, roles: list[Role]) -> str:
-        now = int(time.time())
+        now = int(self.clock.timestamp())
         claims = {
             "iss": self.issuer,
             "aud": self.audience,
@@ -50,22 +55,36 @@ class AccessTokenCodec:
             "exp": now + self.ttl_s,
             "jti": uuid.uuid4().hex,
         }
-        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
     def decode(self, token: str) -> AccessClaims:
         """Verified claims; any defect (alg, signature, audience, expiry, shape) is a 401."""
         try:
             claims = jwt.decode(
                 token,
-                self._secret,
+                self._key,
                 algorithms=[ALGORITHM],
                 audience=self.audience,
                 issuer=self.issuer,
-                options={"require": _REQUIRED_CLAIMS},
-                leeway=5,
+                options={
+                    "require": _REQUIRED_CLAIMS,
+                    "verify_exp": False,  # checked below, on our clock
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
             )
             if claims["typ"] != "access":
                 raise TokenInvalid()
+            expires, issued = claims["exp"], claims["iat"]
+            if not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in (expires, issued)
+            ):
+                raise TokenInvalid()
+            now = self.clock.timestamp()
+            if issued > now + LEEWAY_S:
+                raise TokenInvalid()  # issued in the future: not by us
+            if expires <= now - LEEWAY_S:
+                raise jwt.ExpiredSignatureError()
             roles = frozenset(Role(role) for role in claims.get("roles", []))
             return AccessClaims(
                 user_id=str(claims["sub"]),

@@ -9,16 +9,12 @@ left pending by a crashed process is taken over after ``pending_timeout``.
 from __future__ import annotations
 
 import asyncio
-import re
-import time
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from handlers.idempotency.repo import IdempotencyRepo
-from server.errors import AppError, Conflict, InvalidRequest
-
-KEY_HEADER = "Idempotency-Key"
-_KEY_RE = re.compile(r"^[\x21-\x7e]{1,64}$")
+from server.clock import Clock
+from server.errors import AppError, Conflict
+from server.idempotent import Claim, Replay
 
 
 class IdempotencyKeyReused(AppError):
@@ -27,46 +23,35 @@ class IdempotencyKeyReused(AppError):
     message = "同一个 Idempotency-Key 不能用于不同的请求"
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
-    record_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Replay:
-    status: int
-    body: bytes
-    content_type: str | None
-
-
-def validate_key(value: str | None) -> str | None:
-    """The header's key, or None when absent; 422 when it is not 1-64 visible characters."""
-    if value is None:
-        return None
-    if not _KEY_RE.match(value):
-        raise InvalidRequest.for_fields({KEY_HEADER: "1 to 64 visible ASCII characters"})
-    return value
+class IdempotencyInProgress(Conflict):
+    code = "idempotency_in_progress"
+    message = "同一请求仍在处理中，请稍后重试"
 
 
 class IdempotencyService:
     def __init__(
         self,
         repo: IdempotencyRepo,
+        clock: Clock,
         *,
         ttl: timedelta = timedelta(hours=24),
         pending_timeout: timedelta = timedelta(seconds=120),
         wait_s: float = 60.0,
     ) -> None:
         self.repo = repo
+        self.clock = clock
         self.ttl = ttl
         self.pending_timeout = pending_timeout
         self.wait_s = wait_s
 
     async def begin(self, user_id: str, key: str, fingerprint: str) -> Claim | Replay:
         record_id = f"{user_id}:{key}"
-        deadline = time.monotonic() + self.wait_s
+        # How long to wait for a duplicate in progress: a timeout, so on the loop's own
+        # clock (a test's clock that stands still must not make it wait forever).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_s
         while True:
-            now = datetime.now(UTC)
+            now = self.clock.now()
             existing = await self.repo.claim(record_id, fingerprint, now)
             if existing is None:
                 return Claim(record_id)
@@ -89,8 +74,8 @@ class IdempotencyService:
                     body=bytes(existing["body"]),
                     content_type=existing.get("content_type"),
                 )
-            if time.monotonic() > deadline:
-                raise Conflict("同一请求仍在处理中，请稍后重试", code="idempotency_in_progress")
+            if loop.time() > deadline:
+                raise IdempotencyInProgress()
             await asyncio.sleep(0.05)  # the first request with this key is still working
 
     async def complete(
@@ -103,4 +88,4 @@ class IdempotencyService:
 
     async def sweep(self) -> int:
         """Delete records past their 24 h; returns how many."""
-        return await self.repo.delete_older_than(datetime.now(UTC) - self.ttl)
+        return await self.repo.delete_older_than(self.clock.now() - self.ttl)

@@ -1,0 +1,77 @@
+"""Photos: upload through the Pillow pipeline, GridFS storage, signed private URLs."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from handlers.media.keys import MEDIA_SERVICE
+from handlers.media.repo import MediaRepo
+from handlers.media.routes import UnsupportedMediaType, routes, serving
+from handlers.media.service import (
+    ImageInvalid,
+    ImageTooLarge,
+    ImageUnsupported,
+    MediaNotFound,
+    MediaService,
+)
+from media.store import BlobStore
+from server.keys import CLOCK, MONGO_DB, PROCESS_POOL, SETTINGS, SIGNER
+from server.privacy import PersonalDataProvider
+from server.room import Command, Cron, Database, Room
+from server.signing import MEDIA_URL
+
+
+@contextlib.asynccontextmanager
+async def setup(app: web.Application) -> AsyncIterator[None]:
+    db = app[MONGO_DB]
+    app[MEDIA_SERVICE] = MediaService(
+        app[SETTINGS],
+        MediaRepo(db),
+        BlobStore(db),
+        app[PROCESS_POOL],
+        app[CLOCK],
+        app[SIGNER].for_purpose(MEDIA_URL),
+    )
+    yield
+
+
+async def ensure_indexes(db: Database) -> None:
+    await MediaRepo(db).ensure_indexes()
+    await BlobStore(db).ensure_indexes()
+
+
+def privacy(app: web.Application) -> Sequence[PersonalDataProvider]:
+    return (app[MEDIA_SERVICE],)
+
+
+async def sweep_media(app: web.Application) -> dict[str, Any]:
+    """Photos nothing uses for 24 h, files without a record, stray chunks (hourly)."""
+    return await app[MEDIA_SERVICE].sweep()
+
+
+async def _sweep_command(app: web.Application, args: argparse.Namespace) -> None:
+    print(orjson.dumps(await sweep_media(app)).decode())
+
+
+ROOM = Room(
+    name="media",
+    routes=(routes, serving),
+    setup=setup,
+    indexes=ensure_indexes,
+    privacy=privacy,
+    crons=(Cron(sweep_media, minute=17, second=0),),
+    commands=(
+        Command(
+            "sweep-media",
+            "delete media unreferenced for 24 h, orphan files, stray chunks",
+            _sweep_command,
+        ),
+    ),
+    errors=(ImageUnsupported, ImageTooLarge, ImageInvalid, MediaNotFound, UnsupportedMediaType),
+)

@@ -8,13 +8,14 @@ from typing import get_args
 
 from aiohttp import BodyPartReader, web
 
+from handlers.media.keys import MEDIA_SERVICE
 from handlers.media.schemas import MediaOut, MediaUploadForm
 from handlers.media.service import ImageTooLarge, Purpose, VariantFile
 from server.access import current_principal
 from server.api import ApiRoutes
 from server.errors import AppError, InvalidRequest
 from server.idempotent import respond_idempotently
-from server.keys import MEDIA_SERVICE, SETTINGS
+from server.keys import IDEMPOTENCY, SETTINGS
 from server.middleware import add_standard_headers
 
 routes = ApiRoutes(tag="media")
@@ -98,7 +99,9 @@ async def upload_media(request: web.Request) -> web.Response:
         doc = await service.upload(principal.user_id, data, purpose)
         return 201, service.media_out(doc)
 
-    return await respond_idempotently(request, principal.user_id, fingerprint, produce)
+    return await respond_idempotently(
+        request, request.app[IDEMPOTENCY], principal.user_id, fingerprint, produce
+    )
 
 
 def _wants_webp(request: web.Request) -> bool:

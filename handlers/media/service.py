@@ -9,15 +9,12 @@ are removed by ``sweep``; so is media nothing references after 24 hours.
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import hashlib
-import hmac
 import logging
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Literal
 
 from config.settings import Settings
@@ -25,7 +22,9 @@ from handlers.media.repo import DuplicateMedia, MediaRepo
 from handlers.media.schemas import MediaOut, MediaUrls
 from media import pipeline
 from media.store import BlobStore
+from server.clock import Clock
 from server.errors import AppError, NotFound
+from server.signing import PurposeSigner
 from server.workers import WorkerPool
 
 log = logging.getLogger("jiangxin.media")
@@ -104,25 +103,25 @@ class ByteBudgetCache:
             self.size -= len(data)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class MediaService:
     privacy_section = "media"
 
     def __init__(
-        self, settings: Settings, repo: MediaRepo, blobs: BlobStore, pool: WorkerPool
+        self,
+        settings: Settings,
+        repo: MediaRepo,
+        blobs: BlobStore,
+        pool: WorkerPool,
+        clock: Clock,
+        url_signer: PurposeSigner,
     ) -> None:
         self.settings = settings
         self.repo = repo
         self.blobs = blobs
         self.pool = pool
+        self.clock = clock
+        self.url_signer = url_signer
         self.cache = ByteBudgetCache(settings.media_cache_bytes)
-        # A key of its own, derived from the deployment secret.
-        self._url_key = hashlib.sha256(
-            b"jiangxin-media-url:" + settings.jwt_secret.get_secret_value().encode()
-        ).digest()
 
     # -- upload ---------------------------------------------------------------------
 
@@ -163,7 +162,7 @@ class MediaService:
                 "lqip": processed.lqip,
                 "variants": variants,
                 "referenced_by": [],
-                "created_at": _now(),
+                "created_at": self.clock.now(),
             }
             await self.repo.insert(doc)
         except DuplicateMedia:
@@ -197,9 +196,7 @@ class MediaService:
     # -- what the API shows -----------------------------------------------------------
 
     def sign(self, media_id: str, variant: str, expires: int) -> str:
-        message = f"{media_id}/{variant}/{expires}".encode()
-        digest = hmac.new(self._url_key, message, hashlib.sha256).digest()[:18]
-        return base64.urlsafe_b64encode(digest).decode()
+        return self.url_signer.sign_expiring(f"{media_id}/{variant}", expires)
 
     def media_out(self, doc: Document) -> MediaOut:
         media_id = str(doc["_id"])
@@ -207,7 +204,7 @@ class MediaService:
         urls: dict[str, str] = {}
         if doc["visibility"] == "private":
             # Pre-signed: a mini-program <image> cannot send an Authorization header.
-            expires = int(time.time()) + self.settings.media_url_ttl_s
+            expires = int(self.clock.timestamp()) + self.settings.media_url_ttl_s
             for variant in VARIANTS:
                 sig = self.sign(media_id, variant, expires)
                 urls[variant] = f"{base}/{variant}?exp={expires}&sig={sig}"
@@ -252,8 +249,8 @@ class MediaService:
         media_id: str,
         variant: str,
         fmt: str,
-        expires: str | None,
-        sig: str | None,
+        expires: object,
+        sig: object,
     ) -> VariantFile:
         """The file to serve, or 404 (unknown, or private without a valid signature)."""
         if variant not in VARIANTS or fmt not in FORMATS:
@@ -262,7 +259,9 @@ class MediaService:
         if doc is None:
             raise NotFound()
         private = doc["visibility"] == "private"
-        if private and not self._signature_valid(media_id, variant, expires, sig):
+        if private and not self.url_signer.verify_expiring(
+            f"{media_id}/{variant}", expires, sig, self.clock.timestamp()
+        ):
             raise NotFound()  # not 403: its existence is not for strangers to learn
         entry = doc["variants"][variant][fmt]
         return VariantFile(
@@ -272,16 +271,6 @@ class MediaService:
             private=private,
             size=int(entry["bytes"]),
         )
-
-    def _signature_valid(
-        self, media_id: str, variant: str, expires: str | None, sig: str | None
-    ) -> bool:
-        if not expires or not sig or not expires.isdigit():
-            return False
-        if int(expires) < time.time():
-            return False
-        expected = self.sign(media_id, variant, int(expires))
-        return hmac.compare_digest(expected, sig)
 
     async def read(self, file: VariantFile) -> bytes | None:
         data = self.cache.get(file.file_id)
@@ -301,7 +290,7 @@ class MediaService:
         await self.repo.delete(str(doc["_id"]))
 
     async def sweep(self) -> dict[str, int]:
-        now = _now()
+        now = self.clock.now()
         unreferenced = await self.repo.unreferenced_before(now - UNREFERENCED_GRACE)
         for doc in unreferenced:
             await self.delete_media(doc)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -99,9 +101,11 @@ async def docs(request: web.Request) -> web.FileResponse:
     return response
 
 
-async def build_openapi_doc(app: web.Application) -> None:
-    """``on_startup``: every route is registered by now; build the document once."""
+@contextlib.asynccontextmanager
+async def build_openapi_doc(app: web.Application) -> AsyncIterator[None]:
+    """At startup every route is registered: build the document once."""
     app[OPENAPI_DOC] = orjson.dumps(build_openapi(app, "jiangxin API", app_version()))
+    yield
 
 
 _DOC_ASSETS = {

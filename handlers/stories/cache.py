@@ -22,8 +22,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from server.background import Periodic
+from server.degrade import Degrade
+from server.errors import REDIS_UNAVAILABLE
 from server.metrics import Metrics
-from server.redis_state import REDIS_ERRORS, RedisState
+from server.redis_state import RedisState
 from server.rest import etag_of
 from server.singleflight import SingleFlight
 
@@ -47,6 +49,7 @@ class FeedCache:
         self,
         redis: RedisState,
         metrics: Metrics,
+        degrade: Degrade,
         ttl_s: int,
         *,
         local_entries: int = 256,
@@ -54,6 +57,7 @@ class FeedCache:
     ) -> None:
         self.redis = redis
         self.metrics = metrics
+        self.degrade = degrade
         self.ttl_s = ttl_s
         self.local_entries = local_entries
         # (version, kind, params) -> (deadline, entry); no digest to compute on a hit
@@ -82,8 +86,8 @@ class FeedCache:
         bumps = self._own_bumps
         try:
             value: int | None = int(await self.redis.client.get(self._version_key) or 0)
-        except REDIS_ERRORS:
-            self.metrics.redis_errors.labels("feed_cache_version").inc()
+        except REDIS_UNAVAILABLE as exc:
+            self.degrade.redis("feed_cache_version", exc)
             value = None
         if bumps == self._own_bumps:
             self._version = value
@@ -121,8 +125,8 @@ class FeedCache:
                 pipe.get(shared_key)
                 pipe.pttl(shared_key)
                 shared, ttl_ms = await pipe.execute()
-        except REDIS_ERRORS:
-            self.metrics.redis_errors.labels("feed_cache_get").inc()
+        except REDIS_UNAVAILABLE as exc:
+            self.degrade.redis("feed_cache_get", exc)
             redis_up, shared = False, None
         if shared is not None and ttl_ms > 0:
             self.metrics.feed_cache_loads.labels("redis").inc()
@@ -135,8 +139,8 @@ class FeedCache:
         if redis_up:
             try:
                 await self.redis.client.set(shared_key, entry.body, ex=self.ttl_s)
-            except REDIS_ERRORS:
-                self.metrics.redis_errors.labels("feed_cache_put").inc()
+            except REDIS_UNAVAILABLE as exc:
+                self.degrade.redis("feed_cache_put", exc)
         return entry
 
     def _remember(self, key: tuple[int, str, str], entry: CachedJson, ttl_s: float) -> None:
@@ -158,9 +162,6 @@ class FeedCache:
             # (The poller sets the version as read, so a Redis that restarted empty, its
             # counter back at 0, is followed too.)
             self._version = max(bumped, self._version or 0)
-        except REDIS_ERRORS:
+        except REDIS_UNAVAILABLE as exc:
             # Cached entries still expire within ttl_s; log so operators know why.
-            self.metrics.redis_errors.labels("feed_cache_invalidate").inc()
-            log.warning(
-                "feed cache not invalidated (Redis unavailable); stale for <= %ss", self.ttl_s
-            )
+            self.degrade.redis("feed_cache_invalidate", exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from handlers.stories.keys import COMMENT_SERVICE, PEOPLE_SERVICE, STORY_SERVICE
 from handlers.stories.schemas import (
     AdminStoryListQuery,
     AdminStoryOut,
@@ -31,7 +32,6 @@ from handlers.stories.schemas import (
 )
 from server.access import current_principal, optional_principal
 from server.api import ApiRoutes
-from server.keys import COMMENT_SERVICE, PEOPLE_SERVICE, STORY_SERVICE
 from server.principal import Role
 from server.rest import read_body, read_query, respond, respond_revalidated
 

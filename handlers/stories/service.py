@@ -49,10 +49,10 @@ from handlers.stories.schemas import (
     StorySummary,
 )
 from handlers.stories.views import ViewCounter
-from server.errors import AppError, Conflict, Forbidden, NotFound
+from server.degrade import Degrade
+from server.errors import REDIS_UNAVAILABLE, AppError, Conflict, Forbidden, NotFound
 from server.jobqueue import JobQueue
 from server.principal import Principal
-from server.redis_state import REDIS_ERRORS
 
 log = logging.getLogger("jiangxin.stories")
 
@@ -247,6 +247,7 @@ class StoryService:
         cache: FeedCache,
         views: ViewCounter,
         jobs: JobQueue,
+        degrade: Degrade,
     ) -> None:
         self.settings = settings
         self.repo = repo
@@ -256,6 +257,7 @@ class StoryService:
         self.cache = cache
         self.views = views
         self.jobs = jobs
+        self.degrade = degrade
 
     # -- writing ---------------------------------------------------------------------
 
@@ -424,9 +426,9 @@ class StoryService:
                     f"publish:{story_id}:{doc['revision']}",
                     story_id,
                 )
-            except REDIS_ERRORS:
+            except REDIS_UNAVAILABLE as exc:
                 # Still public on time (read-time rule); the worker's sweep moves it.
-                log.warning("scheduled story %s not queued: Redis unavailable", story_id)
+                self.degrade.redis("schedule_publish", exc)
         return doc
 
     async def publish_due(self, story_id: str) -> bool:

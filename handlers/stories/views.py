@@ -20,8 +20,9 @@ from typing import cast
 from redis.exceptions import ResponseError
 
 from server.background import Periodic
-from server.metrics import Metrics
-from server.redis_state import REDIS_ERRORS, RedisState
+from server.degrade import Degrade
+from server.errors import REDIS_UNAVAILABLE
+from server.redis_state import RedisState
 
 WriteBatch = Callable[[str, dict[str, int]], Awaitable[None]]
 
@@ -29,9 +30,9 @@ WriteBatch = Callable[[str, dict[str, int]], Awaitable[None]]
 class ViewCounter:
     MAX_PENDING = 100_000
 
-    def __init__(self, redis: RedisState, metrics: Metrics, flush_interval_s: float = 1.0) -> None:
+    def __init__(self, redis: RedisState, degrade: Degrade, flush_interval_s: float = 1.0) -> None:
         self.redis = redis
-        self.metrics = metrics
+        self.degrade = degrade
         self.key = redis.key("stories", "views")
         self._pending: dict[str, int] = {}
         self._flusher = Periodic("view counts", flush_interval_s, self.flush)
@@ -58,8 +59,8 @@ class ViewCounter:
                 for story_id, count in pending.items():
                     pipe.hincrby(self.key, story_id, count)
                 await pipe.execute()
-        except REDIS_ERRORS:
-            self.metrics.redis_errors.labels("views_flush").inc()
+        except REDIS_UNAVAILABLE as exc:
+            self.degrade.redis("views_flush", exc)
             for story_id, count in pending.items():  # kept for the next try
                 if story_id in self._pending or len(self._pending) < self.MAX_PENDING:
                     self._pending[story_id] = self._pending.get(story_id, 0) + count

@@ -10,8 +10,9 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from config.settings import Settings
-from server.keys import AUTH_SERVICE
+from handlers.auth.keys import AUTH_SERVICE
 from server.principal import Role
+from server.signing import ACCESS_TOKEN, Signer
 from tests.conftest import (
     TEST_JWT_SECRET,
     Client,
@@ -22,8 +23,10 @@ from tests.conftest import (
     sign_in_wechat,
 )
 
+ACCESS_KEY = Signer(TEST_JWT_SECRET).key(ACCESS_TOKEN)
 
-def forge(claims: dict[str, object], key: str = TEST_JWT_SECRET, alg: str = "HS256") -> str:
+
+def forge(claims: dict[str, object], key: str | bytes = ACCESS_KEY, alg: str = "HS256") -> str:
     now = int(time.time())
     base: dict[str, object] = {
         "iss": "jiangxin",

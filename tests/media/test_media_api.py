@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from server.keys import MEDIA_SERVICE
+from handlers.media.keys import MEDIA_SERVICE
 from tests.conftest import Client, Session, assert_error, sign_in_wechat
 
 
@@ -136,6 +136,28 @@ async def test_private_media_needs_a_valid_signature(client: Client, alice: Sess
     past = int(time.time()) - 10
     expired = f"{bare}?exp={past}&sig={service.sign(media['id'], 'thumb', past)}"
     assert (await client.get(expired)).status == 404
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "exp=%C2%B2&sig=x",  # exp=² (a digit to str.isdigit, not to int())
+        "exp=99999999999999999999999999&sig=x",
+        "exp=1&sig=%E7%AD%BE%E5%90%8D",  # a non-ASCII signature
+        "exp=%EF%BC%91%EF%BC%92&sig=x",  # full-width digits
+        "exp=&sig=",
+        "sig=only",
+    ],
+)
+async def test_a_malformed_signature_or_expiry_is_a_404_never_a_500(
+    client: Client, alice: Session, query: str
+) -> None:
+    resp = await upload(client, alice, jpeg_bytes(), purpose="checkin")
+    media = await resp.json()
+    bare = local(media["urls"]["thumb"]).split("?")[0]
+    answer = await client.get(f"{bare}?{query}")
+    assert answer.status == 404
+    assert_error(await answer.json(), "not_found")
 
 
 async def test_unknown_media_and_variant_are_404(client: Client) -> None:

@@ -18,16 +18,14 @@ import pytest
 from arq import Worker
 
 from config.settings import Settings
+from handlers.auth import sweep_sessions
+from handlers.auth.keys import AUTH_SERVICE
+from handlers.stories import publish_due_stories, store_story_views
+from handlers.stories.keys import STORY_SERVICE
 from server.app import create_app
 from server.jobqueue import queue_name
-from server.keys import AUTH_SERVICE, REDIS, STORY_SERVICE
-from server.worker import (
-    close_worker,
-    create_worker,
-    publish_due_stories,
-    store_story_views,
-    sweep_sessions,
-)
+from server.keys import REDIS
+from server.worker import close_worker, create_worker
 from tests.conftest import AiohttpClient, Client, Session, sign_in_wechat
 from tests.stories.conftest import create_story, publish
 
@@ -111,12 +109,12 @@ async def test_the_sweep_publishes_stories_whose_job_was_lost(
     # Redis lost the queue (restarted empty): only the periodic sweep is left.
     redis = client.app[REDIS]
     await redis.client.delete(queue_name(redis.prefix))
-    assert await publish_due_stories({"app": client.app}) == 0  # not due yet
+    assert await publish_due_stories(client.app) == 0  # not due yet
     await asyncio.sleep(0.5)
     assert await feed_ids(client) == [sid]  # public on time (read-time rule)...
-    assert await publish_due_stories({"app": client.app}) == 1  # ...and now published
+    assert await publish_due_stories(client.app) == 1  # ...and now published
     assert (await admin_story(client, staff, sid))["status"] == "published"
-    assert await publish_due_stories({"app": client.app}) == 0
+    assert await publish_due_stories(client.app) == 0
 
 
 async def test_views_from_two_processes_are_stored_once(
@@ -134,9 +132,9 @@ async def test_views_from_two_processes_are_stored_once(
     )
     for app in (client.app, other_process.app):
         await app[STORY_SERVICE].views.flush()
-    assert await store_story_views({"app": client.app}) == 100
+    assert await store_story_views(client.app) == 100
     assert (await admin_story(client, staff, story["id"]))["stats"]["views"] == 100
-    assert await store_story_views({"app": client.app}) == 0  # nothing counted twice
+    assert await store_story_views(client.app) == 0  # nothing counted twice
 
 
 async def test_a_batch_left_by_a_crashed_worker_is_finished_not_doubled(
@@ -238,7 +236,7 @@ async def test_the_session_sweep_keeps_live_sessions(client: Client) -> None:
     reader = await sign_in_wechat(client, "still-here")
     long_ago = datetime.now(UTC) - timedelta(days=40)
     await auth.sessions.create("expired-session", reader.user_id, "x", long_ago, long_ago)
-    assert await sweep_sessions({"app": client.app}) == 1
+    assert await sweep_sessions(client.app) == 1
     assert await auth.sessions.get("expired-session") is None
     me = await client.get("/api/v1/me", headers=reader.headers)
     assert me.status == 200  # the reader's own session is untouched
