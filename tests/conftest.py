@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from redis.asyncio import Redis
 from config.settings import Settings
 from handlers.auth.keys import AUTH_SERVICE
 from server.app import create_app
+from server.clock import SettableClock
 from server.principal import Role
 from server.wechat_fake import FakeWeChatState, start_fake_wechat
 
@@ -93,8 +95,16 @@ async def settings(fake_wechat: FakeWeChat) -> AsyncIterator[Settings]:
 
 
 @pytest.fixture
-async def client(aiohttp_client: AiohttpClient, settings: Settings) -> Client:
-    return await aiohttp_client(create_app(settings))
+def clock() -> SettableClock:
+    """The test app's clock: it stands still until the test moves it (never sleep for
+    time to pass). Starts now, to the millisecond (what MongoDB keeps)."""
+    now = datetime.now(UTC)
+    return SettableClock(now.replace(microsecond=now.microsecond // 1000 * 1000))
+
+
+@pytest.fixture
+async def client(aiohttp_client: AiohttpClient, settings: Settings, clock: SettableClock) -> Client:
+    return await aiohttp_client(create_app(settings, clock=clock))
 
 
 @dataclass
