@@ -10,10 +10,18 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import orjson
 
 from handlers.auth.repo import UsernameTaken
+from handlers.stories.demo import (
+    DEFAULT_ART_DIR,
+    DEFAULT_DATA_DIR,
+    DemoDataError,
+    load_demo_art,
+    load_demo_content,
+)
 from handlers.stories.seed import seed_demo_content
 from server.app import app_resources
 from server.contexts import ensure_indexes
@@ -74,10 +82,15 @@ async def sweep_idempotency_keys() -> None:
         print(orjson.dumps({"expired_keys": await app[IDEMPOTENCY].sweep()}).decode())
 
 
-async def seed() -> None:
+async def seed(data_dir: Path, art_dir: Path) -> None:
     settings = load_settings()
     if settings.app_env == "production":
         sys.exit("seed writes demo accounts and content: refused in production")
+    try:  # all of it read and checked before anything is written
+        content = load_demo_content(data_dir)
+        art = load_demo_art(content, art_dir, data_dir)
+    except DemoDataError as exc:
+        sys.exit(str(exc))
     async with app_resources(settings) as app:
         accounts = {}
         for username, roles in DEMO_STAFF.items():
@@ -91,6 +104,8 @@ async def seed() -> None:
             app[MEDIA_SERVICE],
             editor=accounts["editor"],
             reviewer=accounts["reviewer"],
+            content=content,
+            art=art,
         )
         print(f"demo content: {result.people} people and {result.stories} stories created")
         print(
@@ -145,7 +160,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         "sweep-media", help="delete media unreferenced for 24 h, orphan files, stray chunks"
     )
     commands.add_parser("sweep-idempotency-keys", help="delete idempotency records past 24 h")
-    commands.add_parser("seed", help="demo accounts and content (development only)")
+    p_seed = commands.add_parser("seed", help="demo accounts and content (development only)")
+    p_seed.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA_DIR, help="demo data (default: %(default)s)"
+    )
+    p_seed.add_argument(
+        "--art",
+        type=Path,
+        default=DEFAULT_ART_DIR,
+        help="covers and portraits from `python -m tools.demo_art` (default: %(default)s)",
+    )
 
     p_fake = commands.add_parser("fake-wechat", help="run our fake WeChat API server")
     p_fake.add_argument("--host", default="127.0.0.1")
@@ -175,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "sweep-idempotency-keys":
         asyncio.run(sweep_idempotency_keys())
     elif args.command == "seed":
-        asyncio.run(seed())
+        asyncio.run(seed(args.data, args.art))
     elif args.command == "fake-wechat":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(fake_wechat(args.host, args.port))
