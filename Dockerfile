@@ -31,6 +31,14 @@ COPY media/ media/
 COPY config/ config/
 RUN pip install --constraint requirements.lock --no-deps .
 
+# ---- demo-art: the demo covers and portraits, drawn here so that the tool stays out --
+# of the image. `python -m server seed` (refused in production; APP_ENV=development to
+# demo the image) reads /app/demo and /app/.data/demo-art, its defaults.
+FROM builder AS demo-art
+COPY tools/__init__.py tools/demo_art.py tools/
+COPY demo/ demo/
+RUN python -m tools.demo_art --data demo --out /demo-art
+
 # ---- runtime: the venv, the source tree, a non-root user ------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
@@ -49,6 +57,8 @@ COPY server/ server/
 COPY handlers/ handlers/
 COPY media/ media/
 COPY config/ config/
+COPY demo/ demo/
+COPY --from=demo-art /demo-art/ .data/demo-art/
 # Files stay root-owned (read-only to the app); byte-compile now since it cannot later.
 RUN python -m compileall -q /app
 

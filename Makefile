@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 WORKERS ?= 1
 
-.PHONY: run test lint typecheck pytest services services-down install bench bench-media bench-feed clean
+.PHONY: run test lint typecheck pytest services services-down install demo-art bench bench-media bench-feed clean
 
 # The venv is rebuilt whenever the dependencies or their pinned versions change.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -24,7 +24,11 @@ services: install
 services-down:
 	scripts/services down
 
-run: services
+# The demo covers and portraits (.data/demo-art/), drawn once from demo/ (tools/demo_art.py).
+demo-art: install
+	$(BIN)/python -m tools.demo_art
+
+run: services demo-art
 	set -a && source .data/services.env && set +a && \
 	APP_ENV=development $(BIN)/python -m server seed && \
 	APP_ENV=development exec $(BIN)/python -m server serve --host $(HOST) --port $(PORT) --workers $(WORKERS) --with-jobs
@@ -44,7 +48,7 @@ test: lint typecheck pytest
 bench: services
 	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.overhead
 
-bench-feed: services
+bench-feed: services demo-art
 	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.feed --instructions
 
 bench-media: services

@@ -117,8 +117,9 @@ def main() -> None:
         "RATE_LIMIT_IP_PER_MINUTE": "100000000",
         "RATE_LIMIT_USER_PER_MINUTE": "100000000",
     }
-    subprocess.run([sys.executable, "-m", "server", "seed"], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    for command in (["tools.demo_art"], ["server", "seed"]):  # the seed uploads the art
+        subprocess.run([sys.executable, "-m", *command], cwd=ROOT, env=env, check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
     ports = {name: free_port() for name in ("bare", "cached", "uncached")}
     servers = {
         "cached": _serve(env, ports["cached"]),

@@ -10,18 +10,21 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from server.app import app_resources
 from server.contexts import ensure_indexes
-from server.keys import ROOMS
 from server.logs import configure_logging
-from server.room import Command
+from server.room import Command, DemoDataError, DemoSource
 from server.rooms import ROOMS as ALL_ROOMS
 from server.serving import load_settings, serve
 from server.wechat_fake import start_fake_wechat
 from server.worker import run_worker, worker_is_healthy
 
 log = logging.getLogger("jiangxin.cli")
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository, or /app in the image
+DEFAULT_DEMO = DemoSource(data=ROOT / "demo", art=ROOT / ".data" / "demo-art")
 
 
 async def run_room_command(command: Command, args: argparse.Namespace) -> None:
@@ -35,15 +38,18 @@ async def run_ensure_indexes() -> None:
         print("indexes ensured")
 
 
-async def seed() -> None:
+async def seed(source: DemoSource) -> None:
     """Every room's demo content, in room order (development only)."""
     settings = load_settings()
     if settings.app_env == "production":
         sys.exit("seed writes demo accounts and content: refused in production")
+    try:  # all of it read and checked before anything is written
+        writers = [room.seed(source) for room in ALL_ROOMS if room.seed is not None]
+    except DemoDataError as exc:
+        sys.exit(str(exc))
     async with app_resources(settings) as app:
-        for room in app[ROOMS]:
-            if room.seed is not None:
-                print(await room.seed(app))
+        for write in writers:
+            print(await write(app))
 
 
 async def fake_wechat(host: str, port: int) -> None:
@@ -76,7 +82,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--check", action="store_true", help="exit 0 if a worker reported in (health check)"
     )
     commands.add_parser("ensure-indexes", help="create every collection's indexes")
-    commands.add_parser("seed", help="demo accounts and content (development only)")
+    p_seed = commands.add_parser("seed", help="demo accounts and content (development only)")
+    p_seed.add_argument(
+        "--data", type=Path, default=DEFAULT_DEMO.data, help="demo data (default: %(default)s)"
+    )
+    p_seed.add_argument(
+        "--art",
+        type=Path,
+        default=DEFAULT_DEMO.art,
+        help="covers and portraits from `python -m tools.demo_art` (default: %(default)s)",
+    )
 
     p_fake = commands.add_parser("fake-wechat", help="run our fake WeChat API server")
     p_fake.add_argument("--host", default="127.0.0.1")
@@ -111,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "ensure-indexes":
         asyncio.run(run_ensure_indexes())
     elif args.command == "seed":
-        asyncio.run(seed())
+        asyncio.run(seed(DemoSource(data=args.data, art=args.art)))
     elif args.command == "fake-wechat":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(fake_wechat(args.host, args.port))

@@ -18,6 +18,7 @@ import argparse
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -47,6 +48,25 @@ class Cron:
 
 
 @dataclass(frozen=True, slots=True)
+class DemoSource:
+    """Where ``python -m server seed`` reads demo content: ``data`` (texts, under version
+    control) and ``art`` (images drawn by ``python -m tools.demo_art``)."""
+
+    data: Path
+    art: Path
+
+
+class DemoDataError(ValueError):
+    """Demo data that cannot be seeded; the message names the file and the fix."""
+
+
+SeedWriter = Callable[[web.Application], Awaitable[str]]
+Seed = Callable[[DemoSource], SeedWriter]
+"""Reads and checks a room's demo content (raising ``DemoDataError``), and returns what
+writes it and says what it did. Every room's content is checked before any is written."""
+
+
+@dataclass(frozen=True, slots=True)
 class Command:
     """A ``python -m server <name>`` subcommand run with the app's services started."""
 
@@ -65,8 +85,8 @@ class Room:
     jobs: Sequence[Job] = ()
     crons: Sequence[Cron] = ()
     privacy: Callable[[web.Application], Sequence[PersonalDataProvider]] | None = None
-    seed: Callable[[web.Application], Awaitable[str]] | None = None
-    """Development demo content (``python -m server seed``); returns a line to print."""
+    seed: Seed | None = None
+    """Development demo content (``python -m server seed``)."""
     commands: Sequence[Command] = ()
     errors: Sequence[type[AppError]] = ()
     """The ``AppError`` types the room raises: their codes are what routes may declare."""

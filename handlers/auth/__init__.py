@@ -33,7 +33,7 @@ from server.keys import (
 )
 from server.principal import Role
 from server.privacy import PersonalDataProvider
-from server.room import Command, Cron, Database, Room
+from server.room import Command, Cron, Database, DemoSource, Room, SeedWriter
 from server.signing import ACCESS_TOKEN
 from server.wechat import WeChatCodeInvalid
 
@@ -82,13 +82,18 @@ async def sweep_sessions(app: web.Application) -> int:
     return await app[AUTH_SERVICE].sweep_sessions()
 
 
-async def seed_demo_staff(app: web.Application) -> str:
-    for username, roles in DEMO_STAFF.items():
-        await app[AUTH_SERVICE].create_staff_user(username, DEMO_PASSWORD, roles, update=True)
-    return (
-        f"demo staff accounts: {', '.join(DEMO_STAFF)} (password {DEMO_PASSWORD!r}); "
-        'residents sign in with POST /api/v1/auth/wechat {"code": "dev:<name>"}'
-    )
+def seed_demo_staff(source: DemoSource) -> SeedWriter:
+    """The demo staff accounts (nothing to read from ``source``)."""
+
+    async def write(app: web.Application) -> str:
+        for username, roles in DEMO_STAFF.items():
+            await app[AUTH_SERVICE].create_staff_user(username, DEMO_PASSWORD, roles, update=True)
+        return (
+            f"demo staff accounts: {', '.join(DEMO_STAFF)} (password {DEMO_PASSWORD!r}); "
+            'residents sign in with POST /api/v1/auth/wechat {"code": "dev:<name>"}'
+        )
+
+    return write
 
 
 def _create_user_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,7 @@ from handlers.auth.keys import AUTH_SERVICE
 from handlers.media.keys import MEDIA_SERVICE
 from handlers.stories.cache import FeedCache
 from handlers.stories.comments import CommentService, ContentRejected
+from handlers.stories.demo import load_demo_art, load_demo_content
 from handlers.stories.keys import COMMENT_SERVICE, PEOPLE_SERVICE, STORY_SERVICE
 from handlers.stories.repo import CommentRepo, EngagementRepo, PeopleRepo, StoryRepo
 from handlers.stories.routes import routes
@@ -36,7 +37,7 @@ from server.keys import (
 )
 from server.principal import Principal
 from server.privacy import PersonalDataProvider
-from server.room import Cron, Database, Room
+from server.room import Cron, Database, DemoSource, Room, SeedWriter
 
 
 @contextlib.asynccontextmanager
@@ -98,21 +99,30 @@ async def store_story_views(app: web.Application) -> int:
     return await app[STORY_SERVICE].store_views()
 
 
-async def seed(app: web.Application) -> str:
-    auth = app[AUTH_SERVICE]
+def seed(source: DemoSource) -> SeedWriter:
+    """The people and demo stories of ``source.data``, with their art (checked first)."""
+    content = load_demo_content(source.data)
+    art = load_demo_art(content, source.art, source.data)
 
-    async def staff(username: str) -> Principal:
-        user = await auth.get_staff_user(username)
-        return Principal(user.id, "seed", frozenset(user.roles), "seed")
+    async def write(app: web.Application) -> str:
+        auth = app[AUTH_SERVICE]
 
-    result = await seed_demo_content(
-        app[PEOPLE_SERVICE],
-        app[STORY_SERVICE],
-        app[MEDIA_SERVICE],
-        editor=await staff("editor"),
-        reviewer=await staff("reviewer"),
-    )
-    return f"demo content: {result.people} people and {result.stories} stories created"
+        async def staff(username: str) -> Principal:  # made by the auth room's seed
+            user = await auth.get_staff_user(username)
+            return Principal(user.id, "seed", frozenset(user.roles), "seed")
+
+        result = await seed_demo_content(
+            app[PEOPLE_SERVICE],
+            app[STORY_SERVICE],
+            app[MEDIA_SERVICE],
+            editor=await staff("editor"),
+            reviewer=await staff("reviewer"),
+            content=content,
+            art=art,
+        )
+        return f"demo content: {result.people} people and {result.stories} stories created"
+
+    return write
 
 
 ROOM = Room(

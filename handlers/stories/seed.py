@@ -1,13 +1,14 @@
 """Demo content for development: the people the city's decision names and a dozen
-original demo stories (clearly marked), with covers drawn by Pillow. Idempotent: what
-already exists (by name / by title) is left alone."""
+original demo stories (clearly marked), read from the demo data directory, with the
+covers and portraits that ``python -m tools.demo_art`` drew. Idempotent: what already
+exists (by name / by title) is left alone."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from handlers.media.service import MediaService
-from handlers.stories import demo
+from handlers.stories.demo import DemoArt, DemoContent
 from handlers.stories.service import PeopleService, StoryService
 from server.principal import Principal
 
@@ -24,14 +25,17 @@ async def seed_demo_content(
     media: MediaService,
     editor: Principal,
     reviewer: Principal,
+    *,
+    content: DemoContent,
+    art: DemoArt,
 ) -> SeedResult:
     """Create what is missing; returns how many people and stories were created."""
     person_ids: dict[str, str] = {}
     created_people = 0
-    for person in demo.DEMO_PEOPLE:
+    for person in content.people:
         existing = await people.repo.find_by_name(person.name)
         if existing is None:
-            portrait = await media.upload(editor.user_id, demo.draw_portrait(person), "story")
+            portrait = await media.upload(editor.user_id, art.portraits[person.key], "story")
             existing = await people.create(
                 editor,
                 {
@@ -50,10 +54,10 @@ async def seed_demo_content(
         status=None, after_id=None, limit=1000
     )}  # fmt: skip
     created_stories = 0
-    for story in demo.DEMO_STORIES:
+    for story in content.stories:
         if story.title in titles:
             continue
-        cover = await media.upload(editor.user_id, demo.draw_cover(story), "story")
+        cover = await media.upload(editor.user_id, art.covers[story.key], "story")
         doc = await stories.create(
             editor,
             {

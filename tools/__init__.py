@@ -1,0 +1,1 @@
+"""Helpers outside the product: database launchers, the demo-art drawer (demo_art.py)."""
