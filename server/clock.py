@@ -13,6 +13,7 @@ a fixed offset: no tz database is needed on the machine (slim containers have no
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -45,13 +46,12 @@ class Clock:
         """The current instant, timezone-aware UTC (what MongoDB stores)."""
         return datetime.now(UTC)
 
-    def timestamp(self) -> float:
-        """The current instant as Unix seconds (token ``exp``, rate-limit windows)."""
-        return time.time()
-
-    def monotonic(self) -> float:
-        """Seconds on a clock that never goes back (cache deadlines, waits)."""
-        return time.monotonic()
+    # Read on every request (rate limits, cache deadlines): the C functions themselves,
+    # not a Python method around them.
+    timestamp: Callable[[], float] = staticmethod(time.time)
+    """The current instant as Unix seconds (token ``exp``, rate-limit windows)."""
+    monotonic: Callable[[], float] = staticmethod(time.monotonic)
+    """Seconds on a clock that never goes back (cache deadlines, waits)."""
 
     # -- the school calendar: all of it in Asia/Shanghai ------------------------------
 
