@@ -24,16 +24,8 @@ import uuid
 from pathlib import Path
 from statistics import median
 
-from bench.common import (
-    cpu_seconds,
-    free_port,
-    instructions_per_request,
-    load_generator,
-    pinned,
-    run_wrk_paced,
-    stop_all,
-    wait_until_ok,
-)
+from bench.common import instructions_per_request, load_generator, pinned, run_wrk_paced
+from scripts.processes import cpu_seconds, free_port, stop_all, wait_until_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE = """

@@ -16,7 +16,9 @@ pipeline's encoder settings.
 
 Runs alternate between contenders so drift hits all alike; prints best and median ms
 per photo and the ratios. Goals (issue 3): 12 MP ours <= 1.0x floor and naive/ours
->= 2.5; 1080x1440 <= 25 ms per photo.
+>= 2.5; 1080x1440 <= 25 ms per photo. Then how long refusing a pixel bomb takes (a
+header claiming 30000x30000 or 20000x20000: refused from the header, goal < 1 s; the
+tests check that nothing is decoded, this measures it).
 
     make bench-media      # or: python -m bench.media --runs 7 --http-seconds 20
 """
@@ -26,8 +28,10 @@ from __future__ import annotations
 import argparse
 import platform
 import random
+import struct
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
@@ -138,6 +142,51 @@ def ours(data: bytes) -> object:
     return pipeline.process(data, max_pixels=pipeline.DEFAULT_MAX_PIXELS, sizes=SIZES)
 
 
+def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
+    """A PNG header claiming ``width`` x ``height`` with a few bytes of pixel data."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def jpeg_bomb(width: int = 20000, height: int = 20000) -> bytes:
+    """A small real JPEG whose frame header (SOF0) claims ``width`` x ``height``."""
+    buf = BytesIO()
+    make_photo(16, 16, seed=16).save(buf, "JPEG")
+    data = bytearray(buf.getvalue())
+    pos = 2
+    while data[pos + 1] != 0xC0:  # walk the segments to the frame header
+        pos += 2 + struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+    data[pos + 5 : pos + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def bomb_refusals(runs: int) -> dict[str, float]:
+    """Best milliseconds for ``process`` to refuse each bomb (ImageTooLarge)."""
+    best: dict[str, float] = {}
+    for name, data in (("30000x30000 PNG", png_bomb()), ("20000x20000 JPEG", jpeg_bomb())):
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            try:
+                pipeline.process(data, max_pixels=pipeline.DEFAULT_MAX_PIXELS)
+            except pipeline.ImageTooLarge:
+                times.append((time.perf_counter() - start) * 1000)
+            else:
+                raise AssertionError(f"the {name} bomb was not refused")
+        best[name] = min(times)
+    return best
+
+
 def measure(
     contenders: dict[str, Callable[[bytes], object]], data: bytes, runs: int
 ) -> dict[str, list[float]]:
@@ -205,6 +254,9 @@ def main() -> None:
         f"  1080x1440 ours              {wx['ours']:5.1f} ms per photo "
         f"(goal <= {WECHAT_GOAL_MS:.0f} ms)  {verdict(wx['ours'] <= WECHAT_GOAL_MS)}"
     )
+    print("\nPixel bombs (a header claiming too many pixels), refused by process()")
+    for name, ms in bomb_refusals(args.runs).items():
+        print(f"  {name:18} {ms:8.2f} ms  (goal < 1000 ms)  {verdict(ms < 1000)}")
     if args.http_seconds > 0:
         # Needs the services (make bench-media sources .data/services.env).
         from bench.media_http import run_http_benchmark

@@ -21,7 +21,7 @@ from statistics import median
 
 import aiohttp
 
-from bench.common import children_of, free_port, peak_rss_mb, wait_until_ok
+from scripts.processes import children_of, free_port, peak_rss_mb, wait_until_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,8 @@ import uuid
 from pathlib import Path
 from statistics import median
 
-from bench.common import cpu_seconds, free_port, load_generator, pinned, stop_all, wait_until_ok
+from bench.common import load_generator, pinned
+from scripts.processes import cpu_seconds, free_port, stop_all, wait_until_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE_SERVER = """

@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from scripts.processes import alive, wait_gone
+
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 DEFAULT_MONGO_PORT = "27018"
@@ -259,16 +261,6 @@ OWN_MONGOS = (MONGO_LAUNCHER, FERRETDB, MONGOD)
 REDIS_SERVER = Own("redis-server", "redis.pid", "redis.log", (":{port} ",))
 
 
-def alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie does not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    state = stat.rpartition(") ")[2]  # after the command name, which may hold anything
-    return bool(state) and not state.startswith("Z")
-
-
 def read_pid(pidfile: Path) -> int | None:
     """The pid in ``pidfile``, if it holds one."""
     try:
@@ -301,16 +293,6 @@ def drop_stale(paths: Paths, pidfile: Path, name: str) -> None:
     if pidfile.exists() and our_pid(pidfile, name) is None:
         log(f"removing stale pid file {paths.shown(pidfile)}")
         pidfile.unlink(missing_ok=True)
-
-
-def wait_gone(pid: int, timeout_s: float) -> bool:
-    """Wait up to ``timeout_s`` for ``pid`` to end; whether it did."""
-    deadline = time.monotonic() + timeout_s
-    while alive(pid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def send_signal(pid: int, signum: signal.Signals) -> None:

@@ -2,7 +2,8 @@
 
 Used by the tests and by development mode. ``dev:<name>`` codes always sign in as
 openid ``dev-<name>``; tests can also issue one-shot codes, script content-security
-verdicts, and make the server fail to see how the backend copes.
+verdicts, make the server fail to see how the backend copes, and hold its answers
+until they say so (to know a request is in flight without sleeping for it).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class FakeWeChatState:
     risky_words: tuple[str, ...] = ("违规内容",)
     failure: Literal["none", "http_500", "errcode"] = "none"
     delay_s: float = 0.0  # answer slowly, like WeChat on a bad day
+    hold: asyncio.Event | None = None  # when given: answer only once it is set
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # set by every request
     calls: list[str] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
 
@@ -45,7 +48,14 @@ def _errcode(code: int, msg: str) -> web.Response:
     return web.json_response({"errcode": code, "errmsg": msg})
 
 
+def _arrive(state: FakeWeChatState, call: str) -> None:
+    state.calls.append(call)
+    state.arrived.set()
+
+
 async def _failing(state: FakeWeChatState) -> web.Response | None:
+    if state.hold is not None:
+        await state.hold.wait()
     if state.delay_s:
         await asyncio.sleep(state.delay_s)
     if state.failure == "http_500":
@@ -57,7 +67,7 @@ async def _failing(state: FakeWeChatState) -> web.Response | None:
 
 async def jscode2session(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    state.calls.append("jscode2session")
+    _arrive(state, "jscode2session")
     if (failed := await _failing(state)) is not None:
         return failed
     q = request.query
@@ -82,7 +92,7 @@ async def jscode2session(request: web.Request) -> web.Response:
 
 async def stable_token(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    state.calls.append("stable_token")
+    _arrive(state, "stable_token")
     if (failed := await _failing(state)) is not None:
         return failed
     token = "fake-" + secrets.token_urlsafe(24)
@@ -92,7 +102,7 @@ async def stable_token(request: web.Request) -> web.Response:
 
 async def msg_sec_check(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    state.calls.append("msg_sec_check")
+    _arrive(state, "msg_sec_check")
     if (failed := await _failing(state)) is not None:
         return failed
     if request.query.get("access_token") not in state.tokens:

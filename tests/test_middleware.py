@@ -19,7 +19,7 @@ from config.settings import Settings
 from server.access import current_principal
 from server.access_log import AccessLog
 from server.api import ApiRoutes
-from server.clock import Clock
+from server.clock import SettableClock
 from server.degrade import Degrade
 from server.errors import Conflict, Unauthorized
 from server.keys import ACCESS_LOG, AUTHENTICATOR, CLOCK, DEGRADE, METRICS, RATE_LIMITER, SETTINGS
@@ -28,7 +28,8 @@ from server.middleware import add_standard_headers, api_middleware
 from server.principal import Principal, Role
 from server.redis_state import RateLimiter, RedisState, connect_redis
 from server.rest import ApiIn, ApiQuery, read_body, read_query, respond
-from tests.conftest import REDIS_URL, AiohttpClient, Client, assert_error, away_from_window_edge
+from tests.fixtures.app import REDIS_URL, AiohttpClient, Client, at_window_start
+from tests.fixtures.errors import assert_error
 
 
 class StaticTokens:
@@ -95,7 +96,7 @@ async def undeclared(request: web.Request) -> web.Response:
 
 
 @pytest.fixture
-async def bare_app_factory() -> AsyncIterator[Any]:
+async def bare_app_factory(clock: SettableClock) -> AsyncIterator[Any]:
     prefixes: list[str] = []
     clients: list[Redis] = []
 
@@ -106,7 +107,7 @@ async def bare_app_factory() -> AsyncIterator[Any]:
         app = web.Application(middlewares=[api_middleware], client_max_size=1024)
         app[SETTINGS] = settings
         app[METRICS] = Metrics()
-        app[CLOCK] = Clock()
+        app[CLOCK] = clock
         app[DEGRADE] = Degrade(app[METRICS], app[CLOCK])
         app[ACCESS_LOG] = AccessLog(io.BytesIO())
         redis = connect_redis(redis_url, 0.5)
@@ -252,12 +253,12 @@ async def test_declared_roles_are_enforced(bare: Client) -> None:
 
 
 async def test_rate_limit_per_ip_and_per_user(
-    aiohttp_client: AiohttpClient, bare_app_factory: Any
+    aiohttp_client: AiohttpClient, bare_app_factory: Any, clock: SettableClock
 ) -> None:
     client = await aiohttp_client(
         bare_app_factory(rate_limit_ip_per_minute=5, rate_limit_user_per_minute=3)
     )
-    await away_from_window_edge(60)
+    at_window_start(clock, 60)
     statuses = [(await client.get("/conflict")).status for _ in range(7)]
     assert statuses[:5] == [409] * 5
     assert statuses[5:] == [429, 429]

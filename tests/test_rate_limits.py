@@ -11,26 +11,25 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from redis.asyncio import Redis
 
-from server.clock import Clock
+from server.clock import SettableClock
 from server.degrade import Degrade
 from server.metrics import Metrics
 from server.redis_state import RateLimiter, RedisState, connect_redis
-from tests.conftest import REDIS_URL, away_from_window_edge
+from tests.fixtures.app import REDIS_URL, at_window_start
 
 MakeLimiter = Callable[..., RateLimiter]
 
 
 @pytest.fixture
-async def limiters() -> AsyncIterator[MakeLimiter]:
+async def limiters(clock: SettableClock) -> AsyncIterator[MakeLimiter]:
     """Rate limiters with their own Redis connections (as separate processes have), all
-    sharing one key prefix."""
+    sharing one key prefix and the test's clock."""
     prefix = f"jxrl:{uuid.uuid4().hex[:8]}:"
     clients: list[Redis] = []
 
     def make(url: str = REDIS_URL) -> RateLimiter:
         client = connect_redis(url, 0.5)
         clients.append(client)
-        clock = Clock()
         return RateLimiter(RedisState(client, prefix), Degrade(Metrics(), clock), clock)
 
     yield make
@@ -43,9 +42,11 @@ async def limiters() -> AsyncIterator[MakeLimiter]:
     await cleaner.aclose()
 
 
-async def test_a_leased_budget_is_exact_across_processes(limiters: MakeLimiter) -> None:
+async def test_a_leased_budget_is_exact_across_processes(
+    limiters: MakeLimiter, clock: SettableClock
+) -> None:
     processes = [limiters(), limiters(), limiters()]
-    await away_from_window_edge(60)
+    at_window_start(clock, 60)
     # 400 requests at once, spread over three processes; each leases 1/16 of 160.
     waits = await asyncio.gather(
         *(processes[i % 3].hit("ip:203.0.113.7", 160, 60, leased=True) for i in range(400))
@@ -56,9 +57,11 @@ async def test_a_leased_budget_is_exact_across_processes(limiters: MakeLimiter) 
     assert await processes[0].hit("ip:203.0.113.8", 160, 60, leased=True) is None
 
 
-async def test_a_process_alone_spends_all_it_leased(limiters: MakeLimiter) -> None:
+async def test_a_process_alone_spends_all_it_leased(
+    limiters: MakeLimiter, clock: SettableClock
+) -> None:
     limiter = limiters()
-    await away_from_window_edge(60)
+    at_window_start(clock, 60)
     waits = [await limiter.hit("user:u1", 48, 60, leased=True) for _ in range(50)]
     assert waits[:48] == [None] * 48
     assert None not in waits[48:]
@@ -66,10 +69,10 @@ async def test_a_process_alone_spends_all_it_leased(limiters: MakeLimiter) -> No
 
 @pytest.mark.parametrize("limit", [5, 64])
 async def test_counted_budgets_are_exact_whatever_their_size(
-    limiters: MakeLimiter, limit: int
+    limiters: MakeLimiter, clock: SettableClock, limit: int
 ) -> None:
     first, second = limiters(), limiters()
-    await away_from_window_edge(60)
+    at_window_start(clock, 60)
     for i in range(limit - 1):
         assert await (first if i % 2 else second).hit("login-user:ann", limit, 60) is None
     # One short of the limit: not blocked yet (no reservation inflates the count).
@@ -81,10 +84,12 @@ async def test_counted_budgets_are_exact_whatever_their_size(
     assert await second.hit("login-user:ann", limit, 60) is None
 
 
-async def test_past_max_leases_buckets_are_counted_exactly(limiters: MakeLimiter) -> None:
+async def test_past_max_leases_buckets_are_counted_exactly(
+    limiters: MakeLimiter, clock: SettableClock
+) -> None:
     limiter = limiters()
     limiter.MAX_LEASES = 3
-    await away_from_window_edge(60)
+    at_window_start(clock, 60)
     for address in range(5):
         assert await limiter.hit(f"ip:198.51.100.{address}", 32, 60, leased=True) is None
     waits = [await limiter.hit("ip:198.51.100.4", 32, 60, leased=True) for _ in range(32)]

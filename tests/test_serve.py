@@ -4,101 +4,18 @@ limits and revocation across processes, and a SIGTERM that drains in-flight requ
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from redis.asyncio import Redis
 
-from bench.common import children_of, free_port
-from server.wechat_fake import FakeWeChatState, start_fake_wechat
-from tests.conftest import (
-    FAKE_APP_ID,
-    FAKE_APP_SECRET,
-    MONGODB_URI,
-    REDIS_URL,
-    away_from_window_edge,
-    drop_test_state,
-    make_settings,
-)
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class LiveServer:
-    process: subprocess.Popen[bytes]
-    base_url: str
-    port: int
-
-
-@pytest.fixture
-def start_server() -> Iterator[object]:
-    started: list[tuple[subprocess.Popen[bytes], dict[str, str]]] = []
-
-    def start(workers: int, **env_overrides: str) -> LiveServer:
-        port = free_port()
-        unique = uuid.uuid4().hex[:12]
-        env = {
-            **os.environ,
-            "APP_ENV": "development",
-            "WECHAT_APP_ID": "",
-            "MONGODB_URI": MONGODB_URI,
-            "MONGODB_DB": f"jx_test_serve_{unique}",
-            "REDIS_URL": REDIS_URL,
-            "REDIS_PREFIX": f"jxtest:serve:{unique}:",
-            "ACCESS_LOG": "false",
-            "LOG_LEVEL": "WARNING",
-            "SHUTDOWN_TIMEOUT_S": "10",
-            **env_overrides,
-        }
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "server",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        started.append((process, env))
-        return LiveServer(process, f"http://127.0.0.1:{port}", port)
-
-    yield start
-    for process, env in started:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
-        asyncio.run(
-            drop_test_state(
-                make_settings("", mongodb_db=env["MONGODB_DB"], redis_prefix=env["REDIS_PREFIX"])
-            )
-        )
-
-
-async def wait_ready(base_url: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(150):
-            try:
-                async with session.get(base_url + "/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("server never became ready")
+from config.settings import Settings
+from scripts.processes import children_of
+from tests.fixtures.live_server import LiveServer, LiveServers
+from tests.fixtures.waiting import eventually
+from tests.fixtures.wechat import FakeWeChat
 
 
 @pytest.fixture
@@ -117,21 +34,41 @@ async def sign_in(session: aiohttp.ClientSession, base_url: str, name: str) -> s
         return token
 
 
+async def windows_counted(server: LiveServer, bucket: str) -> int:
+    """In how many rate-limit windows the server counted ``bucket`` (a Redis key each)."""
+    redis = Redis.from_url(server.settings.redis_url)
+    try:
+        pattern = f"{server.settings.redis_prefix}rl:{bucket}:*"
+        return len([key async for key in redis.scan_iter(match=pattern)])
+    finally:
+        await redis.aclose()
+
+
 async def test_two_workers_share_the_port_and_the_rate_limit(
-    start_server: object, fresh_connections: aiohttp.ClientSession
+    live_server: LiveServers, fresh_connections: aiohttp.ClientSession
 ) -> None:
-    server = start_server(2, RATE_LIMIT_IP_PER_MINUTE="120")  # type: ignore[operator]
-    await wait_ready(server.base_url)
+    # Behind one trusted proxy, so that each burst can come from an address of its own.
+    server = await live_server(workers=2, rate_limit_ip_per_minute=120, trusted_proxies=1)
     assert len(children_of(server.process.pid)) >= 2
 
-    async def get_me() -> int:
-        async with fresh_connections.get(server.base_url + "/api/v1/me") as resp:
-            return resp.status
+    async def get_me(address: str) -> int:
+        headers = {"X-Forwarded-For": address}
+        async with fresh_connections.get(server.base_url + "/api/v1/me", headers=headers) as r:
+            return r.status
 
-    await away_from_window_edge(60)
     # 300 anonymous requests at once across both processes: the per-address budget is
     # counted in Redis, so exactly 120 pass (as 401: /me needs a token) and 180 are 429.
-    statuses = await asyncio.gather(*(get_me() for _ in range(300)))
+    # Budgets are per minute of the servers' own clock, which this test cannot set: a
+    # burst that straddled a minute's end was counted in two windows, and runs again
+    # from another address, the next end now a minute away.
+    bursts = 0
+    for address in ("203.0.113.1", "203.0.113.2"):
+        statuses = await asyncio.gather(*(get_me(address) for _ in range(300)))
+        bursts += 1
+        if await windows_counted(server, f"ip:{address}") == 1:
+            break
+    else:
+        raise AssertionError("two bursts in a row straddled the end of a minute")
     assert statuses.count(401) == 120
     assert statuses.count(429) == 180
 
@@ -142,14 +79,13 @@ async def test_two_workers_share_the_port_and_the_rate_limit(
         for line in metrics.splitlines()
         if line.startswith("jiangxin_http_requests_total{") and 'route="/api/v1/me"' in line
     )
-    assert served == 300  # /metrics adds up every worker
+    assert served == 300 * bursts  # /metrics adds up every worker
 
 
 async def test_logout_is_seen_by_every_worker(
-    start_server: object, fresh_connections: aiohttp.ClientSession
+    live_server: LiveServers, fresh_connections: aiohttp.ClientSession
 ) -> None:
-    server = start_server(2)  # type: ignore[operator]
-    await wait_ready(server.base_url)
+    server = await live_server(workers=2)
     token = await sign_in(fresh_connections, server.base_url, "multi")
     headers = {"Authorization": f"Bearer {token}"}
     async with fresh_connections.post(
@@ -165,33 +101,37 @@ async def test_logout_is_seen_by_every_worker(
     assert set(statuses) == {401}
 
 
-async def test_sigterm_drains_in_flight_requests(start_server: object) -> None:
-    # WeChat answers slowly, so the sign-in is in flight when SIGTERM arrives.
-    state = FakeWeChatState(app_id=FAKE_APP_ID, app_secret=FAKE_APP_SECRET, delay_s=1.5)
-    fake, fake_url = await start_fake_wechat(state)
-    try:
-        server = start_server(  # type: ignore[operator]
-            1,
-            APP_ENV="test",
-            WECHAT_APP_ID=FAKE_APP_ID,
-            WECHAT_APP_SECRET=FAKE_APP_SECRET,
-            WECHAT_API_BASE=fake_url,
+async def test_sigterm_drains_in_flight_requests(
+    live_server: LiveServers,
+    settings: Settings,
+    fake_wechat: FakeWeChat,
+    fresh_connections: aiohttp.ClientSession,
+) -> None:
+    # Our fake WeChat holds its answer, so the sign-in is in flight when SIGTERM arrives
+    # (and the server's WeChat timeout is long enough never to cut it).
+    fake_wechat.state.hold = asyncio.Event()
+    server = await live_server(settings=settings, wechat_timeout_s=30, shutdown_timeout_s=10)
+
+    async def refuses_new_connections() -> bool:
+        try:
+            async with fresh_connections.get(server.base_url + "/healthz") as resp:
+                await resp.read()
+        except aiohttp.ClientConnectionError:
+            return True
+        return False
+
+    async with aiohttp.ClientSession() as session:
+        login = asyncio.create_task(
+            session.post(server.base_url + "/api/v1/auth/wechat", json={"code": "dev:late"})
         )
-        await wait_ready(server.base_url)
-        async with aiohttp.ClientSession() as session:
-            login = asyncio.create_task(
-                session.post(server.base_url + "/api/v1/auth/wechat", json={"code": "dev:late"})
-            )
-            await asyncio.sleep(0.5)  # the handler is now waiting for WeChat
-            server.process.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.3)
-            # No new connections while the in-flight sign-in still completes.
-            with pytest.raises(aiohttp.ClientConnectionError):
-                await session.get(server.base_url + "/healthz")
-            resp = await login
-            assert resp.status == 200
-            assert "access_token" in await resp.json()
-        returncode = await asyncio.to_thread(server.process.wait, 15)
-        assert returncode == 0
-    finally:
-        await fake.cleanup()
+        await asyncio.wait_for(fake_wechat.state.arrived.wait(), timeout=10)
+        # The handler is now waiting for WeChat.
+        server.send_signal(signal.SIGTERM)
+        await eventually(refuses_new_connections, what="the listener to close")
+        # No new connections while the in-flight sign-in still completes.
+        assert not login.done()
+        fake_wechat.state.hold.set()
+        resp = await login
+        assert resp.status == 200
+        assert "access_token" in await resp.json()
+    assert await server.wait(15) == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import jwt
 import pytest
@@ -11,23 +10,22 @@ from pydantic import SecretStr, ValidationError
 
 from config.settings import Settings
 from handlers.auth.keys import AUTH_SERVICE
+from server.clock import Clock, SettableClock
 from server.principal import Role
 from server.signing import ACCESS_TOKEN, Signer
-from tests.conftest import (
-    TEST_JWT_SECRET,
-    Client,
-    FakeWeChat,
-    assert_error,
-    away_from_window_edge,
-    sign_in_staff,
-    sign_in_wechat,
-)
+from tests.fixtures.app import TEST_JWT_SECRET, Client, at_window_start
+from tests.fixtures.errors import assert_error
+from tests.fixtures.sessions import sign_in_staff, sign_in_wechat
+from tests.fixtures.wechat import FakeWeChat
 
 ACCESS_KEY = Signer(TEST_JWT_SECRET).key(ACCESS_TOKEN)
 
 
-def forge(claims: dict[str, object], key: str | bytes = ACCESS_KEY, alg: str = "HS256") -> str:
-    now = int(time.time())
+def forge(
+    claims: dict[str, object], clock: Clock, key: str | bytes = ACCESS_KEY, alg: str = "HS256"
+) -> str:
+    """An access token with ``claims`` over valid ones issued now on ``clock``."""
+    now = int(clock.timestamp())
     base: dict[str, object] = {
         "iss": "jiangxin",
         "aud": "jiangxin-miniprogram",
@@ -119,10 +117,10 @@ async def test_staff_sign_in_and_wrong_password(client: Client) -> None:
     assert_error(await unknown.json(), "invalid_credentials")
 
 
-async def test_repeated_failed_logins_are_429(client: Client) -> None:
+async def test_repeated_failed_logins_are_429(client: Client, clock: SettableClock) -> None:
+    at_window_start(clock, client.app[AUTH_SERVICE].settings.login_failures_window_s)
     await client.app[AUTH_SERVICE].create_staff_user("teacher1", "right-password", [Role.teacher])
     limit = client.app[AUTH_SERVICE].settings.login_failures_max
-    await away_from_window_edge(client.app[AUTH_SERVICE].settings.login_failures_window_s)
     for _ in range(limit):
         resp = await client.post(
             "/api/v1/auth/login", json={"username": "teacher1", "password": "wrong"}
@@ -188,7 +186,9 @@ async def test_logout_kills_the_access_token_at_once(client: Client) -> None:
     "token_kind",
     ["alg_none", "tampered", "expired", "wrong_audience", "wrong_issuer", "wrong_key", "no_jti"],
 )
-async def test_defective_access_tokens_are_401(client: Client, token_kind: str) -> None:
+async def test_defective_access_tokens_are_401(
+    client: Client, clock: SettableClock, token_kind: str
+) -> None:
     session = await sign_in_wechat(client, "kim")
     real = jwt.decode(session.access_token, options={"verify_signature": False})
     if token_kind == "alg_none":
@@ -198,13 +198,13 @@ async def test_defective_access_tokens_are_401(client: Client, token_kind: str) 
         tampered = jwt.encode({**real, "roles": ["admin"]}, "o" * 40, algorithm="HS256")
         token = ".".join([header, tampered.split(".")[1], sig])
     elif token_kind == "expired":
-        token = forge({**real, "iat": 1, "exp": 2})
+        token = forge({**real, "iat": 1, "exp": 2}, clock)
     elif token_kind == "wrong_audience":
-        token = forge({**real, "aud": "someone-else"})
+        token = forge({**real, "aud": "someone-else"}, clock)
     elif token_kind == "wrong_issuer":
-        token = forge({**real, "iss": "someone-else"})
+        token = forge({**real, "iss": "someone-else"}, clock)
     elif token_kind == "wrong_key":
-        token = forge(real, key="not-our-secret-" + "y" * 40)
+        token = forge(real, clock, key="not-our-secret-" + "y" * 40)
     else:
         without_jti = {key: value for key, value in real.items() if key != "jti"}
         token = jwt.encode(without_jti, TEST_JWT_SECRET, algorithm="HS256")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 import struct
-import time
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,7 +15,10 @@ import pytest
 from PIL import Image
 
 from handlers.media.keys import MEDIA_SERVICE
-from tests.conftest import Client, Session, assert_error, sign_in_wechat
+from server.clock import SettableClock
+from tests.fixtures.app import Client
+from tests.fixtures.errors import assert_error
+from tests.fixtures.sessions import Session, sign_in_wechat
 
 
 def jpeg_bytes(size: tuple[int, int] = (640, 480), color: str = "teal", **save: Any) -> bytes:
@@ -117,7 +119,9 @@ async def test_etag_304_range_and_head(client: Client, alice: Session) -> None:
     assert int(head.headers["Content-Length"]) == len(body)
 
 
-async def test_private_media_needs_a_valid_signature(client: Client, alice: Session) -> None:
+async def test_private_media_needs_a_valid_signature(
+    client: Client, alice: Session, clock: SettableClock
+) -> None:
     resp = await upload(client, alice, jpeg_bytes(), purpose="checkin")
     media = await resp.json()
     signed = local(media["urls"]["thumb"])
@@ -133,9 +137,12 @@ async def test_private_media_needs_a_valid_signature(client: Client, alice: Sess
     other = signed.replace("/thumb?", "/large?")
     assert (await client.get(other)).status == 404
     service = client.app[MEDIA_SERVICE]
-    past = int(time.time()) - 10
+    past = int(clock.timestamp()) - 10
     expired = f"{bare}?exp={past}&sig={service.sign(media['id'], 'thumb', past)}"
     assert (await client.get(expired)).status == 404
+    # And the URL the API gave stops working once its lifetime is over.
+    clock.advance(service.settings.media_url_ttl_s + 1)
+    assert (await client.get(signed)).status == 404
 
 
 @pytest.mark.parametrize(
@@ -196,12 +203,14 @@ async def test_bad_files_are_refused_and_leave_nothing(
     assert await service.blobs.files.count_documents({}) == 0
 
 
-async def test_pixel_bomb_is_413_fast(client: Client, alice: Session) -> None:
-    started = time.monotonic()
+async def test_pixel_bomb_is_413_from_its_header(client: Client, alice: Session) -> None:
+    # A header and no pixel data: decoding it would be a 422 (truncated), so a 413 says
+    # the size was refused from the header, before any decode (tests/media/
+    # test_pipeline.py checks nothing is decoded; bench/media.py times the refusal).
     resp = await upload(client, alice, png_header_claiming(30000, 30000), content_type="image/png")
     assert resp.status == 413
     assert_error(await resp.json(), "image_too_large")
-    assert time.monotonic() - started < 1.0
+    assert await client.app[MEDIA_SERVICE].repo.of_owner(alice.user_id) == []
 
 
 @pytest.mark.parametrize(
@@ -256,6 +265,7 @@ async def test_oversize_upload_is_413_before_reading_it(client: Client, alice: S
 
 async def test_oversize_chunked_upload_stops_at_the_cap(client: Client, alice: Session) -> None:
     sent = 0
+    never = asyncio.Event()
 
     async def body() -> Any:
         nonlocal sent
@@ -264,15 +274,21 @@ async def test_oversize_chunked_upload_stops_at_the_cap(client: Client, alice: S
             b"Content-Type: image/jpeg\r\n\r\n"
         )
         for _ in range(64):  # 16 MiB offered, without a Content-Length, like a slow phone
+            if sent >= 11 * 1024 * 1024:
+                # Past the 10 MiB cap the phone stalls: the rest comes only after an
+                # answer, so a server that read on to the end would never answer.
+                await never.wait()
             sent += 256 * 1024
             yield b"\xff" * (256 * 1024)
-            await asyncio.sleep(0.02)
         yield b"\r\n--b--\r\n"
 
-    resp = await client.post(
-        "/api/v1/media",
-        data=body(),
-        headers={**alice.headers, "Content-Type": "multipart/form-data; boundary=b"},
+    resp = await asyncio.wait_for(
+        client.post(
+            "/api/v1/media",
+            data=body(),
+            headers={**alice.headers, "Content-Type": "multipart/form-data; boundary=b"},
+        ),
+        timeout=30,
     )
     sent_when_answered = sent
     assert resp.status == 413
@@ -366,13 +382,15 @@ async def test_avatar_is_the_callers_own_photo(client: Client, alice: Session) -
     assert_error(await theft.json(), "media_not_found")
 
 
-async def test_sweep_removes_only_what_nothing_uses(client: Client, alice: Session) -> None:
+async def test_sweep_removes_only_what_nothing_uses(
+    client: Client, alice: Session, clock: SettableClock
+) -> None:
     service = client.app[MEDIA_SERVICE]
     used = await (await upload(client, alice, jpeg_bytes(color="green"), purpose="avatar")).json()
     await client.patch("/api/v1/me", json={"avatar_media_id": used["id"]}, headers=alice.headers)
     unused = await (await upload(client, alice, jpeg_bytes(color="gray"))).json()
     fresh = await (await upload(client, alice, jpeg_bytes(color="white"))).json()
-    day_ago = datetime.now(UTC) - timedelta(hours=25)
+    day_ago = clock.now() - timedelta(hours=25)
     for media_id in (used["id"], unused["id"]):
         doc = await service.repo.get(media_id)
         assert doc is not None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -14,7 +13,10 @@ from openapi_spec_validator import validate
 
 from config.settings import Settings
 from server.app import create_app
-from tests.conftest import AiohttpClient, Client, assert_error, sign_in_wechat
+from tests.fixtures.app import AiohttpClient, Client
+from tests.fixtures.errors import assert_error
+from tests.fixtures.sessions import sign_in_wechat
+from tests.fixtures.waiting import eventually
 
 
 class RedisProcess:
@@ -62,13 +64,16 @@ def own_redis(unused_tcp_port: int, tmp_path: Path) -> Iterator[RedisProcess]:
 
 
 async def wait_for_status(client: Client, path: str, status: int) -> dict[str, Any]:
-    for _ in range(100):
+    """The body once ``path`` answers ``status`` (Redis coming back takes its own time)."""
+
+    async def answered() -> dict[str, Any] | None:
         resp = await client.get(path)
-        if resp.status == status:
-            body: dict[str, Any] = await resp.json()
-            return body
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{path} never answered {status}")
+        if resp.status != status:
+            return None
+        body: dict[str, Any] = await resp.json()
+        return body
+
+    return await eventually(answered, what=f"{path} to answer {status}")
 
 
 async def test_healthz(client: Client) -> None:

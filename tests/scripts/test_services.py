@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts.processes import alive
 from scripts.services import (
     FERRETDB,
     MONGO_LAUNCHER,
@@ -35,7 +36,6 @@ from scripts.services import (
     RedisChoice,
     RedisFacts,
     ServicesError,
-    alive,
     choose_mongo,
     choose_redis,
     main,
@@ -45,7 +45,7 @@ from scripts.services import (
     read_pid,
     redact,
 )
-from tests.conftest import MONGODB_URI, REDIS_URL
+from tests.fixtures.app import MONGODB_URI, REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "services"

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from server.principal import Role
-from tests.conftest import Client, Session, sign_in_staff
+from tests.fixtures.app import Client
+from tests.fixtures.sessions import Session, sign_in_staff
 
 
 @pytest.fixture

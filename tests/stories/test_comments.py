@@ -7,7 +7,10 @@ from typing import Any
 import pytest
 
 from server.principal import Role
-from tests.conftest import Client, FakeWeChat, Session, assert_error, sign_in_staff, sign_in_wechat
+from tests.fixtures.app import Client
+from tests.fixtures.errors import assert_error
+from tests.fixtures.sessions import Session, sign_in_staff, sign_in_wechat
+from tests.fixtures.wechat import FakeWeChat
 from tests.stories.conftest import create_story, publish
 
 

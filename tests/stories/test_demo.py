@@ -35,7 +35,7 @@ from handlers.stories.demo import (
 )
 from server.room import DemoSource
 from server.rooms import ROOMS
-from tests.conftest import Client
+from tests.fixtures.app import Client
 from tools.demo_art import draw_cover, draw_portrait, write_demo_art
 from tools.demo_art import main as demo_art_main
 

@@ -12,7 +12,9 @@ import pytest
 
 from server.keys import METRICS
 from server.principal import Role
-from tests.conftest import Client, Session, assert_error, sign_in_staff, sign_in_wechat
+from tests.fixtures.app import Client
+from tests.fixtures.errors import assert_error
+from tests.fixtures.sessions import Session, sign_in_staff, sign_in_wechat
 from tests.stories.conftest import create_story, publish
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -26,7 +24,9 @@ from server.app import create_app
 from server.jobqueue import queue_name
 from server.keys import REDIS
 from server.worker import close_worker, create_worker
-from tests.conftest import AiohttpClient, Client, Session, sign_in_wechat
+from tests.fixtures.app import AiohttpClient, Client
+from tests.fixtures.live_server import LiveServers
+from tests.fixtures.sessions import Session, sign_in_wechat
 from tests.stories.conftest import create_story, publish
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -192,43 +192,22 @@ async def test_two_workers_draining_at_once_count_each_view_once(
 
 
 async def test_python_m_server_worker_runs_jobs_and_stops_on_sigterm(
-    client: Client, staff: dict[str, Session], settings: Settings
+    client: Client, staff: dict[str, Session], settings: Settings, live_server: LiveServers
 ) -> None:
-    env = {
-        **os.environ,
-        "APP_ENV": "test",
-        "MONGODB_URI": settings.mongodb_uri,
-        "MONGODB_DB": settings.mongodb_db,
-        "REDIS_URL": settings.redis_url,
-        "REDIS_PREFIX": settings.redis_prefix,
-        "JWT_SECRET": settings.jwt_secret.get_secret_value(),
-        "WECHAT_APP_ID": settings.wechat_app_id,
-        "WECHAT_APP_SECRET": settings.wechat_app_secret.get_secret_value(),
-        "WECHAT_API_BASE": settings.wechat_api_base,
-        "LOG_LEVEL": "WARNING",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server", "worker", cwd=ROOT, env=env
-    )
+    worker = await live_server("worker", settings=settings)
 
     async def check() -> int:
         probe = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "server", "worker", "--check", cwd=ROOT, env=env
+            sys.executable, "-m", "server", "worker", "--check", cwd=ROOT, env=worker.env
         )
         return await asyncio.wait_for(probe.wait(), 15)
 
-    try:
-        sid, at = await schedule(client, staff, "由独立进程发布", in_s=3)
-        published_at = await wait_for_status(client, staff, sid, "published", timeout_s=10)
-        assert at <= published_at < at + timedelta(seconds=1.5)
-        assert await check() == 0  # the health check sees a live worker
-        process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 15) == 0
-        assert await check() == 1  # and none once it stopped
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    sid, at = await schedule(client, staff, "由独立进程发布", in_s=3)
+    published_at = await wait_for_status(client, staff, sid, "published", timeout_s=10)
+    assert at <= published_at < at + timedelta(seconds=1.5)
+    assert await check() == 0  # the health check sees a live worker
+    assert await worker.stop() == 0  # SIGTERM: it stops cleanly
+    assert await check() == 1  # and none once it stopped
 
 
 async def test_the_session_sweep_keeps_live_sessions(client: Client) -> None:
