@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from handlers.stories import search
+from handlers.stories.repo import search_filter as mongo_filter
 from handlers.stories.search import (
     BODY_CHARS,
     MAX_QUERY_CHARS,
     MAX_TERMS,
     index_terms,
-    mongo_filter,
     normalise,
     pinyin_terms,
     query_terms,
