@@ -262,10 +262,10 @@ async def test_python_m_server_worker_runs_jobs_and_stops_on_sigterm(
             await process.wait()
 
 
-async def test_the_session_sweep_keeps_live_sessions(client: Client) -> None:
+async def test_the_session_sweep_keeps_live_sessions(client: Client, clock: SettableClock) -> None:
     auth = client.app[AUTH_SERVICE]
     reader = await sign_in_wechat(client, "still-here")
-    long_ago = datetime.now(UTC) - timedelta(days=40)
+    long_ago = clock.now() - timedelta(days=40)
     await auth.sessions.create("expired-session", reader.user_id, "x", long_ago, long_ago)
     assert await sweep_sessions(client.app) == 1
     assert await auth.sessions.get("expired-session") is None
