@@ -94,3 +94,67 @@ def test_every_declared_error_code_is_raised_by_someone() -> None:
                     undeclared[f"{room.name}: {meta.summary}"] = missing
     assert undeclared == {}
     assert checked > 20  # the routes were really read
+
+
+# -- queries live in repos ------------------------------------------------------------------
+
+QUERY_TREES = ("handlers", "server", "media")
+QUERY_EXEMPT = {"media/store.py"}  # the GridFS store: a repo in all but name
+JSON_SCHEMA_KEYS = {"server/openapi.py": frozenset({"$ref"})}
+"""JSON Schema's own ``$`` keywords, which are not queries."""
+
+
+def _operator_keys(source: str, allowed: frozenset[str] = frozenset()) -> list[str]:
+    """``line: key`` of every string key starting with ``$`` in a dict display (nested
+    ones too: ``ast.walk`` visits every dict)."""
+    return [
+        f"{key.lineno}: {key.value}"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Dict)
+        for key in node.keys
+        if isinstance(key, ast.Constant)
+        and isinstance(key.value, str)
+        and key.value.startswith("$")
+        and key.value not in allowed
+    ]
+
+
+def test_the_operator_check_sees_nested_keys() -> None:
+    source = 'q = {"tags": {"$in": []}}\nu = [{"a": 1}, {"$set": {"b": {"$each": []}}}]\n'
+    assert _operator_keys(source) == ["1: $in", "2: $set", "2: $each"]
+    assert _operator_keys('s = {"$ref": "#/x"}', frozenset({"$ref"})) == []
+    assert _operator_keys('k = "$in"; d = {k: 1}; e = dict(x="$gt")') == []
+
+
+def test_filters_and_updates_are_written_in_repos_only() -> None:
+    """A ``"$..."`` key (``$in``, ``$set``, ``$or``...) outside a ``repo.py`` is a query
+    where none belongs: it moves to the room's repo."""
+    offenders = {}
+    for top in QUERY_TREES:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            name = str(path.relative_to(ROOT))
+            if path.name == "repo.py" or name in QUERY_EXEMPT:
+                continue
+            keys = _operator_keys(
+                path.read_text(encoding="utf-8"), JSON_SCHEMA_KEYS.get(name, frozenset())
+            )
+            if keys:
+                offenders[name] = keys
+    assert offenders == {}
+
+
+def test_services_use_other_services_not_their_repos() -> None:
+    """``self.repo`` is a service's own; ``self.people.repo`` (another's) is not allowed."""
+    offenders: dict[str, list[int]] = {}
+    for path in sorted((ROOT / "handlers").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        lines = [
+            node.lineno
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and node.attr == "repo"
+            and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+        ]
+        if lines:
+            offenders[str(path.relative_to(ROOT))] = lines
+    assert offenders == {}

@@ -89,6 +89,16 @@ class UserRepo:
         doc = await self.collection.find_one({"_id": oid, "deleted_at": None})
         return UserRecord.from_doc(doc) if doc else None
 
+    async def nicknames(self, user_ids: list[str]) -> dict[str, str]:
+        """The nickname of each of ``user_ids`` that is a live account, in one query."""
+        oids = [oid for oid in map(object_id, user_ids) if oid is not None]
+        if not oids:
+            return {}
+        cursor = self.collection.find(
+            {"_id": {"$in": oids}, "deleted_at": None}, projection={"nickname": 1}
+        )
+        return {str(doc["_id"]): doc.get("nickname") or "" async for doc in cursor}
+
     async def find_by_username(self, username: str) -> UserRecord | None:
         doc = await self.collection.find_one({"username": username, "deleted_at": None})
         return UserRecord.from_doc(doc) if doc else None

@@ -35,6 +35,7 @@ from server.redis_state import RateLimiter, RedisState
 from server.wechat import WeChatClient
 
 log = logging.getLogger("jiangxin.auth")
+ERASED_NAME = "已注销用户"  # what others see of an erased account
 
 _password_hasher = PasswordHasher()
 # Verified against when the username is unknown, so timing does not reveal accounts.
@@ -244,7 +245,12 @@ class AuthService:
     async def display_name(self, user_id: str) -> str:
         """The nickname others see; erased accounts show as such."""
         user = await self.users.get(user_id)
-        return user.nickname if user else "已注销用户"
+        return user.nickname if user else ERASED_NAME
+
+    async def display_names(self, user_ids: list[str]) -> dict[str, str]:
+        """``display_name`` of each of ``user_ids``, in one query."""
+        found = await self.users.nicknames(list(dict.fromkeys(user_ids)))
+        return {user_id: found.get(user_id, ERASED_NAME) for user_id in user_ids}
 
     async def update_profile(self, user_id: str, changes: dict[str, Any]) -> UserRecord:
         before = await self.get_user(user_id)

@@ -230,6 +230,13 @@ class MediaService:
         """The ``Media`` of each id that exists, in one query."""
         return {str(doc["_id"]): self.media_out(doc) for doc in await self.repo.get_many(media_ids)}
 
+    async def missing(self, media_ids: list[str]) -> list[str]:
+        """Those of ``media_ids`` that name no media, in order (one query)."""
+        if not media_ids:
+            return []
+        known = await self.repo.existing_ids(media_ids)
+        return [media_id for media_id in media_ids if media_id not in known]
+
     # -- references from other rooms ------------------------------------------------
 
     async def attach(self, media_id: str, owner_id: str, ref: str) -> Document:

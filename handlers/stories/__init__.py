@@ -4,28 +4,39 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from handlers.auth.keys import AUTH_SERVICE
 from handlers.media.keys import MEDIA_SERVICE
-from handlers.stories.cache import FeedCache
 from handlers.stories.comments import CommentService, ContentRejected
 from handlers.stories.demo import load_demo_art, load_demo_content
-from handlers.stories.keys import COMMENT_SERVICE, PEOPLE_SERVICE, STORY_SERVICE
-from handlers.stories.repo import CommentRepo, EngagementRepo, PeopleRepo, StoryRepo
-from handlers.stories.routes import routes
-from handlers.stories.seed import seed_demo_content
-from handlers.stories.service import (
+from handlers.stories.editorial import (
+    EditorialService,
     InvalidTransition,
     OwnStoryPublish,
-    PeopleService,
     PersonNotFound,
     RevisionConflict,
-    StoryService,
 )
+from handlers.stories.engagement import EngagementService
+from handlers.stories.feed import FeedService
+from handlers.stories.keys import (
+    COMMENT_SERVICE,
+    EDITORIAL_SERVICE,
+    ENGAGEMENT_SERVICE,
+    FEED_SERVICE,
+    PEOPLE_SERVICE,
+    STORY_CACHE,
+)
+from handlers.stories.people import PeopleService
+from handlers.stories.repo import CommentRepo, EngagementRepo, FeedRepo, PeopleRepo, StoryRepo
+from handlers.stories.routes import routes
+from handlers.stories.seed import seed_demo_content
 from handlers.stories.views import ViewCounter
+from server.cache import VersionedCache
 from server.keys import (
+    CLOCK,
     DEGRADE,
     JOBS,
     METRICS,
@@ -40,63 +51,85 @@ from server.privacy import PersonalDataProvider
 from server.room import Cron, Database, DemoSource, Room, SeedWriter
 
 
+@dataclass(frozen=True, slots=True)
+class StoryServices:
+    cache: VersionedCache
+    views: ViewCounter
+    people: PeopleService
+    feed: FeedService
+    editorial: EditorialService
+    engagement: EngagementService
+    comments: CommentService
+
+
+def build_services(app: web.Application) -> StoryServices:
+    """The room's services over the app's shared resources (neither started nor stored:
+    ``setup`` does that; tests build their own to call without HTTP)."""
+    db, clock, media = app[MONGO_DB], app[CLOCK], app[MEDIA_SERVICE]
+    cache = VersionedCache(
+        "stories",
+        app[REDIS],
+        app[METRICS],
+        app[DEGRADE],
+        clock,
+        app[SETTINGS].feed_cache_ttl_s,
+        label="feed",
+    )
+    views = ViewCounter(app[REDIS], app[DEGRADE])
+    people = PeopleService(PeopleRepo(db), media, cache, clock)
+    feed = FeedService(FeedRepo(db), people, media, clock)
+    editorial = EditorialService(
+        app[SETTINGS], StoryRepo(db), people, media, feed, cache, app[JOBS], app[DEGRADE], clock
+    )
+    engagement = EngagementService(EngagementRepo(db), feed, views, clock)
+    comments = CommentService(
+        CommentRepo(db), feed, engagement, app[AUTH_SERVICE], app[WECHAT], app[RATE_LIMITER], clock
+    )
+    return StoryServices(cache, views, people, feed, editorial, engagement, comments)
+
+
 @contextlib.asynccontextmanager
 async def setup(app: web.Application) -> AsyncIterator[None]:
-    db = app[MONGO_DB]
-    settings = app[SETTINGS]
-    media = app[MEDIA_SERVICE]
-    feed_cache = FeedCache(app[REDIS], app[METRICS], app[DEGRADE], settings.feed_cache_ttl_s)
-    views = ViewCounter(app[REDIS], app[DEGRADE])
-    people = PeopleService(PeopleRepo(db), media, feed_cache)
-    stories = StoryService(
-        settings,
-        StoryRepo(db),
-        EngagementRepo(db),
-        people,
-        media,
-        feed_cache,
-        views,
-        app[JOBS],
-        app[DEGRADE],
-    )
-    app[PEOPLE_SERVICE] = people
-    app[STORY_SERVICE] = stories
-    app[COMMENT_SERVICE] = CommentService(
-        CommentRepo(db), stories, app[AUTH_SERVICE], app[WECHAT], app[RATE_LIMITER]
-    )
-    await feed_cache.start()
-    views.start()
+    services = build_services(app)
+    app[STORY_CACHE] = services.cache
+    app[PEOPLE_SERVICE] = services.people
+    app[FEED_SERVICE] = services.feed
+    app[EDITORIAL_SERVICE] = services.editorial
+    app[ENGAGEMENT_SERVICE] = services.engagement
+    app[COMMENT_SERVICE] = services.comments
+    await services.cache.start()
+    services.views.start()
     try:
         yield
     finally:
-        await views.stop()
-        await feed_cache.stop()
+        await services.views.stop()
+        await services.cache.stop()
 
 
 async def ensure_indexes(db: Database) -> None:
     await PeopleRepo(db).ensure_indexes()
-    await StoryRepo(db).ensure_indexes()
+    await StoryRepo(db).ensure_indexes()  # the stories collection's, for FeedRepo too
     await EngagementRepo(db).ensure_indexes()
     await CommentRepo(db).ensure_indexes()
 
 
 def privacy(app: web.Application) -> Sequence[PersonalDataProvider]:
-    return (app[STORY_SERVICE], app[COMMENT_SERVICE])
+    return (app[ENGAGEMENT_SERVICE], app[COMMENT_SERVICE])
 
 
 async def publish_due_story(app: web.Application, story_id: str) -> bool:
     """Queued for a scheduled story's ``publish_at``: publish it, on time."""
-    return await app[STORY_SERVICE].publish_due(story_id)
+    return await app[EDITORIAL_SERVICE].publish_due(story_id)
 
 
 async def publish_due_stories(app: web.Application) -> int:
     """The same for any scheduled story whose job was lost (every minute)."""
-    return await app[STORY_SERVICE].publish_due_stories()
+    return await app[EDITORIAL_SERVICE].publish_due_stories()
 
 
 async def store_story_views(app: web.Application) -> int:
     """View counts from Redis into MongoDB (every 10 s)."""
-    return await app[STORY_SERVICE].store_views()
+    return await app[ENGAGEMENT_SERVICE].store_views()
 
 
 def seed(source: DemoSource) -> SeedWriter:
@@ -113,7 +146,7 @@ def seed(source: DemoSource) -> SeedWriter:
 
         result = await seed_demo_content(
             app[PEOPLE_SERVICE],
-            app[STORY_SERVICE],
+            app[EDITORIAL_SERVICE],
             app[MEDIA_SERVICE],
             editor=await staff("editor"),
             reviewer=await staff("reviewer"),

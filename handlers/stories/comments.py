@@ -8,14 +8,16 @@ approved comments are public and counted in ``stats.comments``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from handlers.auth.service import AuthService
-from handlers.stories.repo import CommentRepo, Document
-from handlers.stories.schemas import CommentAuthor, CommentOut
-from handlers.stories.service import StoryService, decode_cursor, id_page
+from handlers.stories.engagement import EngagementService
+from handlers.stories.feed import FeedService
+from handlers.stories.repo import COMMENTS, MODERATION, CommentRepo, Document
+from handlers.stories.schemas import CommentAuthor, CommentOut, CommentPage
+from server.clock import Clock
 from server.errors import AppError, NotFound, RateLimited
+from server.paging import PageQuery
 from server.principal import Principal
 from server.redis_state import RateLimiter
 from server.wechat import WeChatClient
@@ -35,19 +37,23 @@ class CommentService:
     def __init__(
         self,
         repo: CommentRepo,
-        stories: StoryService,
+        feed: FeedService,
+        engagement: EngagementService,
         auth: AuthService,
         wechat: WeChatClient,
         rate_limiter: RateLimiter,
+        clock: Clock,
     ) -> None:
         self.repo = repo
-        self.stories = stories
+        self.feed = feed
+        self.engagement = engagement
         self.auth = auth
         self.wechat = wechat
         self.rate_limiter = rate_limiter
+        self.clock = clock
 
-    async def post(self, principal: Principal, story_id: str, text: str) -> Document:
-        await self.stories.get_public(story_id)
+    async def post(self, principal: Principal, story_id: str, text: str) -> CommentOut:
+        await self.feed.get_public(story_id)
         wait_s = await self.rate_limiter.hit(
             f"comment:{principal.user_id}", COMMENTS_PER_MINUTE, 60
         )
@@ -70,54 +76,54 @@ class CommentService:
                 "status": status,
                 "suggest": suggest,
                 "label": label,
-                "created_at": datetime.now(UTC),
+                "created_at": self.clock.now(),
             }
         )
         if status == "approved":
-            await self.stories.repo.bump_stat(story_id, "comments", 1)
-        return doc
+            await self.engagement.count_comments(story_id, 1)
+        return (await self.outs([doc]))[0]
 
-    async def public_page(
-        self, story_id: str, cursor: str | None, limit: int
-    ) -> tuple[list[Document], str | None]:
-        await self.stories.get_public(story_id)
-        docs = await self.repo.page(
-            {"story_id": story_id, "status": "approved"}, decode_cursor(cursor), limit + 1
-        )
-        return id_page(docs, limit)
+    async def public_page(self, story_id: str, query: PageQuery) -> CommentPage:
+        """A public story's approved comments, newest first."""
+        position = COMMENTS.decode(query.cursor)
+        await self.feed.get_public(story_id)
+        docs = await self.repo.approved_page(story_id, position, query.limit + 1)
+        docs, next_cursor = COMMENTS.page(docs, query.limit)
+        return CommentPage(items=await self.outs(docs), next_cursor=next_cursor)
 
-    async def pending_page(
-        self, cursor: str | None, limit: int
-    ) -> tuple[list[Document], str | None]:
+    async def pending_page(self, query: PageQuery) -> CommentPage:
         """The moderation queue, oldest first."""
-        docs = await self.repo.page(
-            {"status": "pending"}, decode_cursor(cursor), limit + 1, newest_first=False
-        )
-        return id_page(docs, limit)
+        position = MODERATION.decode(query.cursor)
+        docs = await self.repo.pending_page(position, query.limit + 1)
+        docs, next_cursor = MODERATION.page(docs, query.limit)
+        return CommentPage(items=await self.outs(docs), next_cursor=next_cursor)
 
-    async def moderate(self, principal: Principal, comment_id: str, approve: bool) -> Document:
+    async def moderate(self, principal: Principal, comment_id: str, approve: bool) -> CommentOut:
         decision = "approved" if approve else "rejected"
-        doc = await self.repo.moderate(comment_id, decision, principal.user_id, datetime.now(UTC))
+        doc = await self.repo.moderate(comment_id, decision, principal.user_id, self.clock.now())
         if doc is None:
             existing = await self.repo.get(comment_id)
             if existing is None:
                 raise NotFound()
-            return existing  # already decided: the first decision stands
-        if approve:
-            await self.stories.repo.bump_stat(doc["story_id"], "comments", 1)
-        return doc
+            doc = existing  # already decided: the first decision stands
+        elif approve:
+            await self.engagement.count_comments(doc["story_id"], 1)
+        return (await self.outs([doc]))[0]
 
-    async def out(self, doc: Document) -> CommentOut:
-        return CommentOut(
-            id=str(doc["_id"]),
-            story_id=doc["story_id"],
-            text=doc["text"],
-            status=doc["status"],
-            author=CommentAuthor(
-                id=doc["user_id"], nickname=await self.auth.display_name(doc["user_id"])
-            ),
-            created_at=doc["created_at"],
-        )
+    async def outs(self, docs: list[Document]) -> list[CommentOut]:
+        """``CommentOut`` of each of ``docs``, their authors' names read in one query."""
+        names = await self.auth.display_names([doc["user_id"] for doc in docs])
+        return [
+            CommentOut(
+                id=str(doc["_id"]),
+                story_id=doc["story_id"],
+                text=doc["text"],
+                status=doc["status"],
+                author=CommentAuthor(id=doc["user_id"], nickname=names[doc["user_id"]]),
+                created_at=doc["created_at"],
+            )
+            for doc in docs
+        ]
 
     async def export_personal_data(self, user_id: str) -> Any:
         return [
@@ -133,4 +139,4 @@ class CommentService:
     async def erase_personal_data(self, user_id: str) -> None:
         for doc in await self.repo.of_user(user_id):
             if await self.repo.delete(doc["_id"]) and doc["status"] == "approved":
-                await self.stories.repo.bump_stat(doc["story_id"], "comments", -1)
+                await self.engagement.count_comments(doc["story_id"], -1)

@@ -1,8 +1,11 @@
-"""The only code that touches people, stories, their revisions, audit log and engagement.
+"""The only code that touches people, stories, their revisions, audit log, engagement
+and comments: one repo class per service (people, editorial, feed, engagement,
+comments), and the only place in the room that writes a MongoDB filter or update.
 
 Every indexed field is top level (FerretDB's SQLite backend ignores nested ones).
 Likes and favourites are one document each, ``_id = <story>:<user>``: uniqueness by
 construction, and the counters move only when a document was really added or removed.
+Lists page by keyset (``server.paging``); each list's order is its ``Keyset`` below.
 """
 
 from __future__ import annotations
@@ -16,12 +19,56 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from media.store import as_object_id
+from handlers.stories.search import QueryTerms
+from server.paging import ID_ASCENDING, ID_DESCENDING, Keyset, Position, SortField
+from server.repo import as_object_id, find_page
 
 Document = dict[str, Any]
 PUBLIC_STATUSES = ("published", "scheduled")
 # View-count batches a story remembers having taken (handlers/stories/views.py).
 RECENT_BATCHES = 16
+EngagementKind = str  # "likes" | "favorites"
+
+# -- the lists' orders (the last field unique) ---------------------------------------------
+
+FEED = Keyset(
+    "stories",
+    (
+        SortField("pinned", "bool", descending=True),
+        SortField("published_at", "datetime", descending=True),
+        SortField("_id", "object_id", descending=True),
+    ),
+)
+"""The public feed: pinned first, newest first."""
+ADMIN_STORIES = Keyset("admin_stories", ID_DESCENDING)
+PEOPLE = Keyset("people", ID_ASCENDING)
+FAVORITES = Keyset(
+    "favorites",
+    (SortField("at", "datetime", descending=True), SortField("_id", "str", descending=True)),
+)
+"""A user's favourites, newest first; ``_id`` (``<story>:<user>``) breaks ties."""
+COMMENTS = Keyset("comments", ID_DESCENDING)
+MODERATION = Keyset("moderation", ID_ASCENDING)
+
+
+def search_filter(query: QueryTerms) -> Document:
+    """The MongoDB filter for search candidates: any query term in ``terms``.
+
+    It can match many documents (a common bigram): callers bound the candidates
+    (``.limit(...)``, newest first) and rank them with ``search.score``. An empty query
+    gives ``{"terms": {"$in": []}}``, which matches nothing.
+    """
+    return {"terms": {"$in": query.all_terms()}}
+
+
+def _oids(ids: list[str]) -> list[ObjectId]:
+    return [oid for oid in map(as_object_id, ids) if oid is not None]
+
+
+async def _insert(collection: Any, doc: Document) -> Document:
+    doc = {**doc, "_id": ObjectId()}
+    await collection.insert_one(doc)
+    return doc
 
 
 class PeopleRepo:
@@ -33,9 +80,7 @@ class PeopleRepo:
         await self.collection.create_index([("terms", ASCENDING)])
 
     async def insert(self, doc: Document) -> Document:
-        doc = {**doc, "_id": ObjectId()}
-        await self.collection.insert_one(doc)
-        return doc
+        return await _insert(self.collection, doc)
 
     async def update(self, person_id: str, changes: Document) -> Document | None:
         oid = as_object_id(person_id)
@@ -50,30 +95,35 @@ class PeopleRepo:
         return await self.collection.find_one({"_id": oid}) if oid else None
 
     async def get_many(self, person_ids: list[str]) -> list[Document]:
-        oids = [oid for oid in map(as_object_id, person_ids) if oid is not None]
+        """The people of ``person_ids`` that exist, in that order, in one query."""
+        oids = _oids(person_ids)
         if not oids:
             return []
         found = {str(doc["_id"]): doc async for doc in self.collection.find({"_id": {"$in": oids}})}
         return [found[pid] for pid in person_ids if pid in found]
 
     async def page(
-        self, *, honour: str | None, terms: list[str] | None, after_id: str | None, limit: int
+        self,
+        *,
+        honour: str | None,
+        terms: QueryTerms | None,
+        position: Position | None,
+        limit: int,
     ) -> list[Document]:
         query: Document = {}
         if honour:
             query["honour_names"] = honour
         if terms is not None:
-            query["terms"] = {"$in": terms}
-        if after_id and (oid := as_object_id(after_id)) is not None:
-            query["_id"] = {"$gt": oid}
-        cursor = self.collection.find(query).sort("_id", ASCENDING).limit(limit)
-        return [doc async for doc in cursor]
+            query.update(search_filter(terms))
+        return await find_page(self.collection, query, PEOPLE, position, limit)
 
     async def find_by_name(self, name: str) -> Document | None:
         return await self.collection.find_one({"name": name})
 
 
 class StoryRepo:
+    """The editorial side of ``stories``, with ``story_revisions`` and ``story_audit``."""
+
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db["stories"]
         self.revisions = db["story_revisions"]
@@ -92,27 +142,18 @@ class StoryRepo:
         await self.audit.create_index([("story_id", ASCENDING), ("at", ASCENDING)])
 
     async def insert(self, doc: Document) -> Document:
-        doc = {**doc, "_id": ObjectId()}
-        await self.collection.insert_one(doc)
-        return doc
+        return await _insert(self.collection, doc)
 
     async def get(self, story_id: str) -> Document | None:
         oid = as_object_id(story_id)
         return await self.collection.find_one({"_id": oid}) if oid else None
 
-    async def get_public(self, story_id: str, now: datetime) -> Document | None:
-        oid = as_object_id(story_id)
-        if oid is None:
-            return None
-        return await self.collection.find_one(
-            {"_id": oid, "status": {"$in": PUBLIC_STATUSES}, "published_at": {"$lte": now}}
-        )
-
     async def update_if(
         self, story_id: str, expected: Document, changes: Document
     ) -> Document | None:
-        """Apply ``changes`` and bump ``revision`` only if the story still matches
-        ``expected`` (a revision, a status): one atomic single-document write."""
+        """Apply ``changes`` and bump ``revision`` only if the story still holds the
+        ``expected`` values (a revision, a status): one atomic single-document write.
+        ``expected`` is plain field values (equality), never operators."""
         oid = as_object_id(story_id)
         if oid is None:
             return None
@@ -122,58 +163,42 @@ class StoryRepo:
             update["$set"] = {k: v for k, v in changes.items() if v is not None}
             update["$unset"] = unset
         return await self.collection.find_one_and_update(
-            {"_id": oid, **expected}, update, return_document=ReturnDocument.AFTER
+            {**expected, "_id": oid}, update, return_document=ReturnDocument.AFTER
         )
 
-    async def public_page(
-        self,
-        *,
-        now: datetime,
-        filters: Document,
-        after: tuple[bool, datetime, str] | None,
-        limit: int,
-    ) -> list[Document]:
-        """Published stories, pinned first, newest first; keyset-paged so that stories
-        published meanwhile neither repeat nor hide items across pages."""
-        query: Document = {
-            "status": {"$in": PUBLIC_STATUSES},
-            "published_at": {"$lte": now},
-            **filters,
-        }
-        if after is not None:
-            pinned, published_at, last_id = after
-            oid = as_object_id(last_id)
-            tie = [{"pinned": pinned, "published_at": published_at, "_id": {"$lt": oid}}]
-            later = [{"pinned": pinned, "published_at": {"$lt": published_at}}]
-            unpinned = [{"pinned": False}] if pinned else []
-            query = {"$and": [query, {"$or": tie + later + unpinned}]}
+    async def publish_due(self, story_id: str, now: datetime) -> Document | None:
+        """scheduled -> published if its time has come (and bump ``revision``); None if
+        the story is not scheduled or not due."""
+        oid = as_object_id(story_id)
+        if oid is None:
+            return None
+        return await self.collection.find_one_and_update(
+            {"_id": oid, "status": "scheduled", "published_at": {"$lte": now}},
+            {"$set": {"status": "published", "updated_at": now}, "$inc": {"revision": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def due_scheduled(self, now: datetime, limit: int = 100) -> list[str]:
+        """Ids of scheduled stories whose time has come, oldest first."""
         cursor = (
-            self.collection.find(query)
-            .sort([("pinned", DESCENDING), ("published_at", DESCENDING), ("_id", DESCENDING)])
+            self.collection.find(
+                {"status": "scheduled", "published_at": {"$lte": now}}, projection={"_id": 1}
+            )
+            .sort("published_at", ASCENDING)
             .limit(limit)
         )
-        return [doc async for doc in cursor]
-
-    async def public_candidates(
-        self, *, now: datetime, filters: Document, terms: list[str], limit: int
-    ) -> list[Document]:
-        query: Document = {
-            "status": {"$in": PUBLIC_STATUSES},
-            "published_at": {"$lte": now},
-            "terms": {"$in": terms},
-            **filters,
-        }
-        cursor = self.collection.find(query).sort("published_at", DESCENDING).limit(limit)
-        return [doc async for doc in cursor]
+        return [str(doc["_id"]) async for doc in cursor]
 
     async def admin_page(
-        self, *, status: str | None, after_id: str | None, limit: int
+        self, *, status: str | None, position: Position | None, limit: int
     ) -> list[Document]:
         query: Document = {"status": status} if status else {}
-        if after_id and (oid := as_object_id(after_id)) is not None:
-            query["_id"] = {"$lt": oid}
-        cursor = self.collection.find(query).sort("_id", DESCENDING).limit(limit)
-        return [doc async for doc in cursor]
+        return await find_page(self.collection, query, ADMIN_STORIES, position, limit)
+
+    async def titles(self) -> set[str]:
+        """Every story's title (the demo seed skips what exists)."""
+        cursor = self.collection.find({}, projection={"title": 1})
+        return {doc["title"] async for doc in cursor}
 
     async def add_revision(self, doc: Document, by: str, action: str, at: datetime) -> None:
         # A retried save of the same revision: the history already has it.
@@ -200,11 +225,140 @@ class StoryRepo:
             {"story_id": story_id, "action": action, "by": by, "at": at, "details": details}
         )
 
-    async def bump_stat(self, story_id: str, field: str, delta: int) -> Document | None:
+
+class FeedRepo:
+    """What the public reads of ``stories``: published ones, and scheduled ones whose
+    time has come (visibility is decided at read time)."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db["stories"]
+
+    @staticmethod
+    def _public(
+        now: datetime,
+        *,
+        category: str | None = None,
+        tag: str | None = None,
+        person_id: str | None = None,
+    ) -> Document:
+        query: Document = {"status": {"$in": PUBLIC_STATUSES}, "published_at": {"$lte": now}}
+        if category:
+            query["category"] = category
+        if tag:
+            query["tags"] = tag.strip()
+        if person_id:
+            query["person_ids"] = person_id
+        return query
+
+    async def get_public(self, story_id: str, now: datetime) -> Document | None:
         oid = as_object_id(story_id)
         if oid is None:
             return None
-        return await self.collection.find_one_and_update(
+        return await self.collection.find_one({**self._public(now), "_id": oid})
+
+    async def get_public_many(self, story_ids: list[str], now: datetime) -> dict[str, Document]:
+        """The public ones of ``story_ids``, by id, in one query."""
+        oids = _oids(story_ids)
+        if not oids:
+            return {}
+        cursor = self.collection.find({**self._public(now), "_id": {"$in": oids}})
+        return {str(doc["_id"]): doc async for doc in cursor}
+
+    async def page(
+        self,
+        *,
+        now: datetime,
+        category: str | None,
+        tag: str | None,
+        person_id: str | None,
+        position: Position | None,
+        limit: int,
+    ) -> list[Document]:
+        """Public stories in ``FEED`` order after ``position``: stories published
+        meanwhile neither repeat nor hide items across pages."""
+        query = self._public(now, category=category, tag=tag, person_id=person_id)
+        return await find_page(self.collection, query, FEED, position, limit)
+
+    async def candidates(
+        self,
+        *,
+        as_of: datetime,
+        category: str | None,
+        tag: str | None,
+        person_id: str | None,
+        terms: QueryTerms,
+        limit: int,
+    ) -> list[Document]:
+        """Search candidates: public at ``as_of`` and holding a query term, the newest
+        ``limit`` (a total order, so that every page of one search sees the same ones)."""
+        query = {
+            **self._public(as_of, category=category, tag=tag, person_id=person_id),
+            **search_filter(terms),
+        }
+        cursor = (
+            self.collection.find(query)
+            .sort([("published_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
+
+class EngagementRepo:
+    """``story_likes`` and ``story_favorites`` (one document per story and user), and the
+    counters they and the views and comments keep on ``stories``."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collections = {"likes": db["story_likes"], "favorites": db["story_favorites"]}
+        self.stories = db["stories"]
+
+    async def ensure_indexes(self) -> None:
+        for collection in self.collections.values():
+            await collection.create_index([("user_id", ASCENDING), ("at", DESCENDING)])
+
+    async def add(self, kind: EngagementKind, story_id: str, user_id: str, at: datetime) -> bool:
+        """True if this really added one (False: it was already there)."""
+        try:
+            await self.collections[kind].insert_one(
+                {"_id": f"{story_id}:{user_id}", "story_id": story_id, "user_id": user_id, "at": at}
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def remove(self, kind: EngagementKind, story_id: str, user_id: str) -> bool:
+        result = await self.collections[kind].delete_one({"_id": f"{story_id}:{user_id}"})
+        return result.deleted_count == 1
+
+    async def has(self, kind: EngagementKind, story_id: str, user_id: str) -> bool:
+        doc = await self.collections[kind].find_one(
+            {"_id": f"{story_id}:{user_id}"}, projection={"_id": 1}
+        )
+        return doc is not None
+
+    async def of_user(
+        self, kind: EngagementKind, user_id: str, limit: int = 1000
+    ) -> list[Document]:
+        """The user's marks of ``kind``, newest first (export, erasure)."""
+        cursor = (
+            self.collections[kind]
+            .find({"user_id": user_id})
+            .sort([("at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
+    async def favorites_page(
+        self, user_id: str, position: Position | None, limit: int
+    ) -> list[Document]:
+        collection = self.collections["favorites"]
+        return await find_page(collection, {"user_id": user_id}, FAVORITES, position, limit)
+
+    async def bump_stat(self, story_id: str, field: str, delta: int) -> Document | None:
+        """Add ``delta`` to the story's ``stats.<field>``; the story after, or None."""
+        oid = as_object_id(story_id)
+        if oid is None:
+            return None
+        return await self.stories.find_one_and_update(
             {"_id": oid},
             {"$inc": {f"stats.{field}": delta}},
             return_document=ReturnDocument.AFTER,
@@ -225,54 +379,7 @@ class StoryRepo:
             if (oid := as_object_id(story_id)) is not None
         ]
         if updates:
-            await self.collection.bulk_write(updates, ordered=False)
-
-    async def due_scheduled(self, now: datetime, limit: int = 100) -> list[Document]:
-        """Scheduled stories whose time has come, oldest first."""
-        cursor = (
-            self.collection.find({"status": "scheduled", "published_at": {"$lte": now}})
-            .sort("published_at", ASCENDING)
-            .limit(limit)
-        )
-        return [doc async for doc in cursor]
-
-
-class EngagementRepo:
-    """``story_likes`` and ``story_favorites``: one document per (story, user)."""
-
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self.collections = {"likes": db["story_likes"], "favorites": db["story_favorites"]}
-
-    async def ensure_indexes(self) -> None:
-        for collection in self.collections.values():
-            await collection.create_index([("user_id", ASCENDING), ("at", DESCENDING)])
-
-    async def add(self, kind: str, story_id: str, user_id: str, at: datetime) -> bool:
-        """True if this really added one (False: it was already there)."""
-        try:
-            await self.collections[kind].insert_one(
-                {"_id": f"{story_id}:{user_id}", "story_id": story_id, "user_id": user_id, "at": at}
-            )
-        except DuplicateKeyError:
-            return False
-        return True
-
-    async def remove(self, kind: str, story_id: str, user_id: str) -> bool:
-        result = await self.collections[kind].delete_one({"_id": f"{story_id}:{user_id}"})
-        return result.deleted_count == 1
-
-    async def has(self, kind: str, story_id: str, user_id: str) -> bool:
-        doc = await self.collections[kind].find_one({"_id": f"{story_id}:{user_id}"})
-        return doc is not None
-
-    async def of_user(
-        self, kind: str, user_id: str, before: datetime | None = None, limit: int = 1000
-    ) -> list[Document]:
-        query: Document = {"user_id": user_id}
-        if before is not None:
-            query["at"] = {"$lt": before}
-        cursor = self.collections[kind].find(query).sort("at", DESCENDING).limit(limit)
-        return [doc async for doc in cursor]
+            await self.stories.bulk_write(updates, ordered=False)
 
 
 class CommentRepo:
@@ -289,18 +396,18 @@ class CommentRepo:
         await self.collection.create_index([("user_id", ASCENDING)])
 
     async def insert(self, doc: Document) -> Document:
-        doc = {**doc, "_id": ObjectId()}
-        await self.collection.insert_one(doc)
-        return doc
+        return await _insert(self.collection, doc)
 
-    async def page(
-        self, query: Document, before_id: str | None, limit: int, newest_first: bool = True
+    async def approved_page(
+        self, story_id: str, position: Position | None, limit: int
     ) -> list[Document]:
-        if before_id and (oid := as_object_id(before_id)) is not None:
-            query = {**query, "_id": {"$lt" if newest_first else "$gt": oid}}
-        order = DESCENDING if newest_first else ASCENDING
-        cursor = self.collection.find(query).sort("_id", order).limit(limit)
-        return [doc async for doc in cursor]
+        """A story's approved comments, newest first."""
+        query = {"story_id": story_id, "status": "approved"}
+        return await find_page(self.collection, query, COMMENTS, position, limit)
+
+    async def pending_page(self, position: Position | None, limit: int) -> list[Document]:
+        """The moderation queue, oldest first."""
+        return await find_page(self.collection, {"status": "pending"}, MODERATION, position, limit)
 
     async def moderate(
         self, comment_id: str, decision: str, by: str, at: datetime

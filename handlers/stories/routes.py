@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import orjson
 from aiohttp import web
 
-from handlers.stories.keys import COMMENT_SERVICE, PEOPLE_SERVICE, STORY_SERVICE
+from handlers.stories.keys import (
+    COMMENT_SERVICE,
+    EDITORIAL_SERVICE,
+    ENGAGEMENT_SERVICE,
+    FEED_SERVICE,
+    PEOPLE_SERVICE,
+    STORY_CACHE,
+)
 from handlers.stories.schemas import (
     AdminStoryListQuery,
     AdminStoryOut,
@@ -14,7 +22,6 @@ from handlers.stories.schemas import (
     CommentPage,
     FavoriteOut,
     LikeOut,
-    PageQuery,
     PeopleQuery,
     PersonDetailOut,
     PersonIn,
@@ -32,8 +39,10 @@ from handlers.stories.schemas import (
 )
 from server.access import current_principal, optional_principal
 from server.api import ApiRoutes
+from server.cache import CachedJson
+from server.paging import PageQuery
 from server.principal import Role
-from server.rest import read_body, read_query, respond, respond_revalidated
+from server.rest import json_bytes, read_body, read_query, respond, respond_revalidated
 
 routes = ApiRoutes(tag="stories")
 
@@ -43,6 +52,9 @@ STAFF = (Role.editor, Role.reviewer)
 
 
 # -- public reads ----------------------------------------------------------------------
+# The feed and story bodies are answered from the stories cache (server/cache.py): on a
+# miss the route builds the JSON from the feed service's models; on a hit nothing is
+# built at all.
 
 
 @routes.get(
@@ -56,8 +68,21 @@ STAFF = (Role.editor, Role.reviewer)
 )
 async def list_stories(request: web.Request) -> web.Response:
     query = read_query(request, StoryListQuery)
-    page = await request.app[STORY_SERVICE].public_page_json(query)
+    app = request.app
+
+    async def build() -> bytes:
+        return json_bytes((await app[FEED_SERVICE].public_page(query)).model_dump(mode="json"))
+
+    page = await app[STORY_CACHE].fetch("page", query.canonical, build)
     return respond_revalidated(request, page.body, private=False, etag=page.etag)
+
+
+def with_viewer_flags(story: CachedJson, liked: bool, favorited: bool) -> tuple[bytes, str]:
+    """A cached story body with the viewer's flags, and its ETag: a function of the
+    shared body and the two flags (no hashing of the whole body per request)."""
+    body = orjson.loads(story.body)
+    body["liked"], body["favorited"] = liked, favorited
+    return orjson.dumps(body), f'{story.etag[:-1]}-{liked:d}{favorited:d}"'
 
 
 @routes.get(
@@ -66,12 +91,25 @@ async def list_stories(request: web.Request) -> web.Response:
 )  # fmt: skip
 async def get_story(request: web.Request) -> web.Response:
     viewer = optional_principal(request)
-    story = await request.app[STORY_SERVICE].story_json(request.match_info["story_id"], viewer)
-    return respond_revalidated(request, story.body, private=viewer is not None, etag=story.etag)
+    story_id = request.match_info["story_id"]
+    app = request.app
+
+    async def build() -> bytes:
+        story = await app[FEED_SERVICE].story(story_id)  # a 404 is raised, not cached
+        return json_bytes(story.model_dump(mode="json"))
+
+    cached = await app[STORY_CACHE].fetch("story", story_id, build)
+    engagement = app[ENGAGEMENT_SERVICE]
+    engagement.record_view(story_id)
+    if viewer is None:
+        return respond_revalidated(request, cached.body, private=False, etag=cached.etag)
+    liked, favorited = await engagement.flags(viewer.user_id, story_id)
+    body, etag = with_viewer_flags(cached, liked, favorited)
+    return respond_revalidated(request, body, private=True, etag=etag)
 
 
 async def _engage(request: web.Request, kind: str, on: bool) -> web.Response:
-    service = request.app[STORY_SERVICE]
+    service = request.app[ENGAGEMENT_SERVICE]
     principal = current_principal(request)
     story_id = request.match_info["story_id"]
     if kind == "likes":
@@ -104,11 +142,8 @@ async def unfavorite_story(request: web.Request) -> web.Response:
 @routes.get("/me/favorites", "My favourite stories", query=PageQuery, response=StoryPage)
 async def my_favorites(request: web.Request) -> web.Response:
     query = read_query(request, PageQuery)
-    service = request.app[STORY_SERVICE]
-    docs, next_cursor = await service.favorites_of(
-        current_principal(request), query.cursor, query.limit
-    )
-    return respond(StoryPage(items=await service.summaries(docs), next_cursor=next_cursor))
+    engagement = request.app[ENGAGEMENT_SERVICE]
+    return respond(await engagement.favorites_page(current_principal(request), query))
 
 
 @routes.get(
@@ -120,9 +155,7 @@ async def my_favorites(request: web.Request) -> web.Response:
 )
 async def list_people(request: web.Request) -> web.Response:
     query = read_query(request, PeopleQuery)
-    people = request.app[PEOPLE_SERVICE]
-    docs, next_cursor = await people.page(query.honor, query.q, query.cursor, query.limit)
-    return respond(PersonPage(items=[await people.out(d) for d in docs], next_cursor=next_cursor))
+    return respond(await request.app[PEOPLE_SERVICE].page(query.honor, query.q, query))
 
 
 @routes.get(
@@ -131,14 +164,10 @@ async def list_people(request: web.Request) -> web.Response:
 )  # fmt: skip
 async def get_person(request: web.Request) -> web.Response:
     people = request.app[PEOPLE_SERVICE]
-    stories = request.app[STORY_SERVICE]
     person_id = request.match_info["person_id"]
-    doc = await people.get(person_id)
-    docs, _ = await stories.public_page(
-        category=None, tag=None, person_id=person_id, q=None, cursor=None, limit=50
-    )
-    out = await people.out(doc)
-    return respond(PersonDetailOut(**out.model_dump(), stories=await stories.summaries(docs)))
+    out = await people.out(await people.get(person_id))
+    stories = await request.app[FEED_SERVICE].of_person(person_id)
+    return respond(PersonDetailOut(**out.model_dump(), stories=stories))
 
 
 # -- editors and reviewers --------------------------------------------------------------
@@ -176,7 +205,7 @@ async def update_person(request: web.Request) -> web.Response:
 )  # fmt: skip
 async def create_story(request: web.Request) -> web.Response:
     body = await read_body(request, StoryIn)
-    service = request.app[STORY_SERVICE]
+    service = request.app[EDITORIAL_SERVICE]
     doc = await service.create(current_principal(request), body.model_dump())
     return respond(await service.admin_out(doc), status=201)
 
@@ -189,7 +218,7 @@ async def create_story(request: web.Request) -> web.Response:
 async def update_story(request: web.Request) -> web.Response:
     body = await read_body(request, StoryPatch)
     fields = body.model_dump(include=body.model_fields_set - {"revision"})
-    service = request.app[STORY_SERVICE]
+    service = request.app[EDITORIAL_SERVICE]
     doc = await service.patch(
         current_principal(request), request.match_info["story_id"], body.revision, fields
     )
@@ -201,7 +230,7 @@ async def update_story(request: web.Request) -> web.Response:
     response=AdminStoryOut, errors=("invalid_transition",),
 )  # fmt: skip
 async def submit_story(request: web.Request) -> web.Response:
-    service = request.app[STORY_SERVICE]
+    service = request.app[EDITORIAL_SERVICE]
     doc = await service.submit(current_principal(request), request.match_info["story_id"])
     return respond(await service.admin_out(doc))
 
@@ -214,7 +243,7 @@ async def submit_story(request: web.Request) -> web.Response:
 )  # fmt: skip
 async def publish_story(request: web.Request) -> web.Response:
     body = await read_body(request, PublishIn) if request.can_read_body else PublishIn()
-    service = request.app[STORY_SERVICE]
+    service = request.app[EDITORIAL_SERVICE]
     doc = await service.publish(
         current_principal(request), request.match_info["story_id"], body.publish_at
     )
@@ -227,7 +256,7 @@ async def publish_story(request: web.Request) -> web.Response:
 )  # fmt: skip
 async def reject_story(request: web.Request) -> web.Response:
     body = await read_body(request, RejectIn)
-    service = request.app[STORY_SERVICE]
+    service = request.app[EDITORIAL_SERVICE]
     doc = await service.reject(
         current_principal(request), request.match_info["story_id"], body.reason
     )
@@ -239,7 +268,7 @@ async def reject_story(request: web.Request) -> web.Response:
     response=AdminStoryOut, errors=("invalid_transition",),
 )  # fmt: skip
 async def unpublish_story(request: web.Request) -> web.Response:
-    service = request.app[STORY_SERVICE]
+    service = request.app[EDITORIAL_SERVICE]
     doc = await service.unpublish(current_principal(request), request.match_info["story_id"])
     return respond(await service.admin_out(doc))
 
@@ -250,18 +279,16 @@ async def unpublish_story(request: web.Request) -> web.Response:
 )  # fmt: skip
 async def list_admin_stories(request: web.Request) -> web.Response:
     query = read_query(request, AdminStoryListQuery)
-    service = request.app[STORY_SERVICE]
-    docs, next_cursor = await service.admin_page(query.status, query.cursor, query.limit)
-    items = [await service.admin_out(doc) for doc in docs]
-    return respond(AdminStoryPage(items=items, next_cursor=next_cursor))
+    service = request.app[EDITORIAL_SERVICE]
+    return respond(await service.admin_page(query.status, query))
 
 
 @routes.get(
     "/admin/stories/{story_id}", "Any story, for staff", roles=STAFF, response=AdminStoryOut
 )
 async def get_admin_story(request: web.Request) -> web.Response:
-    service = request.app[STORY_SERVICE]
-    return respond(await service.admin_out(await service.get_admin(request.match_info["story_id"])))
+    service = request.app[EDITORIAL_SERVICE]
+    return respond(await service.admin_out(await service.get(request.match_info["story_id"])))
 
 
 @routes.get(
@@ -269,7 +296,7 @@ async def get_admin_story(request: web.Request) -> web.Response:
     response=RevisionList,
 )  # fmt: skip
 async def list_revisions(request: web.Request) -> web.Response:
-    service = request.app[STORY_SERVICE]
+    service = request.app[EDITORIAL_SERVICE]
     return respond(RevisionList(items=await service.revisions(request.match_info["story_id"])))
 
 
@@ -283,11 +310,7 @@ async def list_revisions(request: web.Request) -> web.Response:
 async def list_comments(request: web.Request) -> web.Response:
     query = read_query(request, PageQuery)
     comments = request.app[COMMENT_SERVICE]
-    docs, next_cursor = await comments.public_page(
-        request.match_info["story_id"], query.cursor, query.limit
-    )
-    items = [await comments.out(doc) for doc in docs]
-    return respond(CommentPage(items=items, next_cursor=next_cursor))
+    return respond(await comments.public_page(request.match_info["story_id"], query))
 
 
 @routes.post(
@@ -300,8 +323,8 @@ async def list_comments(request: web.Request) -> web.Response:
 async def post_comment(request: web.Request) -> web.Response:
     body = await read_body(request, CommentIn)
     comments = request.app[COMMENT_SERVICE]
-    doc = await comments.post(current_principal(request), request.match_info["story_id"], body.text)
-    return respond(await comments.out(doc), status=201)
+    out = await comments.post(current_principal(request), request.match_info["story_id"], body.text)
+    return respond(out, status=201)
 
 
 @routes.get(
@@ -310,18 +333,15 @@ async def post_comment(request: web.Request) -> web.Response:
 )  # fmt: skip
 async def list_pending_comments(request: web.Request) -> web.Response:
     query = read_query(request, PageQuery)
-    comments = request.app[COMMENT_SERVICE]
-    docs, next_cursor = await comments.pending_page(query.cursor, query.limit)
-    items = [await comments.out(doc) for doc in docs]
-    return respond(CommentPage(items=items, next_cursor=next_cursor))
+    return respond(await request.app[COMMENT_SERVICE].pending_page(query))
 
 
 async def _moderate(request: web.Request, approve: bool) -> web.Response:
     comments = request.app[COMMENT_SERVICE]
-    doc = await comments.moderate(
+    out = await comments.moderate(
         current_principal(request), request.match_info["comment_id"], approve
     )
-    return respond(await comments.out(doc))
+    return respond(out)
 
 
 @routes.post(

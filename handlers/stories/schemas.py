@@ -8,7 +8,8 @@ from typing import Literal
 from pydantic import AwareDatetime, Field
 
 from handlers.media.schemas import MediaOut
-from server.rest import ApiIn, ApiOut, ApiQuery, patch_field
+from server.paging import Page, PageQuery
+from server.rest import ApiIn, ApiOut, patch_field
 
 Category = Literal["model_worker", "craftsman", "frontline_worker", "team", "policy"]
 Status = Literal["draft", "in_review", "scheduled", "published", "unpublished"]
@@ -137,46 +138,32 @@ class RejectIn(ApiIn):
     reason: str = Field(min_length=1, max_length=200)
 
 
-class StoryListQuery(ApiQuery):
+class StoryListQuery(PageQuery):
     category: Category | None = None
     tag: str | None = Field(None, min_length=1, max_length=16)
     person_id: str | None = Field(None, min_length=1, max_length=64)
     q: str | None = Field(None, min_length=1, max_length=50)
-    limit: int = Field(20, ge=1, le=50)
-    cursor: str | None = Field(None, min_length=1, max_length=200)
 
 
-class AdminStoryListQuery(ApiQuery):
+class AdminStoryListQuery(PageQuery):
     status: Status | None = None
-    limit: int = Field(20, ge=1, le=50)
-    cursor: str | None = Field(None, min_length=1, max_length=200)
 
 
-class PageQuery(ApiQuery):
-    limit: int = Field(20, ge=1, le=50)
-    cursor: str | None = Field(None, min_length=1, max_length=200)
-
-
-class PeopleQuery(ApiQuery):
+class PeopleQuery(PageQuery):
     honor: str | None = Field(None, min_length=1, max_length=32)
     q: str | None = Field(None, min_length=1, max_length=50)
-    limit: int = Field(20, ge=1, le=50)
-    cursor: str | None = Field(None, min_length=1, max_length=200)
 
 
-class StoryPage(ApiOut):
-    items: list[StorySummary]
-    next_cursor: str | None
+class StoryPage(Page[StorySummary]):
+    pass
 
 
-class AdminStoryPage(ApiOut):
-    items: list[AdminStoryOut]
-    next_cursor: str | None
+class AdminStoryPage(Page[AdminStoryOut]):
+    pass
 
 
-class PersonPage(ApiOut):
-    items: list[PersonOut]
-    next_cursor: str | None
+class PersonPage(Page[PersonOut]):
+    pass
 
 
 class RevisionOut(ApiOut):
@@ -221,6 +208,5 @@ class CommentOut(ApiOut):
     created_at: datetime
 
 
-class CommentPage(ApiOut):
-    items: list[CommentOut]
-    next_cursor: str | None
+class CommentPage(Page[CommentOut]):
+    pass

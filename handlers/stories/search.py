@@ -3,7 +3,7 @@
 Pure and synchronous (no MongoDB, no aiohttp). A story (or a person) stores
 ``terms``, a de-duplicated, sorted array in a multikey index (top level, so
 FerretDB indexes it too); a query becomes a handful of terms, MongoDB returns
-the candidates holding any of them (``mongo_filter``), and ``score`` ranks the
+the candidates holding any of them (``repo.search_filter``), and ``score`` ranks the
 candidates in Python.
 
 Normalisation (``normalise``, both sides)
@@ -262,7 +262,7 @@ def index_terms(
 
 @dataclass(frozen=True, slots=True)
 class QueryTerms:
-    """A tokenised query. ``all_terms()`` feeds the MongoDB ``$in``; ``score`` ranks."""
+    """A tokenised query. ``all_terms()`` feeds the candidate filter; ``score`` ranks."""
 
     text: str
     """The normalised query, cut to ``MAX_QUERY_CHARS``, whitespace collapsed."""
@@ -333,16 +333,6 @@ def query_terms(q: str) -> QueryTerms:
         phrases=tuple(phrases),
         joined=joined,
     )
-
-
-def mongo_filter(query: QueryTerms) -> dict[str, Any]:
-    """The MongoDB filter for candidate stories: any query term in ``terms``.
-
-    The filter can match many documents (a common bigram): the caller must bound
-    the candidates (``.limit(...)``, newest first) and rank them with ``score``.
-    An empty query gives ``{"terms": {"$in": []}}``, which matches nothing.
-    """
-    return {"terms": {"$in": query.all_terms()}}
 
 
 def coverage(terms: Iterable[str], query: QueryTerms) -> float:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from handlers.media.service import MediaService
 from handlers.stories.demo import DemoArt, DemoContent
-from handlers.stories.service import PeopleService, StoryService
+from handlers.stories.editorial import EditorialService
+from handlers.stories.people import PeopleService
 from server.principal import Principal
 
 
@@ -21,7 +22,7 @@ class SeedResult:
 
 async def seed_demo_content(
     people: PeopleService,
-    stories: StoryService,
+    stories: EditorialService,
     media: MediaService,
     editor: Principal,
     reviewer: Principal,
@@ -33,7 +34,7 @@ async def seed_demo_content(
     person_ids: dict[str, str] = {}
     created_people = 0
     for person in content.people:
-        existing = await people.repo.find_by_name(person.name)
+        existing = await people.find_by_name(person.name)
         if existing is None:
             portrait = await media.upload(editor.user_id, art.portraits[person.key], "story")
             existing = await people.create(
@@ -50,9 +51,7 @@ async def seed_demo_content(
             created_people += 1
         person_ids[person.key] = str(existing["_id"])
 
-    titles = {doc["title"] for doc in await stories.repo.admin_page(
-        status=None, after_id=None, limit=1000
-    )}  # fmt: skip
+    titles = await stories.titles()
     created_stories = 0
     for story in content.stories:
         if story.title in titles:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pytest
 
 from handlers.stories import search
+from handlers.stories.repo import search_filter as mongo_filter
 from handlers.stories.search import (
     BODY_CHARS,
     MAX_QUERY_CHARS,
     MAX_TERMS,
     index_terms,
-    mongo_filter,
     normalise,
     pinyin_terms,
     query_terms,
@@ -309,12 +308,11 @@ def test_body_gives_bigrams_but_no_unigrams_of_longer_runs() -> None:
 @pytest.mark.parametrize(
     "body", ["工" * 100_000, "a" * 100_000, "a@" * 50_000, "<a" * 50_000, "x.y" * 30_000]
 )
-def test_indexing_stays_fast_on_hostile_bodies(body: str) -> None:
-    # Bounded reads and backtracking-free patterns: milliseconds, not minutes.
-    started = time.perf_counter()
+def test_indexing_stays_bounded_on_hostile_bodies(body: str) -> None:
+    # Bounded reads and backtracking-free patterns; how long it takes is measured by
+    # bench/search.py (milliseconds), not asserted here.
     terms = index_terms(title=body, summary=body, body=body, tags=[body], people_names=[body])
     assert len(terms) <= MAX_TERMS
-    assert time.perf_counter() - started < 5
 
 
 def test_ascii_words_and_digits() -> None:

@@ -14,15 +14,17 @@ from typing import Any
 
 import pytest
 from arq import Worker
+from arq.jobs import Job
 
 from config.settings import Settings
 from handlers.auth import sweep_sessions
 from handlers.auth.keys import AUTH_SERVICE
-from handlers.stories import publish_due_stories, store_story_views
-from handlers.stories.keys import STORY_SERVICE
+from handlers.stories import publish_due_stories, publish_due_story, store_story_views
+from handlers.stories.keys import ENGAGEMENT_SERVICE
 from server.app import create_app
-from server.jobqueue import queue_name
-from server.keys import REDIS
+from server.clock import SettableClock
+from server.jobqueue import load_job, queue_name
+from server.keys import JOBS, REDIS
 from server.worker import close_worker, create_worker
 from tests.fixtures.app import AiohttpClient, Client
 from tests.fixtures.live_server import LiveServers
@@ -51,12 +53,12 @@ async def admin_story(client: Client, staff: dict[str, Session], story_id: str) 
 
 async def wait_for_status(
     client: Client, staff: dict[str, Session], story_id: str, status: str, timeout_s: float
-) -> datetime:
-    """When the story reached ``status`` (polling every 50 ms); fails after the timeout."""
+) -> None:
+    """Until the story has ``status`` (polling every 50 ms); fails after the timeout."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while asyncio.get_running_loop().time() < deadline:
         if (await admin_story(client, staff, story_id))["status"] == status:
-            return datetime.now(UTC)
+            return
         await asyncio.sleep(0.05)
     raise AssertionError(f"story {story_id} did not become {status} within {timeout_s} s")
 
@@ -66,51 +68,79 @@ async def feed_ids(client: Client) -> list[str]:
 
 
 async def schedule(
-    client: Client, staff: dict[str, Session], title: str, in_s: float
-) -> tuple[str, datetime]:
+    client: Client, staff: dict[str, Session], title: str, at: datetime
+) -> tuple[str, str]:
+    """A story scheduled for ``at``: its id and the id of its queued publish job."""
     story = await create_story(client, staff["editor"], title=title)
-    at = datetime.now(UTC) + timedelta(seconds=in_s)
     scheduled = await publish(client, staff, story["id"], publish_at=at.isoformat())
     assert scheduled["status"] == "scheduled"
-    return story["id"], at
+    job_id = client.app[JOBS].job_id(f"publish:{story['id']}:{scheduled['revision']}")
+    return story["id"], job_id
+
+
+async def queued(client: Client) -> dict[str, int]:
+    """arq's queue: job id -> when it runs (Unix ms)."""
+    redis = client.app[REDIS]
+    jobs = await redis.client.zrange(queue_name(redis.prefix), 0, -1, withscores=True)
+    return {job_id.decode(): int(score) for job_id, score in jobs}
+
+
+async def run_due_job(client: Client, job_id: str) -> Any:
+    """The app's clock has reached a queued job's time: tell arq so (it runs jobs by the
+    real clock), and wait for the worker's answer (arq polls for it, with a deadline)."""
+    redis = client.app[REDIS]
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    await redis.client.zadd(queue_name(redis.prefix), {job_id: now_ms}, xx=True)
+    job = Job(job_id, client.app[JOBS].arq, _queue_name=queue_name(redis.prefix),
+              _deserializer=load_job)  # fmt: skip
+    return await job.result(timeout=10, poll_delay=0.02)
 
 
 async def test_worker_publishes_a_scheduled_story_on_time(
-    client: Client, staff: dict[str, Session], worker: Worker
+    client: Client, staff: dict[str, Session], worker: Worker, clock: SettableClock
 ) -> None:
-    sid, at = await schedule(client, staff, "定时发布的故事", in_s=1.5)
+    at = clock.now() + timedelta(minutes=10)  # within the staff's access-token lifetime
+    sid, job_id = await schedule(client, staff, "定时发布的故事", at)
     assert (await client.get(f"/api/v1/stories/{sid}")).status == 404
     assert await feed_ids(client) == []  # this page is now cached, without the story
-    published_at = await wait_for_status(client, staff, sid, "published", timeout_s=5)
-    assert at <= published_at < at + timedelta(seconds=1.5)
+    # The job is queued for the story's time, to the millisecond: arq runs it then.
+    assert await queued(client) == {job_id: int(at.timestamp() * 1000)}
+    clock.advance(timedelta(minutes=9, seconds=59))
+    assert await publish_due_story(client.app, sid) is False  # not a moment early
+    clock.advance(timedelta(seconds=1))
+    assert await run_due_job(client, job_id) is True
+    story = await admin_story(client, staff, sid)
+    assert story["status"] == "published"
+    assert datetime.fromisoformat(story["published_at"]) == at
     # The job invalidated the cached page: the story is in the feed straight away.
     assert await feed_ids(client) == [sid]
     assert (await client.get(f"/api/v1/stories/{sid}")).status == 200
 
 
 async def test_a_story_taken_down_before_its_time_stays_down(
-    client: Client, staff: dict[str, Session], worker: Worker
+    client: Client, staff: dict[str, Session], worker: Worker, clock: SettableClock
 ) -> None:
-    sid, _ = await schedule(client, staff, "撤下的定时稿", in_s=0.8)
+    sid, job_id = await schedule(client, staff, "撤下的定时稿", clock.now() + timedelta(minutes=5))
     down = await client.post(
         f"/api/v1/admin/stories/{sid}/unpublish", headers=staff["editor"].headers
     )
     assert (await down.json())["status"] == "unpublished"
-    await asyncio.sleep(1.5)  # its job has run by now, and found nothing to do
+    clock.advance(timedelta(minutes=6))
+    assert await run_due_job(client, job_id) is False  # its job ran and found nothing to do
     assert (await admin_story(client, staff, sid))["status"] == "unpublished"
     assert (await client.get(f"/api/v1/stories/{sid}")).status == 404
     assert await feed_ids(client) == []
 
 
 async def test_the_sweep_publishes_stories_whose_job_was_lost(
-    client: Client, staff: dict[str, Session]
+    client: Client, staff: dict[str, Session], clock: SettableClock
 ) -> None:
-    sid, _ = await schedule(client, staff, "任务丢失的定时稿", in_s=0.3)
+    sid, _ = await schedule(client, staff, "任务丢失的定时稿", clock.now() + timedelta(minutes=1))
     # Redis lost the queue (restarted empty): only the periodic sweep is left.
     redis = client.app[REDIS]
     await redis.client.delete(queue_name(redis.prefix))
     assert await publish_due_stories(client.app) == 0  # not due yet
-    await asyncio.sleep(0.5)
+    clock.advance(timedelta(minutes=1))
     assert await feed_ids(client) == [sid]  # public on time (read-time rule)...
     assert await publish_due_stories(client.app) == 1  # ...and now published
     assert (await admin_story(client, staff, sid))["status"] == "published"
@@ -131,7 +161,7 @@ async def test_views_from_two_processes_are_stored_once(
         client.get(f"/api/v1/stories/{'0' * 24}"),  # a 404 is not a view
     )
     for app in (client.app, other_process.app):
-        await app[STORY_SERVICE].views.flush()
+        await app[ENGAGEMENT_SERVICE].views.flush()
     assert await store_story_views(client.app) == 100
     assert (await admin_story(client, staff, story["id"]))["stats"]["views"] == 100
     assert await store_story_views(client.app) == 0  # nothing counted twice
@@ -142,7 +172,7 @@ async def test_a_batch_left_by_a_crashed_worker_is_finished_not_doubled(
 ) -> None:
     story = await create_story(client, staff["editor"])
     await publish(client, staff, story["id"])
-    stories = client.app[STORY_SERVICE]
+    stories = client.app[ENGAGEMENT_SERVICE]
     for _ in range(5):
         await client.get(f"/api/v1/stories/{story['id']}")
     await stories.views.flush()
@@ -165,7 +195,7 @@ async def test_two_workers_draining_at_once_count_each_view_once(
     story = await create_story(client, staff["editor"])
     await publish(client, staff, story["id"])
     url = f"/api/v1/stories/{story['id']}"
-    stories = client.app[STORY_SERVICE]
+    stories = client.app[ENGAGEMENT_SERVICE]
     await asyncio.gather(*(client.get(url) for _ in range(7)))
     await stories.views.flush()
     holding, go_on = asyncio.Event(), asyncio.Event()
@@ -202,18 +232,21 @@ async def test_python_m_server_worker_runs_jobs_and_stops_on_sigterm(
         )
         return await asyncio.wait_for(probe.wait(), 15)
 
-    sid, at = await schedule(client, staff, "由独立进程发布", in_s=3)
-    published_at = await wait_for_status(client, staff, sid, "published", timeout_s=10)
-    assert at <= published_at < at + timedelta(seconds=1.5)
+    at = datetime.now(UTC) + timedelta(seconds=3)  # the worker runs on the real clock
+    at = at.replace(microsecond=at.microsecond // 1000 * 1000)  # what MongoDB keeps
+    sid, _ = await schedule(client, staff, "由独立进程发布", at)
+    await wait_for_status(client, staff, sid, "published", timeout_s=30)
+    story = await admin_story(client, staff, sid)  # published by the other process
+    assert datetime.fromisoformat(story["published_at"]) == at  # at its scheduled time
     assert await check() == 0  # the health check sees a live worker
     assert await worker.stop() == 0  # SIGTERM: it stops cleanly
     assert await check() == 1  # and none once it stopped
 
 
-async def test_the_session_sweep_keeps_live_sessions(client: Client) -> None:
+async def test_the_session_sweep_keeps_live_sessions(client: Client, clock: SettableClock) -> None:
     auth = client.app[AUTH_SERVICE]
     reader = await sign_in_wechat(client, "still-here")
-    long_ago = datetime.now(UTC) - timedelta(days=40)
+    long_ago = clock.now() - timedelta(days=40)
     await auth.sessions.create("expired-session", reader.user_id, "x", long_ago, long_ago)
     assert await sweep_sessions(client.app) == 1
     assert await auth.sessions.get("expired-session") is None

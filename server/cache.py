@@ -1,27 +1,35 @@
-"""The public feed cache: list pages and story bodies, keyed under a version.
+"""A versioned response cache: JSON answers (bytes and ETag) under a namespace's version.
 
-Publishing, unpublishing and editing a public story bump the version, so every cached
-page is stale at once (and expires on its own after ``ttl_s``). Counters in cached
-answers may lag by up to ``ttl_s``; the like/favourite endpoints answer the fresh
-count. Per-user flags (liked, favorited) are merged after the cache. If Redis does not
-answer, callers read MongoDB: the cache only makes things fast.
+A room creates one per namespace (the stories room: ``"stories"``) and bumps its
+version (``invalidate``) whenever something its answers show changes: every cached
+answer is then unreachable at once, and each expires on its own after ``ttl_s`` (so
+counters in cached answers lag by at most that). If Redis does not answer, nothing is
+cached and every answer is built: the cache only makes things fast.
 
 Two levels: Redis, shared by every process, and an LRU in each process, so that a hit
-costs no round trip at all. The version lives in Redis; each process follows it by
+costs no round trip at all (and no allocation: the entry is returned as stored). The
+version lives in Redis (``<prefix><namespace>:version``); each process follows it by
 polling every ``version_poll_s`` (a process that bumps it knows at once), so another
-process serves the old version for at most that long.
+process serves the old version for at most that long. A process's copy lives no longer
+than the Redis entry it came from (``PTTL``). Concurrent misses of one key in one
+process wait for a single build (``server.singleflight``). Deadlines are read on the
+app clock's monotonic side (``Clock.monotonic``). Loads count in
+``jiangxin_feed_cache_loads{source}`` (``redis`` or built here, ``mongodb``); Redis
+failures degrade as ``<label>_cache_{version,get,put,invalidate}``.
+
+What is cached is bytes: the caller (a route) builds them from its service's models on
+a miss, so services know nothing of JSON bytes or ETags.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from server.background import Periodic
+from server.clock import Clock
 from server.degrade import Degrade
 from server.errors import REDIS_UNAVAILABLE
 from server.metrics import Metrics
@@ -29,7 +37,8 @@ from server.redis_state import RedisState
 from server.rest import etag_of
 from server.singleflight import SingleFlight
 
-log = logging.getLogger("jiangxin.stories")
+Build = Callable[[], Awaitable[bytes]]
+LocalKey = tuple[int, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,30 +53,39 @@ class CachedJson:
         return cls(body, etag_of(body))
 
 
-class FeedCache:
+class VersionedCache:
     def __init__(
         self,
+        namespace: str,
         redis: RedisState,
         metrics: Metrics,
         degrade: Degrade,
+        clock: Clock,
         ttl_s: int,
         *,
+        label: str | None = None,
         local_entries: int = 256,
         version_poll_s: float = 0.1,
     ) -> None:
+        self.namespace = namespace
+        # What degraded operations are called in the metric and the log: <label>_cache_get
+        self.label = label or namespace
         self.redis = redis
         self.metrics = metrics
         self.degrade = degrade
+        self.clock = clock
+        self._monotonic = clock.monotonic  # bound once: read on every hit
         self.ttl_s = ttl_s
         self.local_entries = local_entries
+        self.version_poll_s = version_poll_s
         # (version, kind, params) -> (deadline, entry); no digest to compute on a hit
-        self._local: OrderedDict[tuple[int, str, str], tuple[float, CachedJson]] = OrderedDict()
+        self._local: OrderedDict[LocalKey, tuple[float, CachedJson]] = OrderedDict()
         self._loads: SingleFlight[CachedJson] = SingleFlight()
-        self._version_key = redis.key("stories", "version")
+        self._version_key = redis.key(namespace, "version")
         # None while Redis does not answer: nothing is cached or served from the cache.
         self._version: int | None = None
         self._own_bumps = 0  # lets the poller drop a read that raced with our own bump
-        self._poller = Periodic("feed cache version", version_poll_s, self._read_version)
+        self._poller = Periodic(f"{namespace} cache version", version_poll_s, self.follow_version)
 
     @property
     def enabled(self) -> bool:
@@ -76,30 +94,29 @@ class FeedCache:
     async def start(self) -> None:
         """Read the version, then follow it in the background."""
         if self.enabled:
-            await self._read_version()
+            await self.follow_version()
             self._poller.start()
 
     async def stop(self) -> None:
         await self._poller.stop()
 
-    async def _read_version(self) -> None:
+    async def follow_version(self) -> None:
+        """One poll of the shared version (what the background loop runs)."""
         bumps = self._own_bumps
         try:
             value: int | None = int(await self.redis.client.get(self._version_key) or 0)
         except REDIS_UNAVAILABLE as exc:
-            self.degrade.redis("feed_cache_version", exc)
+            self.degrade.redis(f"{self.label}_cache_version", exc)
             value = None
         if bumps == self._own_bumps:
             self._version = value
 
-    def _redis_key(self, local_key: tuple[int, str, str]) -> str:
+    def _redis_key(self, local_key: LocalKey) -> str:
         version, kind, params = local_key
         digest = hashlib.blake2b(params.encode(), digest_size=12).hexdigest()
-        return self.redis.key("stories", str(version), kind, digest)
+        return self.redis.key(self.namespace, str(version), kind, digest)
 
-    async def fetch(
-        self, kind: str, params: str, build: Callable[[], Awaitable[bytes]]
-    ) -> CachedJson:
+    async def fetch(self, kind: str, params: str, build: Build) -> CachedJson:
         """The cached answer for ``(kind, params)``, built (once per process at a time)
         by ``build`` on a miss. Errors of ``build`` (a 404) are not cached."""
         version = self._version
@@ -108,16 +125,14 @@ class FeedCache:
         key = (version, kind, params)
         local = self._local.get(key)
         if local is not None:
-            if local[0] > time.monotonic():
+            if local[0] > self._monotonic():
                 self._local.move_to_end(key)
                 return local[1]
             del self._local[key]
         # Concurrent misses of the same key wait for one load, not one each.
         return await self._loads.run(key, lambda: self._load(key, build))
 
-    async def _load(
-        self, key: tuple[int, str, str], build: Callable[[], Awaitable[bytes]]
-    ) -> CachedJson:
+    async def _load(self, key: LocalKey, build: Build) -> CachedJson:
         shared_key = self._redis_key(key)
         redis_up = True
         try:
@@ -126,7 +141,7 @@ class FeedCache:
                 pipe.pttl(shared_key)
                 shared, ttl_ms = await pipe.execute()
         except REDIS_UNAVAILABLE as exc:
-            self.degrade.redis("feed_cache_get", exc)
+            self.degrade.redis(f"{self.label}_cache_get", exc)
             redis_up, shared = False, None
         if shared is not None and ttl_ms > 0:
             self.metrics.feed_cache_loads.labels("redis").inc()
@@ -140,19 +155,19 @@ class FeedCache:
             try:
                 await self.redis.client.set(shared_key, entry.body, ex=self.ttl_s)
             except REDIS_UNAVAILABLE as exc:
-                self.degrade.redis("feed_cache_put", exc)
+                self.degrade.redis(f"{self.label}_cache_put", exc)
         return entry
 
-    def _remember(self, key: tuple[int, str, str], entry: CachedJson, ttl_s: float) -> None:
+    def _remember(self, key: LocalKey, entry: CachedJson, ttl_s: float) -> None:
         # A version bump makes the key unreachable; the deadline covers counters that
         # change without one.
-        self._local[key] = (time.monotonic() + ttl_s, entry)
+        self._local[key] = (self._monotonic() + ttl_s, entry)
         self._local.move_to_end(key)
         while len(self._local) > self.local_entries:
             self._local.popitem(last=False)
 
     async def invalidate(self) -> None:
-        """Every cached page and body is stale from now on."""
+        """Every cached answer of the namespace is stale from now on."""
         if not self.enabled:
             return
         self._own_bumps += 1
@@ -164,4 +179,4 @@ class FeedCache:
             self._version = max(bumped, self._version or 0)
         except REDIS_UNAVAILABLE as exc:
             # Cached entries still expire within ttl_s; log so operators know why.
-            self.degrade.redis("feed_cache_invalidate", exc)
+            self.degrade.redis(f"{self.label}_cache_invalidate", exc)

@@ -1,0 +1,98 @@
+"""Likes, favourites (and the list of mine), view counts and the counters on stories.
+
+Likes and favourites are idempotent: one document per story and user, and a counter
+moves only when one was really added or removed. Views are counted in the process and
+stored by the worker (``views.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.stories.feed import FeedService
+from handlers.stories.repo import FAVORITES, EngagementKind, EngagementRepo
+from handlers.stories.schemas import FavoriteOut, LikeOut, StoryPage
+from handlers.stories.views import ViewCounter
+from server.clock import Clock
+from server.paging import PageQuery
+from server.principal import Principal
+
+
+class EngagementService:
+    privacy_section = "stories"
+
+    def __init__(
+        self, repo: EngagementRepo, feed: FeedService, views: ViewCounter, clock: Clock
+    ) -> None:
+        self.repo = repo
+        self.feed = feed
+        self.views = views
+        self.clock = clock
+
+    async def _set(
+        self, principal: Principal, story_id: str, kind: EngagementKind, on: bool
+    ) -> tuple[bool, int]:
+        """Like/favourite on or off; idempotent, counters move only on a real change."""
+        doc = await self.feed.get_public(story_id)
+        changed = (
+            await self.repo.add(kind, story_id, principal.user_id, self.clock.now())
+            if on
+            else await self.repo.remove(kind, story_id, principal.user_id)
+        )
+        if changed:
+            doc = await self.repo.bump_stat(story_id, kind, 1 if on else -1) or doc
+        return on, int(doc.get("stats", {}).get(kind, 0))
+
+    async def like(self, principal: Principal, story_id: str, on: bool) -> LikeOut:
+        liked, likes = await self._set(principal, story_id, "likes", on)
+        return LikeOut(liked=liked, likes=likes)
+
+    async def favorite(self, principal: Principal, story_id: str, on: bool) -> FavoriteOut:
+        favorited, count = await self._set(principal, story_id, "favorites", on)
+        return FavoriteOut(favorited=favorited, favorites=count)
+
+    async def flags(self, user_id: str, story_id: str) -> tuple[bool, bool]:
+        """Whether the user likes and has favourited the story."""
+        liked = await self.repo.has("likes", story_id, user_id)
+        favorited = await self.repo.has("favorites", story_id, user_id)
+        return liked, favorited
+
+    async def favorites_page(self, principal: Principal, query: PageQuery) -> StoryPage:
+        """My favourites, newest first (stories no longer public are left out)."""
+        position = FAVORITES.decode(query.cursor)
+        marks = await self.repo.favorites_page(principal.user_id, position, query.limit + 1)
+        marks, next_cursor = FAVORITES.page(marks, query.limit)
+        docs = await self.feed.public_many([mark["story_id"] for mark in marks])
+        return StoryPage(items=await self.feed.summaries(docs), next_cursor=next_cursor)
+
+    # -- counters --------------------------------------------------------------------
+
+    def record_view(self, story_id: str) -> None:
+        """One view of a (public, existing) story: counted in the process."""
+        self.views.record(story_id)
+
+    async def store_views(self) -> int:
+        """Worker: move the views counted in Redis into the stories; how many."""
+        return await self.views.drain(self.repo.add_views)
+
+    async def count_comments(self, story_id: str, delta: int) -> None:
+        """An approved comment appeared (+1) or went (-1)."""
+        await self.repo.bump_stat(story_id, "comments", delta)
+
+    # -- personal data (server.privacy) ----------------------------------------------
+
+    async def export_personal_data(self, user_id: str) -> Any:
+        return {
+            kind: [
+                {"story_id": m["story_id"], "at": m["at"].isoformat()}
+                for m in await self.repo.of_user(kind, user_id)
+            ]
+            for kind in ("likes", "favorites")
+        }
+
+    async def erase_personal_data(self, user_id: str) -> None:
+        for kind in ("likes", "favorites"):
+            while marks := await self.repo.of_user(kind, user_id, limit=500):
+                for mark in marks:
+                    if await self.repo.remove(kind, mark["story_id"], user_id):
+                        await self.repo.bump_stat(mark["story_id"], kind, -1)
