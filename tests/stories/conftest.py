@@ -1,4 +1,5 @@
-"""Helpers of the stories tests: staff accounts, drafting and publishing through HTTP."""
+"""Helpers of the stories tests: staff accounts, drafting and publishing through HTTP, the
+stories services for calling without HTTP."""
 
 from __future__ import annotations
 
@@ -6,7 +7,16 @@ from typing import Any
 
 import pytest
 
-from server.principal import Role
+from handlers.stories import StoryServices, build_services
+from handlers.stories.keys import (
+    COMMENT_SERVICE,
+    EDITORIAL_SERVICE,
+    ENGAGEMENT_SERVICE,
+    FEED_SERVICE,
+    PEOPLE_SERVICE,
+    STORY_CACHE,
+)
+from server.principal import Principal, Role
 from tests.fixtures.app import Client
 from tests.fixtures.sessions import Session, sign_in_staff
 
@@ -42,3 +52,31 @@ async def publish(
     assert resp.status == 200, await resp.text()
     published: dict[str, Any] = await resp.json()
     return published
+
+
+def as_principal(session: Session, *roles: Role) -> Principal:
+    """The principal a signed-in session's requests carry, for calling services directly."""
+    return Principal(session.user_id, "test-session", frozenset(roles), "test-token")
+
+
+@pytest.fixture
+def app_services(client: Client) -> StoryServices:
+    """The test app's own stories services (what its routes use)."""
+    app = client.app
+    engagement = app[ENGAGEMENT_SERVICE]
+    return StoryServices(
+        cache=app[STORY_CACHE],
+        views=engagement.views,
+        people=app[PEOPLE_SERVICE],
+        feed=app[FEED_SERVICE],
+        editorial=app[EDITORIAL_SERVICE],
+        engagement=engagement,
+        comments=app[COMMENT_SERVICE],
+    )
+
+
+@pytest.fixture
+def services(client: Client) -> StoryServices:
+    """Stories services built afresh from the test app's resources (its database, Redis,
+    clock, media and auth services), to be called without HTTP."""
+    return build_services(client.app)
