@@ -107,7 +107,11 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
 
 
 def instructions_per_request(
-    command: list[str], url: str, env: dict[str, str], requests: int = 2000
+    command: list[str],
+    url: str,
+    env: dict[str, str],
+    requests: int = 2000,
+    cwd: Path | None = None,
 ) -> float:
     """CPU instructions a server spends per request of ``url``, counted by valgrind's
     callgrind: unlike seconds, the count does not move with what else the machine does.
@@ -117,6 +121,7 @@ def instructions_per_request(
         server = subprocess.Popen(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out", *command],
             env=env,
+            cwd=cwd,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

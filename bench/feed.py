@@ -5,9 +5,12 @@ server with the Redis feed cache, the same server with the cache off (MongoDB ev
 time), and a bare aiohttp handler returning the very same bytes. Each is pinned to one
 core, wrk (64 connections) to the other. Prints req/s, p99 and CPU per request at
 saturation and the ratio (goal: cached / bare >= 0.75 and p99 < 10 ms), then the p99 of
-bare and cached at a steady load below saturation (``--steady-rate``).
+bare and cached at a steady load below saturation (``--steady-rate``). ``--compare DIR``
+also serves the same database from another checkout (with its own ``.venv``), e.g. an
+older commit, in the same run.
 
     make bench-feed       # or: python -m bench.feed --duration 10
+    python -m bench.feed --instructions --compare /tmp/base
 """
 
 from __future__ import annotations
@@ -52,10 +55,15 @@ def _call(base: str, method: str, path: str, body: object = None, token: str = "
         return json.loads(resp.read() or b"null")
 
 
-def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def _serve_command(checkout: Path, port: int) -> list[str]:
+    python = checkout / ".venv" / "bin" / "python" if checkout != ROOT else Path(sys.executable)
+    return [str(python), "-m", "server", "serve", "--port", str(port)]
+
+
+def _serve(env: dict[str, str], port: int, checkout: Path = ROOT) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [*pinned(0), sys.executable, "-m", "server", "serve", "--port", str(port)],
-        cwd=ROOT,
+        [*pinned(0), *_serve_command(checkout, port)],
+        cwd=checkout,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -97,7 +105,13 @@ def main() -> None:
     parser.add_argument(
         "--steady-rate", type=int, default=2000, help="req/s of the paced p99 run (0: skip)"
     )
+    parser.add_argument(
+        "--compare", type=Path, help="also serve this checkout (its .venv) in the same run"
+    )
     args = parser.parse_args()
+    compare: Path | None = args.compare.resolve() if args.compare else None
+    if compare is not None and not (compare / ".venv" / "bin" / "python").exists():
+        sys.exit(f"--compare {compare}: no .venv there (run `make install` in it)")
     load, tool = load_generator()
     unique = uuid.uuid4().hex[:8]
     env = {
@@ -112,17 +126,24 @@ def main() -> None:
     for command in (["tools.demo_art"], ["server", "seed"]):  # the seed uploads the art
         subprocess.run([sys.executable, "-m", *command], cwd=ROOT, env=env, check=True,
                        stdout=subprocess.DEVNULL)  # fmt: skip
-    ports = {name: free_port() for name in ("bare", "cached", "uncached")}
+    names = ["bare", "cached", "uncached"] + (["compare"] if compare else [])
+    ports = {name: free_port() for name in names}
+    # The other checkout shares the database, not the cache (its keys may differ).
+    compare_env = {**env, "REDIS_PREFIX": f"jxbench:feed:{unique}:compare:"}
     servers = {
         "cached": _serve(env, ports["cached"]),
         "uncached": _serve({**env, "FEED_CACHE_TTL_S": "0"}, ports["uncached"]),
     }
+    if compare is not None:
+        servers["compare"] = _serve(compare_env, ports["compare"], compare)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             urls = {name: f"http://127.0.0.1:{port}/api/v1/stories?limit=20"
                     for name, port in ports.items()}  # fmt: skip
             wait_until_ok(f"http://127.0.0.1:{ports['cached']}/readyz")
             wait_until_ok(f"http://127.0.0.1:{ports['uncached']}/readyz")
+            if compare is not None:
+                wait_until_ok(f"http://127.0.0.1:{ports['compare']}/readyz")
             _fill_feed(f"http://127.0.0.1:{ports['cached']}", 20)
             with urllib.request.urlopen(urls["cached"], timeout=10) as resp:  # noqa: S310
                 body = resp.read()
@@ -158,16 +179,22 @@ def main() -> None:
                 commands = {
                     "bare": [sys.executable, str(Path(tmp) / "bare.py"), str(port),
                              str(Path(tmp) / "body.json")],
-                    "cached": [sys.executable, "-m", "server", "serve", "--port", str(port)],
+                    "cached": _serve_command(ROOT, port),
                 }  # fmt: skip
+                if compare is not None:
+                    commands["compare"] = _serve_command(compare, port)
                 for name, command in commands.items():
-                    instructions[name] = instructions_per_request(command, url, env)
+                    instructions[name] = instructions_per_request(
+                        command, url, compare_env if name == "compare" else env,
+                        cwd=compare if name == "compare" else ROOT,
+                    )  # fmt: skip
         finally:
             stop_all(servers.values())
     labels = {
         "bare": "bare aiohttp, same bytes",
         "cached": "jiangxin, Redis feed cache",
         "uncached": "jiangxin, MongoDB every time",
+        "compare": f"jiangxin at {compare.name if compare else ''}, feed cache",
     }
     print(f"GET /api/v1/stories ({items} items, {len(body)} bytes), {tool}, "
           f"{args.connections} connections, {args.rounds} x {args.duration}s")  # fmt: skip
@@ -181,11 +208,17 @@ def main() -> None:
     print(f"  cached / bare  {ratio:.2f}   (goal >= 0.75);  cached p99 "
           f"{summary['cached'][1]:.2f} ms (goal < 10 ms)")  # fmt: skip
     print(f"  cached / uncached  {summary['cached'][0] / summary['uncached'][0]:.1f}x")
+    if compare is not None:
+        print(f"  {compare.name} cached / bare  {summary['compare'][0] / summary['bare'][0]:.2f}"
+              "   (the same run, the base)")  # fmt: skip
     if instructions:
         for name, count in instructions.items():
             print(f"  {labels[name]:32} {count / 1000:9.0f} k instructions/request (callgrind)")
         ratio = instructions["bare"] / instructions["cached"]
         print(f"  instructions bare / cached  {ratio:.2f}  (the noise-free form of the ratio)")
+        if "compare" in instructions:
+            base = instructions["bare"] / instructions["compare"]
+            print(f"  instructions bare / {compare.name if compare else ''}  {base:.2f}")
     for name, (rps, p99) in steady.items():
         print(
             f"  {labels[name]:32} {rps:9.0f} req/s   p99 {p99:6.2f} ms   (paced, below saturation)"

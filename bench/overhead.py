@@ -2,15 +2,21 @@
 
 Both servers run as single processes pinned to one core; the load generator (wrk from
 Debian's packages, or our Python fallback) runs on the other. Rounds alternate bare /
-ours so drift hits both alike. Prints req/s, p99 and the ratio (goal: >= 0.85).
+ours so drift hits both alike. Prints req/s, p99 and the ratio (goal: >= 0.85);
+``--instructions`` also counts CPU instructions per request under callgrind (noise-free);
+``--compare DIR`` also serves another checkout (with its own ``.venv``), e.g. an older
+commit, in the same run, so a change is judged against its base under the same load.
 
-    make bench            # or: python bench/overhead.py --duration 10 --rounds 3
+    make bench            # or: python -m bench.overhead --duration 10 --rounds 3
+    git worktree add /tmp/base <commit> && make -C /tmp/base install
+    python -m bench.overhead --instructions --compare /tmp/base
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,7 +24,7 @@ import uuid
 from pathlib import Path
 from statistics import median
 
-from bench.common import load_generator, pinned
+from bench.common import instructions_per_request, load_generator, pinned
 from scripts.processes import cpu_seconds, free_port, stop_all, wait_until_ok
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,8 +51,8 @@ def start_bare(port: int, script: Path, variant: str) -> subprocess.Popen[bytes]
     )
 
 
-def start_ours(port: int, log_file: Path) -> subprocess.Popen[bytes]:
-    env = {
+def ours_env() -> dict[str, str]:
+    return {
         **os.environ,
         "APP_ENV": "development",
         "MONGODB_DB": f"jx_bench_{uuid.uuid4().hex[:8]}",
@@ -54,11 +60,19 @@ def start_ours(port: int, log_file: Path) -> subprocess.Popen[bytes]:
         "LOG_LEVEL": "INFO",
         "ACCESS_LOG": "true",  # as in production: one JSON line per request
     }
+
+
+def serve_command(checkout: Path, port: int) -> list[str]:
+    python = checkout / ".venv" / "bin" / "python" if checkout != ROOT else Path(sys.executable)
+    return [str(python), "-m", "server", "serve", "--port", str(port)]
+
+
+def start_ours(port: int, log_file: Path, checkout: Path = ROOT) -> subprocess.Popen[bytes]:
     with log_file.open("ab") as log:
         return subprocess.Popen(
-            [*pinned(0), sys.executable, "-m", "server", "serve", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
+            [*pinned(0), *serve_command(checkout, port)],
+            cwd=checkout,
+            env=ours_env(),
             stdout=log,
             stderr=log,
         )
@@ -69,18 +83,32 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count CPU instructions per request under valgrind (slow, but noise-free)",
+    )
+    parser.add_argument(
+        "--compare", type=Path, help="also serve this checkout (its .venv) in the same run"
+    )
     args = parser.parse_args()
     load, tool = load_generator()
+    compare: Path | None = args.compare.resolve() if args.compare else None
+    if compare is not None and not (compare / ".venv" / "bin" / "python").exists():
+        sys.exit(f"--compare {compare}: no .venv there (run `make install` in it)")
 
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "bare.py"
         script.write_text(BARE_SERVER)
-        ports = {name: free_port() for name in ("bare", "floor", "ours")}
+        names = ["bare", "floor", "ours"] + (["compare"] if compare else [])
+        ports = {name: free_port() for name in names}
         servers = {
             "bare": start_bare(ports["bare"], script, "bare"),
             "floor": start_bare(ports["floor"], script, "floor"),
             "ours": start_ours(ports["ours"], Path(tmp) / "ours.log"),
         }
+        if compare is not None:
+            servers["compare"] = start_ours(ports["compare"], Path(tmp) / "compare.log", compare)
         runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in servers}
         try:
             urls = {name: f"http://127.0.0.1:{port}/healthz" for name, port in ports.items()}
@@ -96,6 +124,20 @@ def main() -> None:
             log_lines = sum(1 for _ in (Path(tmp) / "ours.log").open())
         finally:
             stop_all(servers.values())
+        instructions: dict[str, float] = {}
+        if args.instructions and not shutil.which("valgrind"):
+            print("--instructions needs valgrind (Debian's package): skipped")
+        elif args.instructions:
+            port = free_port()
+            url = f"http://127.0.0.1:{port}/healthz"
+            commands = {
+                "bare": ([sys.executable, str(script), str(port), "bare"], ROOT),
+                "ours": (serve_command(ROOT, port), ROOT),
+            }
+            if compare is not None:
+                commands["compare"] = (serve_command(compare, port), compare)
+            for name, (command, cwd) in commands.items():
+                instructions[name] = instructions_per_request(command, url, ours_env(), cwd=cwd)
 
     summary = {
         name: tuple(median(run[i] for run in results) for i in range(3))
@@ -105,6 +147,7 @@ def main() -> None:
         "bare": "bare aiohttp handler",
         "floor": "aiohttp + 1 empty middleware + 1 hook",
         "ours": "jiangxin full stack",
+        "compare": f"jiangxin at {compare}",
     }
     print(f"load: {tool}, {args.connections} connections, {args.rounds} x {args.duration}s each")
     print(f"{'server':40} {'req/s':>9} {'p99 ms':>8} {'CPU us/req':>11}")
@@ -113,7 +156,17 @@ def main() -> None:
     ratio = summary["ours"][0] / summary["bare"][0]
     print(f"ratio ours / bare  (req/s): {ratio:.2f}   (goal >= 0.85)")
     print(f"ratio ours / floor (req/s): {summary['ours'][0] / summary['floor'][0]:.2f}")
+    if compare is not None:
+        before = summary["compare"][0] / summary["bare"][0]
+        print(f"ratio {compare.name} / bare (req/s): {before:.2f}   (the same run, the base)")
     print(f"access-log lines written by ours: {log_lines}")
+    for name, count in instructions.items():
+        print(f"{labels[name]:40} {count / 1000:9.1f} k instructions/request (callgrind)")
+    if instructions:
+        print(f"instructions bare / ours: {instructions['bare'] / instructions['ours']:.2f}")
+        if "compare" in instructions:
+            base = instructions["bare"] / instructions["compare"]
+            print(f"instructions bare / {compare.name if compare else ''}: {base:.2f}")
 
 
 if __name__ == "__main__":
