@@ -106,6 +106,26 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
 """
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def serve_command(checkout: Path, port: int) -> list[str]:
+    """``python -m server serve`` of ``checkout``: this one's Python, or another checkout's
+    ``.venv`` (``--compare``: an older commit served in the same run)."""
+    python = checkout / ".venv" / "bin" / "python" if checkout != ROOT else Path(sys.executable)
+    return [str(python), "-m", "server", "serve", "--port", str(port)]
+
+
+def compare_checkout(path: Path | None) -> Path | None:
+    """``--compare DIR`` resolved, or exit with why it cannot be served."""
+    if path is None:
+        return None
+    path = path.resolve()
+    if not (path / ".venv" / "bin" / "python").exists():
+        sys.exit(f"--compare {path}: no .venv there (run `make install` in it)")
+    return path
+
+
 def instructions_per_request(
     command: list[str],
     url: str,

@@ -27,7 +27,14 @@ import uuid
 from pathlib import Path
 from statistics import median
 
-from bench.common import instructions_per_request, load_generator, pinned, run_wrk_paced
+from bench.common import (
+    compare_checkout,
+    instructions_per_request,
+    load_generator,
+    pinned,
+    run_wrk_paced,
+    serve_command,
+)
 from scripts.processes import cpu_seconds, free_port, stop_all, wait_until_ok
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,14 +62,9 @@ def _call(base: str, method: str, path: str, body: object = None, token: str = "
         return json.loads(resp.read() or b"null")
 
 
-def _serve_command(checkout: Path, port: int) -> list[str]:
-    python = checkout / ".venv" / "bin" / "python" if checkout != ROOT else Path(sys.executable)
-    return [str(python), "-m", "server", "serve", "--port", str(port)]
-
-
 def _serve(env: dict[str, str], port: int, checkout: Path = ROOT) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [*pinned(0), *_serve_command(checkout, port)],
+        [*pinned(0), *serve_command(checkout, port)],
         cwd=checkout,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -109,9 +111,7 @@ def main() -> None:
         "--compare", type=Path, help="also serve this checkout (its .venv) in the same run"
     )
     args = parser.parse_args()
-    compare: Path | None = args.compare.resolve() if args.compare else None
-    if compare is not None and not (compare / ".venv" / "bin" / "python").exists():
-        sys.exit(f"--compare {compare}: no .venv there (run `make install` in it)")
+    compare = compare_checkout(args.compare)
     load, tool = load_generator()
     unique = uuid.uuid4().hex[:8]
     env = {
@@ -179,10 +179,10 @@ def main() -> None:
                 commands = {
                     "bare": [sys.executable, str(Path(tmp) / "bare.py"), str(port),
                              str(Path(tmp) / "body.json")],
-                    "cached": _serve_command(ROOT, port),
+                    "cached": serve_command(ROOT, port),
                 }  # fmt: skip
                 if compare is not None:
-                    commands["compare"] = _serve_command(compare, port)
+                    commands["compare"] = serve_command(compare, port)
                 for name, command in commands.items():
                     instructions[name] = instructions_per_request(
                         command, url, compare_env if name == "compare" else env,

@@ -24,7 +24,13 @@ import uuid
 from pathlib import Path
 from statistics import median
 
-from bench.common import instructions_per_request, load_generator, pinned
+from bench.common import (
+    compare_checkout,
+    instructions_per_request,
+    load_generator,
+    pinned,
+    serve_command,
+)
 from scripts.processes import cpu_seconds, free_port, stop_all, wait_until_ok
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,11 +68,6 @@ def ours_env() -> dict[str, str]:
     }
 
 
-def serve_command(checkout: Path, port: int) -> list[str]:
-    python = checkout / ".venv" / "bin" / "python" if checkout != ROOT else Path(sys.executable)
-    return [str(python), "-m", "server", "serve", "--port", str(port)]
-
-
 def start_ours(port: int, log_file: Path, checkout: Path = ROOT) -> subprocess.Popen[bytes]:
     with log_file.open("ab") as log:
         return subprocess.Popen(
@@ -93,9 +94,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     load, tool = load_generator()
-    compare: Path | None = args.compare.resolve() if args.compare else None
-    if compare is not None and not (compare / ".venv" / "bin" / "python").exists():
-        sys.exit(f"--compare {compare}: no .venv there (run `make install` in it)")
+    compare = compare_checkout(args.compare)
 
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "bare.py"

@@ -10,20 +10,13 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from bson import ObjectId
-from bson.errors import InvalidId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo.asynchronous.database import AsyncDatabase
 
+from server.repo import as_object_id
+
 BUCKET = "media"
-
-
-def as_object_id(value: Any) -> ObjectId | None:
-    try:
-        return value if isinstance(value, ObjectId) else ObjectId(value)
-    except (InvalidId, TypeError):
-        return None
 
 
 class BlobStore:

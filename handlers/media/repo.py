@@ -14,7 +14,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from media.store import as_object_id
+from server.repo import as_object_id
 
 Document = dict[str, Any]
 
