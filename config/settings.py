@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Known-insecure default, accepted only outside production (checked below).
@@ -37,11 +38,16 @@ class Settings(BaseSettings):
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_timeout_s: float = Field(5.0, gt=0)
 
-    # Number of reverse proxies (nginx) in front whose X-Forwarded-For is trusted.
-    trusted_proxies: int = Field(0, ge=0, le=5)
+    # Our reverse proxies (nginx, load balancer), as comma-separated CIDRs: only a peer
+    # in them is believed about X-Forwarded-For (server/middleware.py, client_ip).
+    trusted_proxy_networks: str = ""
     rate_limit_ip_per_minute: int = Field(600, ge=1)
     rate_limit_user_per_minute: int = Field(300, ge=1)
+    # Staff sign-in throttle (handlers/auth/throttle.py): per account+address, per
+    # account (then one attempt per address), per address; all per window.
     login_failures_max: int = Field(5, ge=1)
+    login_account_failures_max: int = Field(20, ge=1)
+    login_address_failures_max: int = Field(100, ge=1)
     login_failures_window_s: int = Field(900, ge=1)
 
     max_json_body_bytes: int = Field(1024 * 1024, ge=1024)
@@ -54,6 +60,18 @@ class Settings(BaseSettings):
     image_workers: int = Field(1, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     access_log: bool = True
+
+    @field_validator("trusted_proxy_networks")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ipaddress.ip_network(part)
+            except ValueError:
+                raise ValueError(
+                    f"TRUSTED_PROXY_NETWORKS: {part!r} is not a network (e.g. 10.0.0.0/8)"
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -11,6 +11,8 @@ the headers together. Handlers that stream call ``add_standard_headers`` themsel
 from __future__ import annotations
 
 import asyncio
+import functools
+import ipaddress
 import itertools
 import logging
 import re
@@ -39,6 +41,8 @@ from server.keys import (
 from server.principal import Principal
 
 log = logging.getLogger("jiangxin.app")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -188,7 +192,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             response.status,
             elapsed,
             principal.user_id if principal else None,
-            client_ip(request, app[SETTINGS].trusted_proxies),
+            client_ip(request, app[SETTINGS].trusted_proxy_networks),
         )
     return response
 
@@ -203,14 +207,39 @@ def _bearer_token(request: web.Request) -> str | None:
     return token.strip()
 
 
-def client_ip(request: web.Request, trusted_proxies: int) -> str:
-    """The caller's address; with N trusted proxies in front, the Nth-from-last XFF hop."""
-    if trusted_proxies > 0:
-        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
-        hops = [h for h in hops if h]
-        if len(hops) >= trusted_proxies:
-            return hops[-trusted_proxies]
-    return request.remote or "unknown"
+@functools.lru_cache(maxsize=8)
+def proxy_networks(spec: str) -> tuple[IPNetwork, ...]:
+    """``TRUSTED_PROXY_NETWORKS`` parsed: comma-separated CIDRs (checked in settings)."""
+    return tuple(ipaddress.ip_network(part.strip()) for part in spec.split(",") if part.strip())
+
+
+def _trusted(address: str, networks: tuple[IPNetwork, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def client_ip(request: web.Request, trusted_networks: str) -> str:
+    """The caller's address: the TCP peer, unless the peer is one of our proxies; then
+    ``X-Forwarded-For`` read from the right, skipping our own proxies' hops. What a
+    client writes into the header (left of our proxies') is never believed."""
+    peer = request.remote or "unknown"
+    networks = proxy_networks(trusted_networks)
+    if not networks or not _trusted(peer, networks):
+        return peer
+    address = peer
+    for hop in reversed(request.headers.get("X-Forwarded-For", "").split(",")):
+        hop = hop.strip()
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            break  # not an address: no proxy of ours wrote it; the last known hop stands
+        address = hop
+        if not _trusted(hop, networks):
+            break
+    return address
 
 
 async def authorize(
@@ -234,7 +263,7 @@ async def authorize(
         if principal is not None:
             bucket, limit = f"user:{principal.user_id}", settings.rate_limit_user_per_minute
         else:
-            ip = client_ip(request, settings.trusted_proxies)
+            ip = client_ip(request, settings.trusted_proxy_networks)
             bucket, limit = f"ip:{ip}", settings.rate_limit_ip_per_minute
         retry_after = await app[RATE_LIMITER].hit(bucket, limit, 60, leased=True)
         if retry_after is not None:

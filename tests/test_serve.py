@@ -48,7 +48,9 @@ async def test_two_workers_share_the_port_and_the_rate_limit(
     live_server: LiveServers, fresh_connections: aiohttp.ClientSession
 ) -> None:
     # Behind one trusted proxy, so that each burst can come from an address of its own.
-    server = await live_server(workers=2, rate_limit_ip_per_minute=120, trusted_proxies=1)
+    server = await live_server(
+        workers=2, rate_limit_ip_per_minute=120, trusted_proxy_networks="127.0.0.1/32"
+    )
     assert len(children_of(server.process.pid)) >= 2
 
     async def get_me(address: str) -> int:

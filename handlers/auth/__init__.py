@@ -18,14 +18,15 @@ from handlers.auth.service import (
     RefreshTokenInvalid,
     RefreshTokenReused,
 )
+from handlers.auth.throttle import LoginBudgets, LoginThrottle
 from handlers.auth.tokens import TokenInvalid
 from handlers.media.keys import MEDIA_SERVICE
 from server.keys import (
     AUTHENTICATOR,
     CLOCK,
     DEGRADE,
+    METRICS,
     MONGO_DB,
-    RATE_LIMITER,
     REDIS,
     SETTINGS,
     SIGNER,
@@ -51,12 +52,24 @@ DEMO_STAFF = {
 @contextlib.asynccontextmanager
 async def setup(app: web.Application) -> AsyncIterator[None]:
     db = app[MONGO_DB]
+    settings = app[SETTINGS]
     auth = AuthService(
-        settings=app[SETTINGS],
+        settings=settings,
         users=UserRepo(db),
         sessions=SessionRepo(db),
         redis=app[REDIS],
-        rate_limiter=app[RATE_LIMITER],
+        throttle=LoginThrottle(
+            app[REDIS],
+            LoginBudgets(
+                pair=settings.login_failures_max,
+                account=settings.login_account_failures_max,
+                address=settings.login_address_failures_max,
+                window_s=settings.login_failures_window_s,
+            ),
+            app[DEGRADE],
+            app[METRICS],
+            app[CLOCK],
+        ),
         wechat=app[WECHAT],
         degrade=app[DEGRADE],
         media=app[MEDIA_SERVICE],

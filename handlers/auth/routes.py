@@ -72,7 +72,7 @@ async def login_wechat(request: web.Request) -> web.Response:
 )
 async def login_password(request: web.Request) -> web.Response:
     body = await read_body(request, PasswordLoginIn)
-    ip = client_ip(request, request.app[SETTINGS].trusted_proxies)
+    ip = client_ip(request, request.app[SETTINGS].trusted_proxy_networks)
     tokens = await request.app[AUTH_SERVICE].login_password(body.username, body.password, ip)
     return respond(await tokens_out(request, tokens))
 

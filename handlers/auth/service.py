@@ -18,6 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from config.settings import Settings
 from handlers.auth.repo import SessionRepo, UsernameTaken, UserRecord, UserRepo
+from handlers.auth.throttle import LoginThrottle
 from handlers.auth.tokens import (
     AccessTokenCodec,
     TokenInvalid,
@@ -29,9 +30,9 @@ from handlers.auth.tokens import (
 from handlers.media.service import MediaNotFound, MediaService
 from server.clock import Clock
 from server.degrade import Degrade
-from server.errors import REDIS_UNAVAILABLE, NotFound, RateLimited, Unauthorized
+from server.errors import REDIS_UNAVAILABLE, NotFound, Unauthorized
 from server.principal import Principal, Role
-from server.redis_state import RateLimiter, RedisState
+from server.redis_state import RedisState
 from server.wechat import WeChatClient
 
 log = logging.getLogger("jiangxin.auth")
@@ -86,7 +87,7 @@ class AuthService:
         users: UserRepo,
         sessions: SessionRepo,
         redis: RedisState,
-        rate_limiter: RateLimiter,
+        throttle: LoginThrottle,
         wechat: WeChatClient,
         degrade: Degrade,
         media: MediaService,
@@ -97,7 +98,7 @@ class AuthService:
         self.users = users
         self.sessions = sessions
         self.redis = redis
-        self.rate_limiter = rate_limiter
+        self.throttle = throttle
         self.wechat = wechat
         self.degrade = degrade
         self.media = media
@@ -123,21 +124,15 @@ class AuthService:
         return await self._start_session(user)
 
     async def login_password(self, username: str, password: str, ip: str) -> IssuedTokens:
-        window = self.settings.login_failures_window_s
-        limit = self.settings.login_failures_max
-        buckets = (f"login-user:{username.lower()}", f"login-ip:{ip}")
-        for bucket in buckets:
-            wait_s = await self.rate_limiter.blocked_for(bucket, limit, window)
-            if wait_s is not None:
-                raise RateLimited(wait_s, "登录失败次数过多，请稍后再试")
         user = await self.users.find_by_username(username)
         stored_hash = user.password_hash if user and user.password_hash else _DUMMY_HASH
-        ok = await asyncio.to_thread(_verify_password, stored_hash, password)
+
+        async def verify() -> bool:
+            return await asyncio.to_thread(_verify_password, stored_hash, password)
+
+        ok = await self.throttle.guard(username, ip, verify)
         if not ok or user is None or user.password_hash is None:
-            for bucket in buckets:
-                await self.rate_limiter.hit(bucket, limit, window)
             raise InvalidCredentials()
-        await self.rate_limiter.reset(buckets[0], window)
         return await self._start_session(user)
 
     async def _start_session(self, user: UserRecord) -> IssuedTokens:
