@@ -13,4 +13,5 @@ pytest_plugins = [
     "tests.fixtures.wechat",
     "tests.fixtures.app",
     "tests.fixtures.live_server",
+    "tests.fixtures.redis_process",
 ]

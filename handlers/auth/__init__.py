@@ -13,6 +13,7 @@ from handlers.auth.keys import AUTH_SERVICE
 from handlers.auth.repo import SessionRepo, UsernameTaken, UserRepo
 from handlers.auth.routes import routes
 from handlers.auth.service import (
+    REVOCATION_SYNC_S,
     AuthService,
     InvalidCredentials,
     RefreshTokenInvalid,
@@ -21,6 +22,7 @@ from handlers.auth.service import (
 from handlers.auth.throttle import LoginBudgets, LoginThrottle
 from handlers.auth.tokens import TokenInvalid
 from handlers.media.keys import MEDIA_SERVICE
+from server.background import Periodic
 from server.keys import (
     AUTHENTICATOR,
     CLOCK,
@@ -78,7 +80,12 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
     )
     app[AUTH_SERVICE] = auth
     app[AUTHENTICATOR] = auth
-    yield
+    sync = Periodic("revocation sync", REVOCATION_SYNC_S, auth.sync_revocations)
+    sync.start()
+    try:
+        yield
+    finally:
+        await sync.stop()
 
 
 async def ensure_indexes(db: Database) -> None:

@@ -233,6 +233,8 @@ class SessionRepo:
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("user_id", ASCENDING)])
         await self.collection.create_index([("expires_at", ASCENDING)])
+        await self.collection.create_index([("revoked_at", ASCENDING)])
+        await self.collection.create_index([("marker_pending", ASCENDING)])
 
     async def create(
         self, session_id: str, user_id: str, refresh_hash: str, now: datetime, expires_at: datetime
@@ -273,10 +275,29 @@ class SessionRepo:
         return await self.collection.find_one({"_id": session_id})
 
     async def revoke(self, session_id: str, reason: str, now: datetime) -> None:
-        await self.collection.update_one(
+        """Mark revoked (the first reason stays), its Redis marker not yet known written."""
+        first = await self.collection.update_one(
             {"_id": session_id, "revoked_at": None},
-            {"$set": {"revoked_at": now, "revoked_reason": reason}},
+            {"$set": {"revoked_at": now, "revoked_reason": reason, "marker_pending": True}},
         )
+        if first.matched_count == 0:
+            await self.collection.update_one(
+                {"_id": session_id}, {"$set": {"marker_pending": True}}
+            )
+
+    async def marker_written(self, session_ids: list[str]) -> None:
+        await self.collection.update_many(
+            {"_id": {"$in": session_ids}}, {"$unset": {"marker_pending": ""}}
+        )
+
+    async def revoked_since(self, cutoff: datetime, *, pending_only: bool) -> list[Document]:
+        """Sessions revoked after ``cutoff`` (their tokens may still live), or only those
+        whose Redis marker is not known to be written."""
+        query: Document = {"revoked_at": {"$gte": cutoff}}
+        if pending_only:
+            query["marker_pending"] = True
+        cursor = self.collection.find(query, projection={"revoked_at": 1, "revoked_reason": 1})
+        return [doc async for doc in cursor]
 
     async def session_ids_of(self, user_id: str) -> list[str]:
         return [
@@ -300,8 +321,22 @@ class SessionRepo:
             async for doc in self.collection.find({"user_id": user_id}).sort("created_at", 1)
         ]
 
-    async def delete_all_of(self, user_id: str) -> None:
-        await self.collection.delete_many({"user_id": user_id})
+    async def strip_all_of(self, user_id: str, now: datetime) -> None:
+        """Erasure: nothing of the person stays, but the (revoked) session ids do until
+        the hourly sweep, so that a rebuilt Redis still knows their tokens are dead."""
+        await self.collection.update_many(
+            {"user_id": user_id},
+            {
+                "$set": {"expires_at": now},
+                "$unset": {
+                    "user_id": "",
+                    "refresh_hash": "",
+                    "previous_hashes": "",
+                    "created_at": "",
+                    "last_used_at": "",
+                },
+            },
+        )
 
     async def delete_expired_before(self, cutoff: datetime) -> int:
         result = await self.collection.delete_many({"expires_at": {"$lt": cutoff}})

@@ -2,7 +2,7 @@
 
 Revocation is per session (a refresh-token family). MongoDB records it; Redis holds a
 short-lived marker that every request checks, so logout takes effect at once. When
-Redis does not answer, the check falls back to MongoDB.
+Redis does not answer, or may have missed revocations, the check reads MongoDB.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from server.wechat import WeChatClient
 
 log = logging.getLogger("jiangxin.auth")
 ERASED_NAME = "已注销用户"  # what others see of an erased account
+REVOCATIONS_COMPLETE = "revocations-complete"
+REVOCATION_SYNC_S = 1.0
 
 _password_hasher = PasswordHasher()
 # Verified against when the username is unknown, so timing does not reveal accounts.
@@ -110,6 +112,9 @@ class AuthService:
             settings.access_token_ttl_s,
             clock,
         )
+        # Redis failures seen by revocation code, and how many of them a sync has healed.
+        self._redis_failures = 0
+        self._redis_failures_synced = 0
 
     # -- signing in -----------------------------------------------------------------
 
@@ -192,27 +197,81 @@ class AuthService:
             token_id=claims.token_id,
         )
 
+    # Revocation. MongoDB is the truth, Redis a cache of it: a marker per revoked session
+    # and ``revocations-complete``, set once Redis holds every revocation whose access
+    # tokens may still live. Redis restarted empty or flushed (no such key): requests read
+    # MongoDB until a process has copied the revocations back (``sync_revocations``, every
+    # second). A marker Redis did not take (it was unreachable) stays ``marker_pending``
+    # in MongoDB and is replayed by the same loop; meanwhile the process that saw Redis
+    # fail reads MongoDB only, so a Redis that kept its data through the outage cannot
+    # bring a revoked session back (docs/architecture.md, "Revocation").
+
     def _revoked_key(self, session_id: str) -> str:
         return self.redis.key("revoked-session", session_id)
 
+    def _redis_failed(self, operation: str, exc: BaseException) -> None:
+        self.degrade.redis(operation, exc)
+        self._redis_failures += 1
+
+    async def _revoked_in_mongo(self, session_id: str) -> bool:
+        session = await self.sessions.get(session_id)
+        return session is None or session.get("revoked_at") is not None
+
     async def _is_revoked(self, session_id: str) -> bool:
+        if self._redis_failures != self._redis_failures_synced:
+            return await self._revoked_in_mongo(session_id)  # until Redis is caught up
         try:
-            return bool(await self.redis.client.exists(self._revoked_key(session_id)))
+            async with self.redis.client.pipeline(transaction=False) as pipe:
+                pipe.exists(self._revoked_key(session_id))
+                pipe.exists(self.redis.key(REVOCATIONS_COMPLETE))
+                marked, complete = await pipe.execute()
         except REDIS_UNAVAILABLE as exc:
-            self.degrade.redis("revocation_check", exc)
-            session = await self.sessions.get(session_id)
-            return session is None or session.get("revoked_at") is not None
+            self._redis_failed("revocation_check", exc)
+            return await self._revoked_in_mongo(session_id)
+        if marked:
+            return True
+        if not complete:
+            return await self._revoked_in_mongo(session_id)
+        return False
 
     async def revoke_session(self, session_id: str, reason: str) -> None:
         """Record in MongoDB (truth), then mark in Redis so access tokens die at once.
 
-        If Redis does not answer, the caller gets 503 and may retry: both steps are
-        idempotent. Until then, requests check MongoDB only while Redis stays down.
+        If Redis does not answer, the caller gets 503 and may retry (both steps are
+        idempotent); the revocation holds anyway: see ``sync_revocations``.
         """
         await self.sessions.revoke(session_id, reason, self.clock.now())
-        await self.redis.client.set(
-            self._revoked_key(session_id), reason, ex=self.settings.access_token_ttl_s + 60
-        )
+        try:
+            await self.redis.client.set(
+                self._revoked_key(session_id), reason, ex=self.settings.access_token_ttl_s + 60
+            )
+        except REDIS_UNAVAILABLE as exc:
+            self._redis_failed("revocation_mark", exc)
+            raise
+        await self.sessions.marker_written([session_id])
+
+    async def sync_revocations(self) -> None:
+        """Bring Redis up to MongoDB: every recent revocation if Redis lost them, else the
+        markers it missed; then say Redis is complete (and this process trusts it again)."""
+        failures = self._redis_failures
+        ttl = self.settings.access_token_ttl_s + 60
+        cutoff = self.clock.now() - timedelta(seconds=ttl)
+        complete_key = self.redis.key(REVOCATIONS_COMPLETE)
+        try:
+            complete = bool(await self.redis.client.exists(complete_key))
+            revoked = await self.sessions.revoked_since(cutoff, pending_only=complete)
+            if revoked:
+                async with self.redis.client.pipeline(transaction=False) as pipe:
+                    for doc in revoked:
+                        pipe.set(self._revoked_key(doc["_id"]), doc["revoked_reason"], ex=ttl)
+                    await pipe.execute()
+                await self.sessions.marker_written([doc["_id"] for doc in revoked])
+            if not complete:
+                await self.redis.client.set(complete_key, "1")
+        except REDIS_UNAVAILABLE as exc:
+            self._redis_failed("revocation_sync", exc)
+            return
+        self._redis_failures_synced = failures
 
     async def logout(self, principal: Principal) -> None:
         await self.revoke_session(principal.session_id, "logout")
@@ -295,5 +354,5 @@ class AuthService:
     async def erase_personal_data(self, user_id: str) -> None:
         for session_id in await self.sessions.session_ids_of(user_id):
             await self.revoke_session(session_id, "account_erased")
-        await self.sessions.delete_all_of(user_id)
+        await self.sessions.strip_all_of(user_id, self.clock.now())
         await self.users.anonymise(user_id, self.clock.now())

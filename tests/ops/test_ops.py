@@ -2,65 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from openapi_spec_validator import validate
 
 from config.settings import Settings
 from server.app import create_app
 from tests.fixtures.app import AiohttpClient, Client
 from tests.fixtures.errors import assert_error
+from tests.fixtures.redis_process import RedisProcess
 from tests.fixtures.sessions import sign_in_wechat
 from tests.fixtures.waiting import eventually
-
-
-class RedisProcess:
-    """A redis-server of this test's own, so the test can stop and start it."""
-
-    def __init__(self, port: int, workdir: Path) -> None:
-        self.port = port
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is installed by scripts/services"
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
-@pytest.fixture
-def own_redis(unused_tcp_port: int, tmp_path: Path) -> Iterator[RedisProcess]:
-    redis = RedisProcess(unused_tcp_port, tmp_path)
-    redis.start()
-    yield redis
-    redis.stop()
 
 
 async def wait_for_status(client: Client, path: str, status: int) -> dict[str, Any]:
