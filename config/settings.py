@@ -17,7 +17,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
 
-    app_env: Literal["development", "test", "production"] = "development"
+    # Production unless told otherwise: a forgotten APP_ENV must not open dev: sign-ins.
+    app_env: Literal["development", "test", "production"] = "production"
     public_base_url: str = "http://127.0.0.1:8080"
 
     mongodb_uri: str = "mongodb://127.0.0.1:27018/"
@@ -76,14 +77,24 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.app_env == "production":
+            problems = []
             if not self.wechat_app_id or not self.wechat_app_secret.get_secret_value():
-                raise ValueError(
-                    "APP_ENV=production needs WECHAT_APP_ID and WECHAT_APP_SECRET: "
-                    "the development login (dev:<name> codes) must not run in production"
+                problems.append(
+                    "WECHAT_APP_ID and WECHAT_APP_SECRET are needed: the development login "
+                    "(dev:<name> codes) must not run in production"
                 )
             secret = self.jwt_secret.get_secret_value()
             if secret == DEV_JWT_SECRET or len(secret) < 32:
-                raise ValueError("APP_ENV=production needs JWT_SECRET of at least 32 characters")
+                problems.append(
+                    "JWT_SECRET of at least 32 characters is needed, not the development "
+                    "one (openssl rand -hex 32)"
+                )
+            if problems:
+                raise ValueError(
+                    "APP_ENV=production (the default): "
+                    + "; ".join(problems)
+                    + ". On your own machine set APP_ENV=development"
+                )
         return self
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import multiprocessing
 import os
@@ -21,6 +22,15 @@ from server.logs import configure_logging
 from server.worker import jobs_in_process_ctx
 
 log = logging.getLogger("jiangxin.serve")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 def load_settings() -> Settings:
@@ -73,6 +83,12 @@ def _run_process(
 def serve(host: str, port: int, workers: int, with_jobs: bool = False) -> None:
     """Serve with ``workers`` processes; ``with_jobs`` runs the job worker in each."""
     settings = load_settings()
+    if settings.app_env == "development" and not is_loopback(host):
+        sys.exit(
+            f"APP_ENV=development serves on a loopback address only, not {host!r}: its "
+            "dev:<name> sign-ins and development secret must not be reachable from the "
+            "network (use --host 127.0.0.1, or APP_ENV=production with real secrets)"
+        )
     configure_logging(settings.log_level)
     log.info("serving on http://%s:%d with %d worker(s)", host, port, workers)
     if workers == 1:

@@ -4,7 +4,10 @@ limits and revocation across processes, and a SIGTERM that drains in-flight requ
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -137,3 +140,36 @@ async def test_sigterm_drains_in_flight_requests(
         assert resp.status == 200
         assert "access_token" in await resp.json()
     assert await server.wait(15) == 0
+
+
+def serve_exits(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m server serve ARGS`` with only ``env`` of ours (no APP_ENV, no secrets
+    inherited), expected to refuse at once."""
+    ours = {name.upper() for name in Settings.model_fields}
+    inherited = {k: v for k, v in os.environ.items() if k.upper() not in ours}
+    return subprocess.run(
+        [sys.executable, "-m", "server", "serve", "--port", "1", *args],
+        env={**inherited, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_without_app_env_it_is_production_and_refuses_the_development_secret() -> None:
+    done = serve_exits()
+    assert done.returncode == 1
+    assert "APP_ENV=production (the default)" in done.stderr
+    assert "JWT_SECRET of at least 32 characters" in done.stderr
+    assert "WECHAT_APP_ID" in done.stderr  # so no dev: sign-ins either
+    assert "APP_ENV=development" in done.stderr
+
+
+def test_development_mode_serves_on_loopback_only() -> None:
+    for host in ("0.0.0.0", "192.0.2.1", "example.org"):  # noqa: S104 (refused, the point)
+        done = serve_exits("--host", host, APP_ENV="development")
+        assert done.returncode == 1
+        assert f"APP_ENV=development serves on a loopback address only, not {host!r}" in (
+            done.stderr
+        )
