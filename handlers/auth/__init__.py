@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from aiohttp import web
 
 from handlers.auth.keys import AUTH_SERVICE
+from handlers.auth.passwords import MIN_LENGTH, WeakPassword
 from handlers.auth.repo import SessionRepo, UsernameTaken, UserRepo
 from handlers.auth.routes import routes
 from handlers.auth.service import (
@@ -118,11 +119,19 @@ def seed_demo_staff(source: DemoSource) -> SeedWriter:
 
 def _create_user_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--username", required=True)
-    parser.add_argument("--password", required=True, help="'-' reads it from standard input")
+    parser.add_argument(
+        "--password",
+        required=True,
+        help=f"at least {MIN_LENGTH} characters, not a common one; '-' reads it from stdin",
+    )
     parser.add_argument(
         "--role", action="append", required=True, choices=[r.value for r in Role], dest="roles"
     )
-    parser.add_argument("--update", action="store_true", help="reset an existing account")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="reset an existing account (password, roles) and end all its sessions",
+    )
 
 
 async def _create_user(app: web.Application, args: argparse.Namespace) -> None:
@@ -134,7 +143,10 @@ async def _create_user(app: web.Application, args: argparse.Namespace) -> None:
         )
     except UsernameTaken:
         sys.exit(f"user {args.username!r} exists (use --update to reset password and roles)")
-    print(f"user {args.username} ({', '.join(user.roles)}) id={user.id}")
+    except WeakPassword as exc:
+        sys.exit(f"refused: {exc}")
+    reset = " (any earlier session of it ended)" if args.update else ""
+    print(f"user {args.username} ({', '.join(user.roles)}) id={user.id}{reset}")
 
 
 ROOM = Room(

@@ -8,6 +8,7 @@ Redis does not answer, or may have missed revocations, the check reads MongoDB.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,6 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from config.settings import Settings
+from handlers.auth.passwords import check_staff_password
 from handlers.auth.repo import SessionRepo, UsernameTaken, UserRecord, UserRepo
 from handlers.auth.throttle import LoginThrottle
 from handlers.auth.tokens import (
@@ -328,7 +330,9 @@ class AuthService:
     async def create_staff_user(
         self, username: str, password: str, roles: list[Role], *, update: bool = False
     ) -> UserRecord:
-        """Used by ``python -m server create-user``; ``update`` resets password and roles."""
+        """Used by ``python -m server create-user``; ``update`` resets password and roles
+        and ends every session of the account. ``WeakPassword`` if the policy refuses."""
+        check_staff_password(password, username)
         password_hash = await asyncio.to_thread(hash_password, password)
         try:
             return await self.users.create_staff(
@@ -341,7 +345,16 @@ class AuthService:
         if existing is None:
             raise UsernameTaken(username)
         await self.users.set_password_and_roles(existing.id, password_hash, roles)
+        # Whoever knew the old password may hold a session: none outlives the reset.
+        await self.revoke_all_sessions(existing.id, "password_reset")
         return await self.get_user(existing.id)
+
+    async def revoke_all_sessions(self, user_id: str, reason: str) -> None:
+        """Every session of ``user_id``; recorded in MongoDB even when Redis does not
+        answer (``sync_revocations`` writes the markers once it does)."""
+        for session_id in await self.sessions.session_ids_of(user_id):
+            with contextlib.suppress(*REDIS_UNAVAILABLE):
+                await self.revoke_session(session_id, reason)
 
     # -- personal data (server.privacy) ---------------------------------------------
 
@@ -352,7 +365,6 @@ class AuthService:
         }
 
     async def erase_personal_data(self, user_id: str) -> None:
-        for session_id in await self.sessions.session_ids_of(user_id):
-            await self.revoke_session(session_id, "account_erased")
+        await self.revoke_all_sessions(user_id, "account_erased")
         await self.sessions.strip_all_of(user_id, self.clock.now())
         await self.users.anonymise(user_id, self.clock.now())
