@@ -1,5 +1,5 @@
-"""One cleanup_ctx per resource, in order: Mongo -> Redis -> process pool -> WeChat ->
-rooms (and a watcher of the event loop's lag).
+"""One cleanup_ctx per resource, in order: Mongo (and the audit log on it) -> Redis ->
+process pool -> WeChat -> rooms (and a watcher of the event loop's lag).
 
 Clients are created inside their context because they bind to the running loop, and
 closed on the way out. Nothing here runs at import time. The rooms come last: each
@@ -19,8 +19,11 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import ConnectionFailure
 
 from config.settings import Settings
+from server.audit import AuditLog
+from server.audit.repo import AuditRepo
 from server.jobqueue import JobQueue
 from server.keys import (
+    AUDIT,
     CLOCK,
     DEGRADE,
     JOBS,
@@ -73,7 +76,9 @@ def mongo_client(settings: Settings) -> AsyncMongoClient[dict[str, Any]]:
 
 
 async def ensure_indexes(app: web.Application) -> None:
-    """Every room's indexes; idempotent, run at startup and by ``ensure-indexes``."""
+    """Every room's indexes (and the audit log's); idempotent, run at startup and by
+    ``ensure-indexes``."""
+    await app[AUDIT].repo.ensure_indexes()
     for room in app[ROOMS]:
         if room.indexes is not None:
             await room.indexes(app[MONGO_DB])
@@ -82,6 +87,7 @@ async def ensure_indexes(app: web.Application) -> None:
 async def mongo_ctx(app: web.Application) -> AsyncIterator[None]:
     client = mongo_client(app[SETTINGS])
     app[MONGO_DB] = client[app[SETTINGS].mongodb_db]
+    app[AUDIT] = AuditLog(AuditRepo(app[MONGO_DB]), app[CLOCK])
     try:
         yield
     finally:
@@ -144,6 +150,7 @@ async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
             if room.privacy is not None:
                 for provider in room.privacy(app):
                     app[PRIVACY].register(provider)
+        app[PRIVACY].register(app[AUDIT])  # entries about the person, in their export
         retry_indexes: asyncio.Task[None] | None = None
         try:
             await ensure_indexes(app)

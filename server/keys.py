@@ -12,6 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from config.settings import Settings
 from server.access_log import AccessLog
+from server.audit import AuditLog
 from server.clock import Clock
 from server.degrade import Degrade
 from server.idempotent import IdempotencyStore
@@ -31,6 +32,7 @@ CLOCK = web.AppKey("clock", Clock)
 SIGNER = web.AppKey("signer", Signer)
 DEGRADE = web.AppKey("degrade", Degrade)
 MONGO_DB = web.AppKey("mongo_db", AsyncDatabase[dict[str, Any]])
+AUDIT = web.AppKey("audit", AuditLog)
 REDIS = web.AppKey("redis", RedisState)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 PROCESS_POOL = web.AppKey("process_pool", WorkerPool)

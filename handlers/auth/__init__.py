@@ -23,8 +23,10 @@ from handlers.auth.service import (
 from handlers.auth.throttle import LoginBudgets, LoginThrottle
 from handlers.auth.tokens import TokenInvalid
 from handlers.media.keys import MEDIA_SERVICE
+from server.audit import cli_actor
 from server.background import Periodic
 from server.keys import (
+    AUDIT,
     AUTHENTICATOR,
     CLOCK,
     DEGRADE,
@@ -137,15 +139,23 @@ def _create_user_arguments(parser: argparse.ArgumentParser) -> None:
 async def _create_user(app: web.Application, args: argparse.Namespace) -> None:
     from_stdin = args.password == "-"  # noqa: S105 (the "-" convention, not a password)
     password = sys.stdin.readline().rstrip("\n") if from_stdin else args.password
+    auth = app[AUTH_SERVICE]
+    existed = await auth.users.find_by_username(args.username) is not None
     try:
-        user = await app[AUTH_SERVICE].create_staff_user(
+        user = await auth.create_staff_user(
             args.username, password, [Role(r) for r in args.roles], update=args.update
         )
     except UsernameTaken:
         sys.exit(f"user {args.username!r} exists (use --update to reset password and roles)")
     except WeakPassword as exc:
         sys.exit(f"refused: {exc}")
-    reset = " (any earlier session of it ended)" if args.update else ""
+    await app[AUDIT].record(
+        cli_actor(),
+        "staff_password_reset" if existed else "staff_account_created",
+        user.id,
+        {"roles": [str(role) for role in user.roles]},
+    )
+    reset = " (any earlier session of it ended)" if existed else ""
     print(f"user {args.username} ({', '.join(user.roles)}) id={user.id}{reset}")
 
 

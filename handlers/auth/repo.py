@@ -219,6 +219,8 @@ class UserRepo:
                     "avatar_media_id": "",
                     "real_name": "",
                     "phone": "",
+                    "school_id": "",
+                    "class_id": "",
                 },
             },
         )

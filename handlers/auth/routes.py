@@ -20,7 +20,8 @@ from handlers.auth.service import IssuedTokens
 from handlers.media.keys import MEDIA_SERVICE
 from server.access import current_principal
 from server.api import ApiRoutes
-from server.keys import CLOCK, PRIVACY, SETTINGS
+from server.audit import user_actor
+from server.keys import AUDIT, CLOCK, PRIVACY, SETTINGS
 from server.middleware import client_ip
 from server.rest import read_body, respond
 
@@ -140,5 +141,8 @@ async def export_me(request: web.Request) -> web.Response:
     response=ErasedOut,
 )
 async def erase_me(request: web.Request) -> web.Response:
-    await request.app[PRIVACY].erase(current_principal(request).user_id)
+    user_id = current_principal(request).user_id
+    await request.app[PRIVACY].erase(user_id)
+    # The proof that it was done (kept: server/audit.py); by the person themself.
+    await request.app[AUDIT].record(user_actor(user_id), "account_erased", user_id)
     return respond(ErasedOut(), status=202)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import orjson
 from aiohttp import web
@@ -17,6 +17,7 @@ from handlers.idempotency.service import (
     IdempotencyService,
 )
 from server.keys import CLOCK, IDEMPOTENCY, MONGO_DB
+from server.privacy import PersonalDataProvider
 from server.room import Command, Cron, Database, Room
 
 
@@ -26,6 +27,10 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
     app[IDEMPOTENCY_SERVICE] = service
     app[IDEMPOTENCY] = service
     yield
+
+
+def privacy(app: web.Application) -> Sequence[PersonalDataProvider]:
+    return (app[IDEMPOTENCY_SERVICE],)
 
 
 async def ensure_indexes(db: Database) -> None:
@@ -45,6 +50,7 @@ ROOM = Room(
     name="idempotency",
     setup=setup,
     indexes=ensure_indexes,
+    privacy=privacy,
     crons=(Cron(sweep_idempotency_keys, minute=27, second=0),),
     commands=(
         Command("sweep-idempotency-keys", "delete idempotency records past 24 h", _sweep_command),

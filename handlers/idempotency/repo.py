@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -79,5 +80,12 @@ class IdempotencyRepo:
         result = await self.collection.delete_many({"created_at": {"$lt": cutoff}})
         return result.deleted_count
 
+    def _of_user(self, user_id: str) -> Document:
+        return {"_id": {"$regex": f"^{re.escape(user_id)}:"}}
+
     async def delete_for_user(self, user_id: str) -> None:
-        await self.collection.delete_many({"_id": {"$regex": f"^{user_id}:"}})
+        await self.collection.delete_many(self._of_user(user_id))
+
+    async def of_user(self, user_id: str) -> list[Document]:
+        cursor = self.collection.find(self._of_user(user_id), projection={"body": 0})
+        return [doc async for doc in cursor.sort("created_at", ASCENDING)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from handlers.idempotency.repo import IdempotencyRepo
 from server.clock import Clock
@@ -29,6 +30,8 @@ class IdempotencyInProgress(Conflict):
 
 
 class IdempotencyService:
+    privacy_section = "idempotency"
+
     def __init__(
         self,
         repo: IdempotencyRepo,
@@ -85,6 +88,23 @@ class IdempotencyService:
 
     async def release(self, claim: Claim) -> None:
         await self.repo.release(claim.record_id)
+
+    # -- personal data (server.privacy): the answers replayed are the user's own ------
+
+    async def export_personal_data(self, user_id: str) -> Any:
+        """The keys used in the last 24 h (the answers kept are in the other sections)."""
+        prefix = f"{user_id}:"
+        return [
+            {
+                "key": doc["_id"].removeprefix(prefix),
+                "created_at": doc["created_at"].isoformat(),
+                "status": doc.get("status"),
+            }
+            for doc in await self.repo.of_user(user_id)
+        ]
+
+    async def erase_personal_data(self, user_id: str) -> None:
+        await self.repo.delete_for_user(user_id)
 
     async def sweep(self) -> int:
         """Delete records past their 24 h; returns how many."""

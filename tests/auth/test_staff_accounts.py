@@ -4,9 +4,6 @@ ends every session of the account."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -15,21 +12,7 @@ from handlers.auth.keys import AUTH_SERVICE
 from handlers.auth.passwords import WeakPassword
 from server.principal import Role
 from tests.fixtures.app import Client
-from tests.fixtures.live_server import ROOT, settings_env
-from tests.fixtures.sessions import sign_in_staff
-
-
-def create_user(settings: Settings, *args: str, password: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "server", "create-user", "--password", "-", *args],
-        input=password + "\n",
-        env={**os.environ, **settings_env(settings)},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.fixtures.sessions import create_user, sign_in_staff
 
 
 async def test_create_user_refuses_a_weak_password_clearly(settings: Settings) -> None:
