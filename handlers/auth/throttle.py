@@ -17,9 +17,11 @@ per fixed window of ``LOGIN_FAILURES_WINDOW_S``:
   not shut out the other staff at the same address.
 
 A success gives back what it took from the account and address budgets. Redis down:
-staff password sign-in answers 503 (fails closed, unlike the request rate limits):
-without a shared counter guessing would be unbounded, and staff already signed in keep
-working through token refresh, which needs no throttle.
+the same budgets are counted in the process instead (``_LocalCounts``), so guessing
+stays bounded (by the budgets times the number of processes) while staff can still
+sign in; the request rate limits, by contrast, fail open. Should an outage meet a
+flood of distinct names and addresses, past ``_LocalCounts.MAX_KEYS`` the process
+answers 503 rather than let guesses through uncounted.
 """
 
 from __future__ import annotations
@@ -70,6 +72,42 @@ class LoginBudgets:
     window_s: int
 
 
+class _LocalCounts:
+    """``_ADMIT`` and ``_SUCCEEDED`` in this process, while Redis does not answer (the
+    event loop makes each call atomic here, as Lua does there). One window at a time."""
+
+    MAX_KEYS = 100_000
+
+    def __init__(self) -> None:
+        self._window = -1
+        self._counts: dict[str, int] = {}
+
+    def admit(self, window: int, keys: list[str], budgets: LoginBudgets) -> int:
+        pair, account, address = keys
+        if window != self._window:
+            self._window, self._counts = window, {}
+        counts = self._counts
+        if len(counts) >= self.MAX_KEYS:
+            raise Unavailable()  # bounded memory: refuse rather than count nothing
+        counts[pair] = counts.get(pair, 0) + 1
+        if counts[pair] > budgets.pair:
+            return 1
+        if counts[pair] > 1 and counts.get(account, 0) >= budgets.account:
+            return 2
+        if counts.get(address, 0) >= budgets.address:
+            return 3
+        for key in (account, address):
+            counts[key] = counts.get(key, 0) + 1
+        return 0
+
+    def succeeded(self, keys: list[str]) -> None:
+        pair, account, address = keys
+        self._counts.pop(pair, None)
+        for key in (account, address):
+            if self._counts.get(key, 0) > 0:
+                self._counts[key] -= 1
+
+
 class LoginThrottle:
     """``guard`` wraps any password check (the API's sign-in now, a staff console later)."""
 
@@ -92,39 +130,43 @@ class LoginThrottle:
         )
         self._admit = redis.client.register_script(_ADMIT)
         self._succeeded = redis.client.register_script(_SUCCEEDED)
+        self._local = _LocalCounts()
 
-    def _keys(self, account: str, address: str) -> tuple[list[str], int]:
-        window_s = self.budgets.window_s
-        now = self.clock.timestamp()
-        window = int(now // window_s)
-        keys = [
+    def _keys(self, window: int, account: str, address: str) -> list[str]:
+        return [
             self.redis.key("login", "pair", str(window), account, address),
             self.redis.key("login", "account", str(window), account),
             self.redis.key("login", "address", str(window), address),
         ]
-        return keys, max(1, int((window + 1) * window_s - now) + 1)
 
     async def guard(
         self, account: str, address: str, verify: Callable[[], Awaitable[bool]]
     ) -> bool:
-        """``verify()``'s answer, if the budgets let it run; else 429 ``rate_limited``
-        (Redis down: 503 ``unavailable``). ``account`` is compared case-insensitively."""
+        """``verify()``'s answer, if the budgets let it run; else 429 ``rate_limited``.
+        ``account`` is compared case-insensitively."""
         b = self.budgets
-        keys, retry_after = self._keys(account.lower(), address)
+        now = self.clock.timestamp()
+        window = int(now // b.window_s)
+        keys = self._keys(window, account.lower(), address)
+        in_redis = True
         try:
-            refused = await self._admit(
-                keys=keys, args=[b.window_s + 1, b.pair, b.account, b.address]
+            refused = int(
+                await self._admit(keys=keys, args=[b.window_s + 1, b.pair, b.account, b.address])
             )
         except REDIS_UNAVAILABLE as exc:
             self.degrade.redis("login_throttle", exc)
-            raise Unavailable() from None
-        if int(refused):
+            in_redis = False
+            refused = self._local.admit(window, keys, b)
+        if refused:
+            retry_after = max(1, int((window + 1) * b.window_s - now) + 1)
             raise RateLimited(retry_after, "登录失败次数过多，请稍后再试")
         self.verifications.inc()
         ok = await verify()
-        if ok:
+        if ok and in_redis:
             try:
                 await self._succeeded(keys=keys)
             except REDIS_UNAVAILABLE as exc:  # signed in all the same; the counters expire
                 self.degrade.redis("login_throttle_reset", exc)
+        elif ok:
+            self._local.succeeded(keys)
         return ok

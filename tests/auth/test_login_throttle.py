@@ -160,3 +160,25 @@ async def test_x_forwarded_for_is_believed_only_from_our_proxies(
 def test_proxy_networks_must_be_networks() -> None:
     with pytest.raises(ValueError, match="TRUSTED_PROXY_NETWORKS"):
         Settings(trusted_proxy_networks="10.0.0.0/8,nginx")
+
+
+async def test_without_redis_the_process_counts_and_staff_still_sign_in(
+    aiohttp_client: AiohttpClient, settings: Settings, clock: SettableClock, unused_tcp_port: int
+) -> None:
+    ours = settings.model_copy(
+        update={
+            "redis_url": f"redis://127.0.0.1:{unused_tcp_port}/0",
+            "trusted_proxy_networks": "127.0.0.1/32",
+            "login_failures_max": 3,
+        }
+    )
+    client = await aiohttp_client(create_app(ours, clock=clock))
+    at_window_start(clock, ours.login_failures_window_s)
+    await client.app[AUTH_SERVICE].create_staff_user("admin", PASSWORD, [Role.admin])
+    before = verifications(client)
+    statuses = await asyncio.gather(
+        *(login(client, "admin", f"guess-{i}", STRANGER) for i in range(200))
+    )
+    assert verifications(client) - before == 3
+    assert statuses.count(429) == 197
+    assert await login(client, "admin", PASSWORD, "192.0.2.1") == 200
