@@ -69,7 +69,9 @@ async def test_a_flood_of_uploads_meets_503_not_memory_exhaustion(
 ) -> None:
     client = await app_with(aiohttp_client, settings, clock, image_workers=1, image_queue_max=1)
     users = [await sign_in_wechat(client, f"parent{i}") for i in range(4)]
-    photos = [jpeg_bytes((1200, 900), color=(i * 20, 90, 200 - i * 15)) for i in range(12)]
+    photos = [
+        jpeg_bytes((1200, 900), color=f"#{i * 20:02x}5a{200 - i * 15:02x}") for i in range(12)
+    ]
     responses = await asyncio.gather(
         *(upload(client, users[i % 4], photo) for i, photo in enumerate(photos))
     )
