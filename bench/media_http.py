@@ -74,6 +74,7 @@ def run_http_benchmark(photo: bytes, concurrency: int = 8, duration: float = 20.
         "LOG_LEVEL": "WARNING",
         "IMAGE_WORKERS": os.environ.get("IMAGE_WORKERS", "2"),
         "RATE_LIMIT_USER_PER_MINUTE": "100000",
+        "MEDIA_UPLOADS_PER_USER_PER_HOUR": "1000000",
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "server", "serve", "--port", str(port)], cwd=ROOT, env=env

@@ -56,9 +56,17 @@ class Settings(BaseSettings):
     media_max_pixels: int = Field(40_000_000, ge=10_000)
     media_url_ttl_s: int = Field(3600, ge=60, le=7 * 86400)
     media_cache_bytes: int = Field(64 * 1024 * 1024, ge=0)
+    # Public photos: short enough that an erased photo leaves browser and CDN caches
+    # within the hour; revalidation by ETag (304) is one indexed lookup.
+    media_public_max_age_s: int = Field(3600, ge=0, le=86400)
+    media_uploads_per_user_per_hour: int = Field(120, ge=1)
+    media_rate_limit_ip_per_minute: int = Field(3000, ge=1)
     feed_cache_ttl_s: int = Field(30, ge=0, le=3600)
     shutdown_timeout_s: float = Field(20.0, ge=0)
     image_workers: int = Field(1, ge=1)
+    # Uploads waiting for a free image worker (each holds its bytes); 503 past it.
+    image_queue_max: int = Field(8, ge=0)
+    image_timeout_s: float = Field(30.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     access_log: bool = True
 

@@ -107,7 +107,8 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def process_pool_ctx(app: web.Application) -> AsyncIterator[None]:
-    pool = WorkerPool(app[SETTINGS].image_workers)
+    settings = app[SETTINGS]
+    pool = WorkerPool(settings.image_workers, settings.image_queue_max, settings.image_timeout_s)
     app[PROCESS_POOL] = pool
     try:
         yield

@@ -15,6 +15,7 @@ from handlers.media.repo import MediaRepo
 from handlers.media.routes import UnsupportedMediaType, routes, serving
 from handlers.media.service import (
     ImageInvalid,
+    ImageTooComplex,
     ImageTooLarge,
     ImageUnsupported,
     MediaNotFound,
@@ -73,5 +74,12 @@ ROOM = Room(
             _sweep_command,
         ),
     ),
-    errors=(ImageUnsupported, ImageTooLarge, ImageInvalid, MediaNotFound, UnsupportedMediaType),
+    errors=(
+        ImageUnsupported,
+        ImageTooLarge,
+        ImageInvalid,
+        ImageTooComplex,
+        MediaNotFound,
+        UnsupportedMediaType,
+    ),
 )

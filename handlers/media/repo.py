@@ -1,22 +1,49 @@
 """The only code that touches the ``media`` collection (the bytes live in media/store.py).
 
-``dedupe_key`` (``<owner>:<sha256 of the upload>``) is unique: the same bytes uploaded
-twice by the same owner are one media, whatever the concurrency.
+Ids: new media get 128 random bits as 32 lowercase hex characters (``_id`` a string),
+so nobody reaches other people's photos by counting from their own; media made
+before that keep their ObjectId (24 hex characters) and still resolve. Only these two
+exact spellings name a media: anything else (upper case, padding) is simply not found,
+never a second name for the same photo.
+
+``(owner_id, sha256, purpose)`` is unique: the same bytes uploaded twice by the same
+owner for the same purpose are one media, whatever the concurrency; for another
+purpose they are another media, so deduplication never turns a private check-in
+photo into a public avatar or back.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
+import secrets
 from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
-
-from server.repo import as_object_id
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 Document = dict[str, Any]
+
+_MEDIA_ID_RE = re.compile(r"[0-9a-f]{32}|[0-9a-f]{24}")
+DEDUPE_INDEX = "owner_sha256_purpose"
+_OLD_DEDUPE_INDEX = "dedupe_key_1"  # unique per owner and bytes, whatever the purpose
+
+
+def canonical_media_id(value: object) -> str | None:
+    """``value`` if it is a media id as we write them, else None (not found)."""
+    if isinstance(value, str) and _MEDIA_ID_RE.fullmatch(value):
+        return value
+    return None
+
+
+def _stored_id(value: object) -> str | ObjectId | None:
+    media_id = canonical_media_id(value)
+    if media_id is None:
+        return None
+    return ObjectId(media_id) if len(media_id) == 24 else media_id
 
 
 class DuplicateMedia(Exception):
@@ -28,36 +55,48 @@ class MediaRepo:
         self.collection = db["media"]
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_index([("dedupe_key", ASCENDING)], unique=True)
+        # Records from before the purpose was part of it have all three fields, and are
+        # unique by the first two, so the new index builds over them as they are. It is
+        # built before the old one goes: uniqueness holds at every moment of a deploy.
+        await self.collection.create_index(
+            [("owner_id", ASCENDING), ("sha256", ASCENDING), ("purpose", ASCENDING)],
+            unique=True,
+            name=DEDUPE_INDEX,
+        )
+        if _OLD_DEDUPE_INDEX in await self.collection.index_information():
+            with contextlib.suppress(OperationFailure):  # another process dropped it first
+                await self.collection.drop_index(_OLD_DEDUPE_INDEX)
         await self.collection.create_index([("owner_id", ASCENDING)])
         await self.collection.create_index([("created_at", ASCENDING)])
 
     @staticmethod
     def new_id() -> str:
-        return str(ObjectId())
+        return secrets.token_hex(16)
 
     async def get(self, media_id: str) -> Document | None:
-        oid = as_object_id(media_id)
-        return await self.collection.find_one({"_id": oid}) if oid else None
+        stored = _stored_id(media_id)
+        return await self.collection.find_one({"_id": stored}) if stored else None
 
     async def get_many(self, media_ids: list[str]) -> list[Document]:
-        oids = [oid for oid in map(as_object_id, media_ids) if oid is not None]
-        if not oids:
+        stored = [i for i in map(_stored_id, media_ids) if i is not None]
+        if not stored:
             return []
-        return [doc async for doc in self.collection.find({"_id": {"$in": oids}})]
+        return [doc async for doc in self.collection.find({"_id": {"$in": stored}})]
 
-    async def find_by_dedupe_key(self, dedupe_key: str) -> Document | None:
-        return await self.collection.find_one({"dedupe_key": dedupe_key})
+    async def find_duplicate(self, owner_id: str, sha256: str, purpose: str) -> Document | None:
+        return await self.collection.find_one(
+            {"owner_id": owner_id, "sha256": sha256, "purpose": purpose}
+        )
 
     async def insert(self, doc: Document) -> None:
         try:
-            await self.collection.insert_one({**doc, "_id": ObjectId(doc["_id"])})
+            await self.collection.insert_one(doc)
         except DuplicateKeyError:
-            raise DuplicateMedia(doc["dedupe_key"]) from None
+            raise DuplicateMedia(doc["_id"]) from None
 
     async def add_reference(self, media_id: str, owner_id: str, ref: str) -> Document | None:
         """Mark the owner's media as used by ``ref``; None if not theirs (or missing)."""
-        oid = as_object_id(media_id)
+        oid = _stored_id(media_id)
         if oid is None:
             return None
         return await self.collection.find_one_and_update(
@@ -67,7 +106,7 @@ class MediaRepo:
         )
 
     async def remove_reference(self, media_id: str, ref: str) -> None:
-        oid = as_object_id(media_id)
+        oid = _stored_id(media_id)
         if oid is not None:
             await self.collection.update_one({"_id": oid}, {"$pull": {"referenced_by": ref}})
 
@@ -84,11 +123,11 @@ class MediaRepo:
         return [doc async for doc in cursor]
 
     async def delete(self, media_id: str) -> None:
-        oid = as_object_id(media_id)
+        oid = _stored_id(media_id)
         if oid is not None:
             await self.collection.delete_one({"_id": oid})
 
     async def existing_ids(self, media_ids: list[str]) -> set[str]:
-        oids = [oid for oid in map(as_object_id, media_ids) if oid is not None]
+        oids = [oid for oid in map(_stored_id, media_ids) if oid is not None]
         cursor = self.collection.find({"_id": {"$in": oids}}, projection={"_id": 1})
         return {str(doc["_id"]) async for doc in cursor}

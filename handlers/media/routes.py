@@ -7,16 +7,19 @@ import re
 from typing import get_args
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.multipart import BadContentDispositionHeader, BadContentDispositionParam
 
 from handlers.media.keys import MEDIA_SERVICE
+from handlers.media.repo import canonical_media_id
 from handlers.media.schemas import MediaOut, MediaUploadForm
 from handlers.media.service import ImageTooLarge, Purpose, VariantFile
 from server.access import current_principal
 from server.api import ApiRoutes
-from server.errors import AppError, InvalidRequest
+from server.errors import AppError, InvalidRequest, NotFound, RateLimited
 from server.idempotent import respond_idempotently
-from server.keys import IDEMPOTENCY, SETTINGS
-from server.middleware import add_standard_headers
+from server.keys import IDEMPOTENCY, RATE_LIMITER, SETTINGS
+from server.middleware import add_standard_headers, client_ip
 
 routes = ApiRoutes(tag="media")
 serving = ApiRoutes(prefix="", tag="media")
@@ -24,7 +27,20 @@ serving = ApiRoutes(prefix="", tag="media")
 _PURPOSES = frozenset(get_args(Purpose))
 # Multipart framing around the file: boundaries, part headers, the purpose field.
 _MULTIPART_OVERHEAD = 16 * 1024
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits only (``\d`` would take any script's), as many as they come: see _number.
+_RANGE_RE = re.compile(r"bytes=([0-9]*)-([0-9]*)", re.ASCII)
+# Past any file we keep (and within what int() converts): longer numbers are capped.
+_MAX_RANGE_DIGITS = 15
+# What aiohttp's multipart reader raises on a body that is not the multipart it says
+# (no boundary, no starting boundary, bad part headers, undecodable names, early end);
+# its warnings about a bad Content-Disposition too, where warnings are errors (tests).
+_MALFORMED_MULTIPART = (
+    ValueError,
+    LookupError,
+    HttpProcessingError,
+    BadContentDispositionHeader,
+    BadContentDispositionParam,
+)
 
 
 class UnsupportedMediaType(AppError):
@@ -45,6 +61,29 @@ async def _read_capped(part: BodyPartReader, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _field_name(name: str | None) -> str:
+    """A part's name as it may be quoted back (undecodable bytes escaped, bounded)."""
+    if not name:
+        return "?"
+    return name.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")[:64]
+
+
+async def _read_parts(request: web.Request, max_bytes: int) -> tuple[bytes | None, str]:
+    data: bytes | None = None
+    purpose = "story"
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise InvalidRequest.for_fields({"body": "nested multipart is not accepted"})
+        if part.name == "file" and data is None:
+            data = await _read_capped(part, max_bytes)
+        elif part.name == "purpose":
+            purpose = (await _read_capped(part, 32)).decode("utf-8", "replace").strip()
+        else:
+            raise InvalidRequest.for_fields({_field_name(part.name): "unknown or repeated field"})
+    return data, purpose
+
+
 async def _read_upload(request: web.Request) -> tuple[bytes, Purpose]:
     settings = request.app[SETTINGS]
     if request.content_type != "multipart/form-data":
@@ -53,18 +92,14 @@ async def _read_upload(request: web.Request) -> tuple[bytes, Purpose]:
     if declared is not None and declared > settings.media_max_bytes + _MULTIPART_OVERHEAD:
         # Refused before reading a byte of it: a phone on 4G should not upload 11 MB for this.
         raise ImageTooLarge(details={"max_bytes": settings.media_max_bytes})
-    data: bytes | None = None
-    purpose = "story"
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            raise InvalidRequest.for_fields({"body": "nested multipart is not accepted"})
-        if part.name == "file" and data is None:
-            data = await _read_capped(part, settings.media_max_bytes)
-        elif part.name == "purpose":
-            purpose = (await _read_capped(part, 32)).decode("utf-8", "replace").strip()
-        else:
-            raise InvalidRequest.for_fields({part.name or "?": "unknown or repeated field"})
+    try:
+        data, purpose = await _read_parts(request, settings.media_max_bytes)
+    except _MALFORMED_MULTIPART:
+        raise AppError(
+            "请求体不是合法的 multipart/form-data",
+            status=400,
+            details={"fields": {"body": "malformed multipart/form-data"}},
+        ) from None
     if data is None:
         raise InvalidRequest.for_fields({"file": "required"})
     if not data:
@@ -86,14 +121,26 @@ async def _read_upload(request: web.Request) -> tuple[bytes, Purpose]:
         "image_too_large",
         "image_invalid",
         "unsupported_media_type",
+        "image_too_complex",
         "idempotency_key_reused",
+        "rate_limited",
+        "unavailable",
     ),
 )
 async def upload_media(request: web.Request) -> web.Response:
     principal = current_principal(request)
+    service = request.app[MEDIA_SERVICE]
+    # Both before a byte of the body is read: refused uploads cost no memory.
+    retry_after = await request.app[RATE_LIMITER].hit(
+        f"media-upload:{principal.user_id}",
+        request.app[SETTINGS].media_uploads_per_user_per_hour,
+        3600,
+    )
+    if retry_after is not None:
+        raise RateLimited(retry_after, "上传过于频繁，请稍后再试")
+    service.pool.refuse_if_full()
     data, purpose = await _read_upload(request)
     fingerprint = hashlib.sha256(data).hexdigest() + ":" + purpose
-    service = request.app[MEDIA_SERVICE]
 
     async def produce() -> tuple[int, MediaOut]:
         doc = await service.upload(principal.user_id, data, purpose)
@@ -108,16 +155,18 @@ def _wants_webp(request: web.Request) -> bool:
     return "image/webp" in request.headers.get("Accept", "")
 
 
-def _cache_headers(file: VariantFile) -> dict[str, str]:
+def _cache_headers(file: VariantFile, public_max_age_s: int) -> dict[str, str]:
     return {
         "ETag": file.etag,
         "Vary": "Accept",
         "Content-Type": file.content_type,
         "Accept-Ranges": "bytes",
-        # Private URLs are signed and short-lived: no shared caches keep them.
+        # Private URLs are signed and short-lived: no shared caches keep them. Public
+        # ones are not "immutable": an erased photo must leave caches within
+        # MEDIA_PUBLIC_MAX_AGE_S; after that a revalidation is a cheap 304, or a 404.
         "Cache-Control": "private, max-age=3600"
         if file.private
-        else "public, max-age=31536000, immutable",
+        else f"public, max-age={public_max_age_s}",
     }
 
 
@@ -128,18 +177,32 @@ def _cache_headers(file: VariantFile) -> dict[str, str]:
     public=True,
     rate_limited=False,
     content_type="image/jpeg",
-    extra_responses={206: "Partial Content", 304: "Not Modified"},
+    extra_responses={206: "Partial Content", 304: "Not Modified", 429: "Too Many Requests"},
 )  # aiohttp answers HEAD with the same handler
 async def get_media(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    # Not the API's limits: a feed page shows dozens of photos, and a school shares one
+    # address; generous, but a bound on what one address can pull.
+    retry_after = await request.app[RATE_LIMITER].hit(
+        f"media-ip:{client_ip(request, settings.trusted_proxies)}",
+        settings.media_rate_limit_ip_per_minute,
+        60,
+        leased=True,
+    )
+    if retry_after is not None:
+        raise RateLimited(retry_after)
+    media_id = canonical_media_id(request.match_info["media_id"])
+    if media_id is None:
+        raise NotFound()
     service = request.app[MEDIA_SERVICE]
     file = await service.variant_file(
-        request.match_info["media_id"],
+        media_id,
         request.match_info["variant"],
         "webp" if _wants_webp(request) else "jpeg",
         request.query.get("exp"),
         request.query.get("sig"),
     )
-    headers = _cache_headers(file)
+    headers = _cache_headers(file, settings.media_public_max_age_s)
     if file.etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)
     range_header = request.headers.get("Range")
@@ -151,12 +214,17 @@ async def get_media(request: web.Request) -> web.StreamResponse:
         if cached is not None:
             return web.Response(body=cached, headers=headers)
         # Streamed from GridFS chunk by chunk; small variants also go to the cache.
+        chunks = service.blobs.chunks_of(file.file_id)
+        first = await anext(chunks, None)
+        if first is None:  # its files deleted a moment ago (an erasure in progress)
+            raise NotFound()
         response = web.StreamResponse(headers=headers)
         response.content_length = file.size
         add_standard_headers(request, response)
         await response.prepare(request)
-        parts: list[bytes] = []
-        async for chunk in service.blobs.chunks_of(file.file_id):
+        parts = [first]
+        await response.write(first)
+        async for chunk in chunks:
             parts.append(chunk)
             await response.write(chunk)
         await response.write_eof()
@@ -164,8 +232,8 @@ async def get_media(request: web.Request) -> web.StreamResponse:
         return response
     data = await service.read(file)
     if data is None:
-        raise web.HTTPNotFound()
-    match = _RANGE_RE.match(range_header.strip())
+        raise NotFound()
+    match = _RANGE_RE.fullmatch(range_header.strip())
     start, end = _byte_range(match, len(data))
     if start is None or end is None:
         headers["Content-Range"] = f"bytes */{len(data)}"
@@ -182,10 +250,16 @@ def _byte_range(match: re.Match[str] | None, size: int) -> tuple[int | None, int
     if not first and not last:
         return None, None
     if not first:  # the last N bytes
-        length = int(last)
+        length = _number(last)
         return (max(0, size - length), size - 1) if length else (None, None)
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
+    start = _number(first)
+    end = min(_number(last), size - 1) if last else size - 1
     if start >= size or start > end:
         return None, None
     return start, end
+
+
+def _number(digits: str) -> int:
+    """ASCII digits as an int; a number too long to matter is capped (never a 500)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_RANGE_DIGITS else 10**_MAX_RANGE_DIGITS

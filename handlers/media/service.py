@@ -13,6 +13,7 @@ import functools
 import hashlib
 import logging
 from collections import OrderedDict
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -25,7 +26,7 @@ from media.store import BlobStore
 from server.clock import Clock
 from server.errors import AppError, NotFound
 from server.signing import PurposeSigner
-from server.workers import WorkerPool
+from server.workers import WorkerPool, WorkTimedOut
 
 log = logging.getLogger("jiangxin.media")
 
@@ -56,6 +57,13 @@ class ImageInvalid(AppError):
     status = 422
     code = "image_invalid"
     message = "图片已损坏或不完整"
+
+
+class ImageTooComplex(AppError):
+    # Within the size limits yet past the time limit: a bomb, or a pathological encoding.
+    status = 422
+    code = "image_too_complex"
+    message = "图片处理超时，请换一张或压缩后重试"
 
 
 class MediaNotFound(AppError):
@@ -126,10 +134,12 @@ class MediaService:
     # -- upload ---------------------------------------------------------------------
 
     async def upload(self, owner_id: str, data: bytes, purpose: Purpose) -> Document:
-        """The media for these bytes: the owner's existing one, or a new one."""
+        """The media for these bytes and this purpose: the owner's existing one, or a new one.
+
+        Never one of another purpose: its visibility (and who may see it) is the purpose's.
+        """
         sha256 = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
-        dedupe_key = f"{owner_id}:{sha256}"
-        existing = await self.repo.find_by_dedupe_key(dedupe_key)
+        existing = await self.repo.find_duplicate(owner_id, sha256, purpose)
         if existing is not None:
             return existing
         processed = await self._process(data)
@@ -156,7 +166,6 @@ class MediaService:
                 "height": processed.height,
                 "bytes": len(data),
                 "sha256": sha256,
-                "dedupe_key": dedupe_key,
                 "phash": processed.phash,
                 "dominant_color": processed.dominant_color,
                 "lqip": processed.lqip,
@@ -168,7 +177,7 @@ class MediaService:
         except DuplicateMedia:
             # The same bytes finished uploading concurrently: theirs wins, ours goes.
             await self._delete_files(files)
-            winner = await self.repo.find_by_dedupe_key(dedupe_key)
+            winner = await self.repo.find_duplicate(owner_id, sha256, purpose)
             if winner is None:
                 raise RuntimeError("duplicate media vanished") from None
             return winner
@@ -187,6 +196,8 @@ class MediaService:
             raise ImageTooLarge(details={"max_pixels": self.settings.media_max_pixels}) from None
         except pipeline.ImageInvalid:
             raise ImageInvalid() from None
+        except WorkTimedOut:
+            raise ImageTooComplex(details={"max_seconds": self.pool.timeout_s}) from None
 
     async def _delete_files(self, file_ids: list[str]) -> None:
         for file_id in file_ids:
@@ -236,6 +247,33 @@ class MediaService:
             return []
         known = await self.repo.existing_ids(media_ids)
         return [media_id for media_id in media_ids if media_id not in known]
+
+    async def require_usable(
+        self,
+        media_ids: Sequence[str],
+        *,
+        owner_id: str | None = None,
+        public: bool,
+        purposes: Collection[str] | None = None,
+    ) -> dict[str, Document]:
+        """The media of ``media_ids`` (one query), checked before anything refers to them:
+        each exists, is ``owner_id``'s (if given), of one of ``purposes`` (if given), and
+        public if the object referring to it is ``public``. Else 422 ``media_not_found``
+        naming the first bad id (a private photo is "not found" to a public object: its
+        existence is not confirmed). Writes nothing."""
+        ids = list(dict.fromkeys(media_ids))
+        found = {str(doc["_id"]): doc for doc in await self.repo.get_many(ids)} if ids else {}
+        for media_id in ids:
+            doc = found.get(media_id)
+            usable = (
+                doc is not None
+                and (owner_id is None or doc["owner_id"] == owner_id)
+                and (purposes is None or doc["purpose"] in purposes)
+                and (not public or doc["visibility"] == "public")
+            )
+            if not usable:
+                raise MediaNotFound(details={"fields": {"media": f"not usable here: {media_id}"}})
+        return found
 
     # -- references from other rooms ------------------------------------------------
 
