@@ -184,7 +184,7 @@ async def get_media(request: web.Request) -> web.StreamResponse:
     # Not the API's limits: a feed page shows dozens of photos, and a school shares one
     # address; generous, but a bound on what one address can pull.
     retry_after = await request.app[RATE_LIMITER].hit(
-        f"media-ip:{client_ip(request, settings.trusted_proxies)}",
+        f"media-ip:{client_ip(request, settings.trusted_proxy_networks)}",
         settings.media_rate_limit_ip_per_minute,
         60,
         leased=True,
