@@ -25,6 +25,7 @@ from server.keys import (
     CLOCK,
     DEGRADE,
     MONGO_DB,
+    OPENIDS,
     RATE_LIMITER,
     REDIS,
     SETTINGS,
@@ -35,7 +36,7 @@ from server.principal import Role
 from server.privacy import PersonalDataProvider
 from server.room import Command, Cron, Database, DemoSource, Room, SeedWriter
 from server.signing import ACCESS_TOKEN
-from server.wechat import WeChatCodeInvalid
+from server.wechat import ContentRejected, WeChatCodeInvalid, WeChatUserRisky
 
 # Development only: `python -m server seed` refuses to run in production.
 DEMO_PASSWORD = "jiangxin-demo"  # noqa: S105
@@ -65,6 +66,7 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
     )
     app[AUTH_SERVICE] = auth
     app[AUTHENTICATOR] = auth
+    app[OPENIDS] = auth
     yield
 
 
@@ -134,5 +136,7 @@ ROOM = Room(
         RefreshTokenReused,
         TokenInvalid,
         WeChatCodeInvalid,
+        WeChatUserRisky,
+        ContentRejected,
     ),
 )

@@ -54,7 +54,7 @@ async def tokens_out(request: web.Request, tokens: IssuedTokens) -> TokensOut:
     public=True,
     body=WechatLoginIn,
     response=TokensOut,
-    errors=("wechat_code_invalid", "unavailable"),
+    errors=("wechat_code_invalid", "wechat_user_risky", "rate_limited", "unavailable"),
 )
 async def login_wechat(request: web.Request) -> web.Response:
     body = await read_body(request, WechatLoginIn)
@@ -110,10 +110,11 @@ async def get_me(request: web.Request) -> web.Response:
 
 @routes.patch(
     "/me",
-    "Update nickname, avatar, real name or phone",
+    "Update nickname, avatar, real name or phone; a nickname goes through WeChat content "
+    "security first (422 content_rejected)",
     body=MePatchIn,
     response=UserOut,
-    errors=("media_not_found",),
+    errors=("media_not_found", "content_rejected", "unavailable"),
 )
 async def update_me(request: web.Request) -> web.Response:
     body = await read_body(request, MePatchIn)
