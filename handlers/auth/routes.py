@@ -28,10 +28,11 @@ routes = ApiRoutes(tag="auth")
 
 
 async def user_out(request: web.Request, user: UserRecord) -> UserOut:
+    """The caller's own account: they see their avatar before WeChat's verdict too."""
     return UserOut(
         id=user.id,
         nickname=user.nickname,
-        avatar=await request.app[MEDIA_SERVICE].get_out(user.avatar_media_id),
+        avatar=await request.app[MEDIA_SERVICE].get_out(user.avatar_media_id, viewer_id=user.id),
         roles=user.roles,
         school_id=user.school_id,
         class_id=user.class_id,
