@@ -23,7 +23,17 @@ from handlers.media.service import (
     MediaService,
 )
 from media.store import BlobStore
-from server.keys import CLOCK, DEGRADE, MONGO_DB, PROCESS_POOL, REDIS, SETTINGS, SIGNER, WECHAT
+from server.keys import (
+    CLOCK,
+    DEGRADE,
+    MONGO_DB,
+    OPENIDS,
+    PROCESS_POOL,
+    REDIS,
+    SETTINGS,
+    SIGNER,
+    WECHAT,
+)
 from server.privacy import PersonalDataProvider
 from server.room import Command, Cron, Database, Room
 from server.signing import MEDIA_URL
@@ -69,6 +79,11 @@ async def sweep_media(app: web.Application) -> dict[str, Any]:
     return await app[MEDIA_SERVICE].sweep()
 
 
+async def retry_media_checks(app: web.Application) -> int:
+    """Held photos whose mediaCheckAsync WeChat never took: ask again (every 5 minutes)."""
+    return await app[MEDIA_MODERATION].retry_checks(app[OPENIDS])
+
+
 async def _sweep_command(app: web.Application, args: argparse.Namespace) -> None:
     print(orjson.dumps(await sweep_media(app)).decode())
 
@@ -79,7 +94,10 @@ ROOM = Room(
     setup=setup,
     indexes=ensure_indexes,
     privacy=privacy,
-    crons=(Cron(sweep_media, minute=17, second=0),),
+    crons=(
+        Cron(sweep_media, minute=17, second=0),
+        Cron(retry_media_checks, minute=set(range(2, 60, 5)), second=30),
+    ),
     commands=(
         Command(
             "sweep-media",

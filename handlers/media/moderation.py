@@ -18,6 +18,7 @@ The state is the media document's ``moderation`` field (absent: never held);
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from config.settings import Settings
@@ -38,6 +39,7 @@ Document = dict[str, Any]
 HELD = frozenset({"pending", "review"})
 SCENES: dict[str, Scene] = {"avatar": 1}  # 资料; other photos: 4, 社交日志
 CHECK_URL_TTL_S = 6 * 3600  # WeChat fetches within minutes; retries for a while
+RETRY_AFTER = timedelta(minutes=5)
 
 
 def needs_signature(doc: Document) -> bool:
@@ -95,7 +97,12 @@ class MediaModeration:
             return doc
         if not await self.repo.start_moderation(media_id):
             return await self.repo.get(media_id) or doc  # a concurrent upload did it
-        doc = {**doc, "moderation": "pending"}
+        await self._ask_wechat(doc, openid)
+        return {**doc, "moderation": "pending"}
+
+    async def _ask_wechat(self, doc: Document, openid: str) -> bool:
+        """mediaCheckAsync for a held photo; whether WeChat took it."""
+        media_id = str(doc["_id"])
         expires = int(self.clock.timestamp()) + CHECK_URL_TTL_S
         url = self.media.url(media_id, "medium", expires)
         try:
@@ -103,11 +110,25 @@ class MediaModeration:
                 url, openid, SCENES.get(doc["purpose"], 4)
             )
         except WeChatUnavailable:
-            # It stays held (its owner still sees it); the upload itself succeeded.
+            # It stays held (its owner still sees it); retry_checks asks again later.
             log.warning("media %s: mediaCheckAsync failed; it stays pending", media_id)
-            return doc
+            return False
         await self.checks.insert(trace_id, media_id, self.clock.now())
-        return doc
+        await self.repo.moderation_asked(media_id)
+        return True
+
+    async def retry_checks(self, openids: OpenidLookup, limit: int = 200) -> int:
+        """Ask WeChat again about held photos it never took; how many it took now."""
+        before = self.clock.now() - RETRY_AFTER
+        taken = 0
+        for doc in await self.repo.moderation_not_asked(before, limit):
+            openid = await openids.openid_of(doc["owner_id"])
+            if openid is None:
+                continue  # an erased account: its photos go with it
+            if not await self._ask_wechat(doc, openid):
+                break  # still unreachable: the next run tries again
+            taken += 1
+        return taken
 
     async def receive(self, message: PushMessage) -> None:
         """A verified push: apply a ``wxa_media_check`` verdict, once (replays ignored)."""

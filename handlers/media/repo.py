@@ -102,9 +102,23 @@ class MediaRepo:
         if oid is None:
             return False
         result = await self.collection.update_one(
-            {"_id": oid, "moderation": {"$exists": False}}, {"$set": {"moderation": "pending"}}
+            {"_id": oid, "moderation": {"$exists": False}},
+            {"$set": {"moderation": "pending", "moderation_asked": False}},
         )
         return result.modified_count == 1
+
+    async def moderation_asked(self, media_id: str) -> None:
+        """WeChat took the check (its verdict will be pushed)."""
+        oid = as_object_id(media_id)
+        if oid is not None:
+            await self.collection.update_one({"_id": oid}, {"$set": {"moderation_asked": True}})
+
+    async def moderation_not_asked(self, before: datetime, limit: int) -> list[Document]:
+        """Held media whose check WeChat never took (it was unreachable), oldest first."""
+        cursor = self.collection.find(
+            {"moderation": "pending", "moderation_asked": False, "created_at": {"$lt": before}}
+        )
+        return [doc async for doc in cursor.sort("created_at", ASCENDING).limit(limit)]
 
     async def set_moderation(self, media_id: str, state: str) -> None:
         oid = as_object_id(media_id)

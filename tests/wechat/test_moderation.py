@@ -4,6 +4,7 @@ mediaCheckAsync, whose verdict our fake WeChat pushes back to our endpoint over 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,6 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from config.settings import Settings
+from handlers.media import retry_media_checks
 from server.app import create_app
 from server.clock import SettableClock
 from server.keys import CLOCK
@@ -118,13 +120,17 @@ async def test_others_do_not_see_a_photo_before_the_verdict(
 async def test_a_risky_verdict_hides_the_photo_everywhere(
     moderated: Client, fake_wechat: FakeWeChat
 ) -> None:
-    fake_wechat.state.media_suggests = ["risky"]
+    state = fake_wechat.state
+    push_url, state.push_url = state.push_url, None  # the verdict comes when we say
     owner = await sign_in_wechat(moderated, "reckless")
     media = await set_avatar(moderated, owner, "maroon")
     signed = media["urls"]["large"]
     assert await status_of(moderated, local(signed)) == 200
-    await fake_wechat.state.settle()
-    assert fake_wechat.state.pushed == [200]
+    await state.settle()
+    state.push_url = push_url
+    async with aiohttp.ClientSession() as http:
+        verdict = _verdict(state.media_requests[0]["trace_id"], "risky")
+        assert await push(http, state, verdict) == 200
     assert await status_of(moderated, local(signed)) == 404  # URLs handed out before, too
     assert await status_of(moderated, unsigned(signed)) == 404
     assert await my_avatar(moderated, owner) is None
@@ -232,3 +238,20 @@ async def test_nicknames_go_through_content_security(
     assert good.status == 200 and (await good.json())["nickname"] == "劳模粉丝"
     call = fake_wechat.state.calls.count("msg_sec_check")
     assert call == 3
+
+
+async def test_a_photo_wechat_could_not_take_is_asked_about_again(
+    moderated: Client, fake_wechat: FakeWeChat, clock: SettableClock
+) -> None:
+    owner = await sign_in_wechat(moderated, "patient")
+    fake_wechat.state.fail_next("media_check_async", -1)  # 系统繁忙
+    media = await set_avatar(moderated, owner, "purple")
+    assert await status_of(moderated, local(media["urls"]["medium"])) == 200  # owner's
+    assert await status_of(moderated, unsigned(media["urls"]["medium"])) == 404
+    assert await retry_media_checks(moderated.app) == 0  # too soon to ask again
+    clock.advance(timedelta(minutes=6))
+    assert await retry_media_checks(moderated.app) == 1
+    await fake_wechat.state.settle()
+    assert fake_wechat.state.pushed == [200]
+    assert await status_of(moderated, unsigned(media["urls"]["medium"])) == 200
+    assert await retry_media_checks(moderated.app) == 0  # taken: not asked twice
