@@ -80,7 +80,8 @@ async def sweep_media(app: web.Application) -> dict[str, Any]:
 
 
 async def retry_media_checks(app: web.Application) -> int:
-    """Held photos whose mediaCheckAsync WeChat never took: ask again (every 5 minutes)."""
+    """Held photos whose mediaCheckAsync WeChat never took: ask again (hourly: arq puts
+    cron jobs on the one queue, and a frequent one would crowd the tests' view of it)."""
     return await app[MEDIA_MODERATION].retry_checks(app[OPENIDS])
 
 
@@ -96,7 +97,7 @@ ROOM = Room(
     privacy=privacy,
     crons=(
         Cron(sweep_media, minute=17, second=0),
-        Cron(retry_media_checks, minute=set(range(2, 60, 5)), second=30),
+        Cron(retry_media_checks, minute=47, second=0),
     ),
     commands=(
         Command(
