@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     wechat_app_secret: SecretStr = SecretStr("")
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_timeout_s: float = Field(5.0, gt=0)
+    # Message push (消息推送): the Token and EncodingAESKey set in the mini-program's
+    # console. With a token, public photos of WeChat users wait for mediaCheckAsync's
+    # verdict before others see them; with an AES key, only safe-mode pushes are taken.
+    wechat_push_token: SecretStr = SecretStr("")
+    wechat_push_aes_key: SecretStr = SecretStr("")
+    wechat_push_max_skew_s: int = Field(300, ge=10, le=3600)
 
     # Our reverse proxies (nginx, load balancer), as comma-separated CIDRs: only a peer
     # in them is believed about X-Forwarded-For (server/middleware.py, client_ip).

@@ -129,6 +129,7 @@ async def wechat_ctx(app: web.Application) -> AsyncIterator[None]:
         app_secret=settings.wechat_app_secret.get_secret_value() or "development",
         base_url=wechat_base,
         timeout_s=settings.wechat_timeout_s,
+        redis=app[REDIS],
         degrade=app[DEGRADE],
         clock=app[CLOCK],
     )

@@ -23,7 +23,7 @@ from server.privacy import PrivacyRegistry
 from server.redis_state import RateLimiter, RedisState
 from server.room import Room
 from server.signing import Signer
-from server.wechat import WeChatClient
+from server.wechat import OpenidLookup, WeChatClient
 from server.workers import WorkerPool
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -41,8 +41,10 @@ METRICS = web.AppKey("metrics", Metrics)
 ACCESS_LOG = web.AppKey("access_log", AccessLog)
 PRIVACY = web.AppKey("privacy", PrivacyRegistry)
 JOBS = web.AppKey("jobs", JobQueue)
-# Set by rooms: the auth room authenticates, the idempotency room keeps the records.
+# Set by rooms: the auth room authenticates (and knows openids), the idempotency room
+# keeps the records.
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+OPENIDS = web.AppKey("openids", OpenidLookup)
 IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
 
 REQUEST_ID = web.RequestKey("request_id", str)

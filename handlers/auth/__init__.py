@@ -32,6 +32,7 @@ from server.keys import (
     DEGRADE,
     METRICS,
     MONGO_DB,
+    OPENIDS,
     REDIS,
     SETTINGS,
     SIGNER,
@@ -41,7 +42,7 @@ from server.principal import Role
 from server.privacy import PersonalDataProvider
 from server.room import Command, Cron, Database, DemoSource, Room, SeedWriter
 from server.signing import ACCESS_TOKEN
-from server.wechat import WeChatCodeInvalid
+from server.wechat import ContentRejected, WeChatCodeInvalid, WeChatUserRisky
 
 # Development only: `python -m server seed` refuses to run in production.
 DEMO_PASSWORD = "jiangxin-demo"  # noqa: S105
@@ -84,6 +85,7 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
     app[AUTH_SERVICE] = auth
     app[AUTHENTICATOR] = auth
     sync = Periodic("revocation sync", REVOCATION_SYNC_S, auth.sync_revocations)
+    app[OPENIDS] = auth
     sync.start()
     try:
         yield
@@ -176,5 +178,7 @@ ROOM = Room(
         RefreshTokenReused,
         TokenInvalid,
         WeChatCodeInvalid,
+        WeChatUserRisky,
+        ContentRejected,
     ),
 )

@@ -29,10 +29,11 @@ routes = ApiRoutes(tag="auth")
 
 
 async def user_out(request: web.Request, user: UserRecord) -> UserOut:
+    """The caller's own account: they see their avatar before WeChat's verdict too."""
     return UserOut(
         id=user.id,
         nickname=user.nickname,
-        avatar=await request.app[MEDIA_SERVICE].get_out(user.avatar_media_id),
+        avatar=await request.app[MEDIA_SERVICE].get_out(user.avatar_media_id, viewer_id=user.id),
         roles=user.roles,
         school_id=user.school_id,
         class_id=user.class_id,
@@ -55,7 +56,7 @@ async def tokens_out(request: web.Request, tokens: IssuedTokens) -> TokensOut:
     public=True,
     body=WechatLoginIn,
     response=TokensOut,
-    errors=("wechat_code_invalid", "unavailable"),
+    errors=("wechat_code_invalid", "wechat_user_risky", "rate_limited", "unavailable"),
 )
 async def login_wechat(request: web.Request) -> web.Response:
     body = await read_body(request, WechatLoginIn)
@@ -111,10 +112,11 @@ async def get_me(request: web.Request) -> web.Response:
 
 @routes.patch(
     "/me",
-    "Update nickname, avatar, real name or phone",
+    "Update nickname, avatar, real name or phone; a nickname goes through WeChat content "
+    "security first (422 content_rejected)",
     body=MePatchIn,
     response=UserOut,
-    errors=("media_not_found",),
+    errors=("media_not_found", "content_rejected", "unavailable"),
 )
 async def update_me(request: web.Request) -> web.Response:
     body = await read_body(request, MePatchIn)

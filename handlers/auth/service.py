@@ -35,7 +35,7 @@ from server.degrade import Degrade
 from server.errors import REDIS_UNAVAILABLE, NotFound, Unauthorized
 from server.principal import Principal, Role
 from server.redis_state import RedisState
-from server.wechat import WeChatClient
+from server.wechat import ContentRejected, WeChatClient
 
 log = logging.getLogger("jiangxin.auth")
 ERASED_NAME = "已注销用户"  # what others see of an erased account
@@ -308,8 +308,26 @@ class AuthService:
         found = await self.users.nicknames(list(dict.fromkeys(user_ids)))
         return {user_id: found.get(user_id, ERASED_NAME) for user_id in user_ids}
 
+    async def openid_of(self, user_id: str) -> str | None:
+        """The account's WeChat openid (None for staff and unknown accounts)."""
+        user = await self.users.get(user_id)
+        return user.openid if user else None
+
+    async def _check_nickname(self, user: UserRecord, nickname: str) -> None:
+        """Others see nicknames beside comments: WeChat text security (scene 1, 资料)
+        first. Only ``pass`` is taken (a nickname has no reviewer queue); WeChat being
+        unreachable is a 503, and the old nickname stays. Staff accounts have no openid
+        to check with and are named by an admin."""
+        if user.openid is None or nickname == user.nickname:
+            return
+        check = await self.wechat.msg_sec_check(nickname, user.openid, scene=1)
+        if check.suggest != "pass":
+            raise ContentRejected(details={"fields": {"nickname": "refused by content security"}})
+
     async def update_profile(self, user_id: str, changes: dict[str, Any]) -> UserRecord:
         before = await self.get_user(user_id)
+        if changes.get("nickname") is not None:
+            await self._check_nickname(before, changes["nickname"])
         ref = f"user:{user_id}:avatar"
         new_avatar = changes.get("avatar_media_id")
         if new_avatar is not None:

@@ -10,8 +10,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from handlers.media.keys import MEDIA_SERVICE
-from handlers.media.repo import MediaRepo
+from handlers.media.keys import MEDIA_MODERATION, MEDIA_SERVICE
+from handlers.media.moderation import MediaModeration
+from handlers.media.moderation_routes import push_routes
+from handlers.media.repo import MediaCheckRepo, MediaRepo
 from handlers.media.routes import UnsupportedMediaType, routes, serving
 from handlers.media.service import (
     ImageInvalid,
@@ -22,22 +24,44 @@ from handlers.media.service import (
     MediaService,
 )
 from media.store import BlobStore
-from server.keys import CLOCK, MONGO_DB, PROCESS_POOL, SETTINGS, SIGNER
+from server.keys import (
+    CLOCK,
+    DEGRADE,
+    MONGO_DB,
+    OPENIDS,
+    PROCESS_POOL,
+    REDIS,
+    SETTINGS,
+    SIGNER,
+    WECHAT,
+)
 from server.privacy import PersonalDataProvider
 from server.room import Command, Cron, Database, Room
 from server.signing import MEDIA_URL
+from server.wechat_push import PushRejected
 
 
 @contextlib.asynccontextmanager
 async def setup(app: web.Application) -> AsyncIterator[None]:
     db = app[MONGO_DB]
-    app[MEDIA_SERVICE] = MediaService(
+    media = MediaService(
         app[SETTINGS],
         MediaRepo(db),
         BlobStore(db),
         app[PROCESS_POOL],
         app[CLOCK],
         app[SIGNER].for_purpose(MEDIA_URL),
+    )
+    app[MEDIA_SERVICE] = media
+    app[MEDIA_MODERATION] = MediaModeration(
+        app[SETTINGS],
+        MediaRepo(db),
+        MediaCheckRepo(db),
+        media,
+        app[WECHAT],
+        app[REDIS],
+        app[DEGRADE],
+        app[CLOCK],
     )
     yield
 
@@ -56,17 +80,26 @@ async def sweep_media(app: web.Application) -> dict[str, Any]:
     return await app[MEDIA_SERVICE].sweep()
 
 
+async def retry_media_checks(app: web.Application) -> int:
+    """Held photos whose mediaCheckAsync WeChat never took: ask again (hourly: arq puts
+    cron jobs on the one queue, and a frequent one would crowd the tests' view of it)."""
+    return await app[MEDIA_MODERATION].retry_checks(app[OPENIDS])
+
+
 async def _sweep_command(app: web.Application, args: argparse.Namespace) -> None:
     print(orjson.dumps(await sweep_media(app)).decode())
 
 
 ROOM = Room(
     name="media",
-    routes=(routes, serving),
+    routes=(routes, serving, push_routes),
     setup=setup,
     indexes=ensure_indexes,
     privacy=privacy,
-    crons=(Cron(sweep_media, minute=17, second=0),),
+    crons=(
+        Cron(sweep_media, minute=17, second=0),
+        Cron(retry_media_checks, minute=47, second=0),
+    ),
     commands=(
         Command(
             "sweep-media",
@@ -81,5 +114,6 @@ ROOM = Room(
         ImageTooComplex,
         MediaNotFound,
         UnsupportedMediaType,
+        PushRejected,
     ),
 )

@@ -131,3 +131,62 @@ class MediaRepo:
         oids = [oid for oid in map(_stored_id, media_ids) if oid is not None]
         cursor = self.collection.find({"_id": {"$in": oids}}, projection={"_id": 1})
         return {str(doc["_id"]) async for doc in cursor}
+
+    # -- moderation (handlers/media/moderation.py) -------------------------------------
+
+    async def start_moderation(self, media_id: str) -> bool:
+        """Mark the media ``pending`` unless it has a moderation state already; whether
+        this call did (the one caller that then asks WeChat)."""
+        oid = _stored_id(media_id)
+        if oid is None:
+            return False
+        result = await self.collection.update_one(
+            {"_id": oid, "moderation": {"$exists": False}},
+            {"$set": {"moderation": "pending", "moderation_asked": False}},
+        )
+        return result.modified_count == 1
+
+    async def moderation_asked(self, media_id: str) -> None:
+        """WeChat took the check (its verdict will be pushed)."""
+        oid = _stored_id(media_id)
+        if oid is not None:
+            await self.collection.update_one({"_id": oid}, {"$set": {"moderation_asked": True}})
+
+    async def moderation_not_asked(self, before: datetime, limit: int) -> list[Document]:
+        """Held media whose check WeChat never took (it was unreachable), oldest first."""
+        cursor = self.collection.find(
+            {"moderation": "pending", "moderation_asked": False, "created_at": {"$lt": before}}
+        )
+        return [doc async for doc in cursor.sort("created_at", ASCENDING).limit(limit)]
+
+    async def set_moderation(self, media_id: str, state: str) -> None:
+        oid = _stored_id(media_id)
+        if oid is not None:
+            await self.collection.update_one({"_id": oid}, {"$set": {"moderation": state}})
+
+
+class MediaCheckRepo:
+    """``media_checks``: one document per mediaCheckAsync call, keyed by its trace_id."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db["media_checks"]
+
+    async def insert(self, trace_id: str, media_id: str, now: datetime) -> None:
+        await self.collection.update_one(
+            {"_id": trace_id},
+            {"$setOnInsert": {"media_id": media_id, "created_at": now, "verdict": None}},
+            upsert=True,
+        )
+
+    async def decide(
+        self, trace_id: str, suggest: str, label: int, now: datetime
+    ) -> tuple[bool, str | None]:
+        """Record the verdict once: (first time, media id); (False, None) if unknown."""
+        before = await self.collection.find_one_and_update(
+            {"_id": trace_id, "verdict": None},
+            {"$set": {"verdict": suggest, "label": label, "decided_at": now}},
+        )
+        if before is not None:
+            return True, str(before["media_id"])
+        known = await self.collection.find_one({"_id": trace_id}, projection={"media_id": 1})
+        return False, str(known["media_id"]) if known else None

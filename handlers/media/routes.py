@@ -10,7 +10,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.multipart import BadContentDispositionHeader, BadContentDispositionParam
 
-from handlers.media.keys import MEDIA_SERVICE
+from handlers.media.keys import MEDIA_MODERATION, MEDIA_SERVICE
 from handlers.media.repo import canonical_media_id
 from handlers.media.schemas import MediaOut, MediaUploadForm
 from handlers.media.service import ImageTooLarge, Purpose, VariantFile
@@ -18,7 +18,7 @@ from server.access import current_principal
 from server.api import ApiRoutes
 from server.errors import AppError, InvalidRequest, NotFound, RateLimited
 from server.idempotent import respond_idempotently
-from server.keys import IDEMPOTENCY, RATE_LIMITER, SETTINGS
+from server.keys import IDEMPOTENCY, OPENIDS, RATE_LIMITER, SETTINGS
 from server.middleware import add_standard_headers, client_ip
 
 routes = ApiRoutes(tag="media")
@@ -144,6 +144,8 @@ async def upload_media(request: web.Request) -> web.Response:
 
     async def produce() -> tuple[int, MediaOut]:
         doc = await service.upload(principal.user_id, data, purpose)
+        # Public photos of WeChat users wait for WeChat's verdict (moderation.py).
+        doc = await request.app[MEDIA_MODERATION].submit(doc, request.app[OPENIDS])
         return 201, service.media_out(doc)
 
     return await respond_idempotently(

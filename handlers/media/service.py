@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from config.settings import Settings
+from handlers.media import moderation
 from handlers.media.repo import DuplicateMedia, MediaRepo
 from handlers.media.schemas import MediaOut, MediaUrls
 from media import pipeline
@@ -209,18 +210,20 @@ class MediaService:
     def sign(self, media_id: str, variant: str, expires: int) -> str:
         return self.url_signer.sign_expiring(f"{media_id}/{variant}", expires)
 
+    def url(self, media_id: str, variant: str, expires: int | None = None) -> str:
+        """The variant's URL; signed, valid until ``expires``, when one is given."""
+        url = f"{self.settings.public_base_url.rstrip('/')}/media/{media_id}/{variant}"
+        if expires is None:
+            return url
+        return f"{url}?exp={expires}&sig={self.sign(media_id, variant, expires)}"
+
     def media_out(self, doc: Document) -> MediaOut:
         media_id = str(doc["_id"])
-        base = f"{self.settings.public_base_url.rstrip('/')}/media/{media_id}"
-        urls: dict[str, str] = {}
-        if doc["visibility"] == "private":
+        expires = None
+        if doc["visibility"] == "private" or moderation.needs_signature(doc):
             # Pre-signed: a mini-program <image> cannot send an Authorization header.
             expires = int(self.clock.timestamp()) + self.settings.media_url_ttl_s
-            for variant in VARIANTS:
-                sig = self.sign(media_id, variant, expires)
-                urls[variant] = f"{base}/{variant}?exp={expires}&sig={sig}"
-        else:
-            urls = {variant: f"{base}/{variant}" for variant in VARIANTS}
+        urls = {variant: self.url(media_id, variant, expires) for variant in VARIANTS}
         return MediaOut(
             id=media_id,
             content_type=doc["content_type"],
@@ -231,15 +234,22 @@ class MediaService:
             urls=MediaUrls(**urls),
         )
 
-    async def get_out(self, media_id: str | None) -> MediaOut | None:
+    async def get_out(self, media_id: str | None, viewer_id: str | None = None) -> MediaOut | None:
+        """The ``Media`` if it exists and ``viewer_id`` may see it (moderation)."""
         if not media_id:
             return None
         doc = await self.repo.get(media_id)
-        return self.media_out(doc) if doc else None
+        return self.media_out(doc) if doc and moderation.visible_to(doc, viewer_id) else None
 
-    async def get_outs(self, media_ids: list[str]) -> dict[str, MediaOut]:
-        """The ``Media`` of each id that exists, in one query."""
-        return {str(doc["_id"]): self.media_out(doc) for doc in await self.repo.get_many(media_ids)}
+    async def get_outs(
+        self, media_ids: list[str], viewer_id: str | None = None
+    ) -> dict[str, MediaOut]:
+        """The ``Media`` of each id that exists and the viewer may see, in one query."""
+        return {
+            str(doc["_id"]): self.media_out(doc)
+            for doc in await self.repo.get_many(media_ids)
+            if moderation.visible_to(doc, viewer_id)
+        }
 
     async def missing(self, media_ids: list[str]) -> list[str]:
         """Those of ``media_ids`` that name no media, in order (one query)."""
@@ -301,9 +311,9 @@ class MediaService:
         if variant not in VARIANTS or fmt not in FORMATS:
             raise NotFound()
         doc = await self.repo.get(media_id)
-        if doc is None:
+        if doc is None or moderation.withheld(doc):
             raise NotFound()
-        private = doc["visibility"] == "private"
+        private = doc["visibility"] == "private" or moderation.needs_signature(doc)
         if private and not self.url_signer.verify_expiring(
             f"{media_id}/{variant}", expires, sig, self.clock.timestamp()
         ):

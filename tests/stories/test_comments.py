@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -84,12 +84,32 @@ async def test_comment_rate_limit_and_wechat_down(
     sid = story["id"]
     statuses = [(await comment(client, reader, sid, f"第{i}条")).status for i in range(6)]
     assert statuses == [201] * 5 + [429]
+
+
+@pytest.mark.parametrize(
+    ("errcode", "failure"),
+    [(40003, "none"), (61010, "none"), (43104, "none"), (None, "http_500"), ("oops", "none")],
+)
+async def test_a_comment_wechat_could_not_check_waits_for_a_reviewer(
+    client: Client,
+    story: dict[str, Any],
+    fake_wechat: FakeWeChat,
+    errcode: object,
+    failure: Literal["none", "http_500"],
+) -> None:
+    """WeChat refusing the call (bad openid 40003, the user not seen lately 61010, an
+    openid of another app 43104, a non-numeric errcode) or unreachable: the comment is
+    kept, pending, in the reviewer's queue; it is not public until approved."""
     other = await sign_in_wechat(client, "quiet")
-    fake_wechat.state.failure = "http_500"
-    down = await comment(client, other, sid, "好文章")
-    assert down.status == 503
-    assert_error(await down.json(), "unavailable")
-    assert "好文章" not in await public_comments(client, sid)
+    if errcode is not None:
+        fake_wechat.state.fail_next("msg_sec_check", errcode)
+    fake_wechat.state.failure = failure
+    down = await comment(client, other, story["id"], "好文章")
+    assert down.status == 201
+    assert (await down.json())["status"] == "pending"
+    assert "好文章" not in await public_comments(client, story["id"])
+    queue = await client.get("/api/v1/admin/comments", headers=story["reviewer"].headers)
+    assert [c["text"] for c in (await queue.json())["items"]] == ["好文章"]
 
 
 async def test_comments_on_drafts_are_404_and_erase_removes_mine(
