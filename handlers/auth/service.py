@@ -29,7 +29,7 @@ from handlers.auth.tokens import (
     new_session_id,
     split_refresh_token,
 )
-from handlers.media.service import MediaNotFound, MediaService
+from handlers.media.service import MediaService
 from server.clock import Clock
 from server.degrade import Degrade
 from server.errors import REDIS_UNAVAILABLE, NotFound, Unauthorized
@@ -330,19 +330,18 @@ class AuthService:
             await self._check_nickname(before, changes["nickname"])
         ref = f"user:{user_id}:avatar"
         new_avatar = changes.get("avatar_media_id")
-        if new_avatar is not None:
-            try:
-                await self.media.attach(new_avatar, user_id, ref)
-            except MediaNotFound:
-                raise MediaNotFound(
-                    details={"fields": {"avatar_media_id": "no such photo of yours"}}
-                ) from None
+        if new_avatar is not None:  # others see it: never a private (check-in) photo
+            await self.media.use(
+                [new_avatar], ref, owner_id=user_id, public=True, field="avatar_media_id"
+            )
         user = await self.users.update_profile(user_id, changes, self.clock.now())
         if user is None:
+            if new_avatar is not None and new_avatar != before.avatar_media_id:
+                await self.media.release([new_avatar], ref)
             raise NotFound()
         old_avatar = before.avatar_media_id
         if "avatar_media_id" in changes and old_avatar and old_avatar != new_avatar:
-            await self.media.detach(old_avatar, ref)  # the sweeper may now collect it
+            await self.media.release([old_avatar], ref)  # the sweeper may now collect it
         return user
 
     async def create_staff_user(

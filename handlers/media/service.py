@@ -251,13 +251,6 @@ class MediaService:
             if moderation.visible_to(doc, viewer_id)
         }
 
-    async def missing(self, media_ids: list[str]) -> list[str]:
-        """Those of ``media_ids`` that name no media, in order (one query)."""
-        if not media_ids:
-            return []
-        known = await self.repo.existing_ids(media_ids)
-        return [media_id for media_id in media_ids if media_id not in known]
-
     async def require_usable(
         self,
         media_ids: Sequence[str],
@@ -265,12 +258,13 @@ class MediaService:
         owner_id: str | None = None,
         public: bool,
         purposes: Collection[str] | None = None,
+        field: str = "media",
     ) -> dict[str, Document]:
         """The media of ``media_ids`` (one query), checked before anything refers to them:
         each exists, is ``owner_id``'s (if given), of one of ``purposes`` (if given), and
         public if the object referring to it is ``public``. Else 422 ``media_not_found``
-        naming the first bad id (a private photo is "not found" to a public object: its
-        existence is not confirmed). Writes nothing."""
+        naming the first bad id under ``field`` (a private photo is "not found" to a
+        public object: its existence is not confirmed). Writes nothing."""
         ids = list(dict.fromkeys(media_ids))
         found = {str(doc["_id"]): doc for doc in await self.repo.get_many(ids)} if ids else {}
         for media_id in ids:
@@ -282,20 +276,39 @@ class MediaService:
                 and (not public or doc["visibility"] == "public")
             )
             if not usable:
-                raise MediaNotFound(details={"fields": {"media": f"not usable here: {media_id}"}})
+                raise MediaNotFound(details={"fields": {field: f"not usable here: {media_id}"}})
         return found
 
     # -- references from other rooms ------------------------------------------------
 
-    async def attach(self, media_id: str, owner_id: str, ref: str) -> Document:
-        """``ref`` (e.g. ``user:<id>:avatar``) now uses the owner's media; else 422."""
-        doc = await self.repo.add_reference(media_id, owner_id, ref)
-        if doc is None:
-            raise MediaNotFound(details={"fields": {"media_id": "unknown media"}})
-        return doc
+    async def use(
+        self,
+        media_ids: Sequence[str],
+        ref: str,
+        *,
+        owner_id: str,
+        public: bool,
+        purposes: Collection[str] | None = None,
+        field: str = "media",
+    ) -> None:
+        """``ref`` (e.g. ``story:<id>``) now uses each of ``media_ids``: all are checked
+        first (``require_usable``), then marked; a refusal marks none. Call it before
+        writing the object that refers to them (``release`` them if that write fails)."""
+        ids = list(dict.fromkeys(media_ids))
+        await self.require_usable(
+            ids, owner_id=owner_id, public=public, purposes=purposes, field=field
+        )
+        marked: list[str] = []
+        for media_id in ids:
+            if await self.repo.add_reference(media_id, owner_id, ref) is None:
+                await self.release(marked, ref)  # swept or erased since the check
+                raise MediaNotFound(details={"fields": {field: f"not usable here: {media_id}"}})
+            marked.append(media_id)
 
-    async def detach(self, media_id: str, ref: str) -> None:
-        await self.repo.remove_reference(media_id, ref)
+    async def release(self, media_ids: Collection[str], ref: str) -> None:
+        """``ref`` no longer uses these media (the sweeper may collect them)."""
+        for media_id in media_ids:
+            await self.repo.remove_reference(media_id, ref)
 
     # -- serving ----------------------------------------------------------------------
 

@@ -12,17 +12,18 @@ every minute does the same for any job that was lost.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from config.settings import Settings
-from handlers.media.service import MediaNotFound, MediaService
+from handlers.media.service import MediaService
 from handlers.stories import search
 from handlers.stories.feed import FeedService
 from handlers.stories.markdown import render
-from handlers.stories.people import PeopleService, normalise_tags
-from handlers.stories.repo import ADMIN_STORIES, PUBLIC_STATUSES, Document, StoryRepo
+from handlers.stories.people import PHOTO_PURPOSES, PeopleService, normalise_tags
+from handlers.stories.repo import ADMIN_STORIES, PUBLIC_STATUSES, Document, StoryRepo, new_id
 from handlers.stories.schemas import AdminStoryOut, AdminStoryPage, RevisionOut
 from server.cache import VersionedCache
 from server.clock import Clock
@@ -113,25 +114,22 @@ class EditorialService:
             content["tags"] = normalise_tags(fields["tags"])
         return content
 
-    async def _sync_media(
-        self, principal: Principal, before: Document | None, after: Document
-    ) -> None:
-        ref = f"story:{after['_id']}"
-        old = _media_ids(before) if before else set()
-        new = _media_ids(after)
-        for media_id in sorted(new - old):
-            try:
-                await self.media.attach(media_id, principal.user_id, ref)
-            except MediaNotFound:
-                raise MediaNotFound(
-                    details={"fields": {"media": f"no such photo of yours: {media_id}"}}
-                ) from None
-        for media_id in sorted(old - new):
-            await self.media.detach(media_id, ref)
+    async def _use_media(self, principal: Principal, media_ids: set[str], ref: str) -> None:
+        """Check the photos the story will show and mark them as used by it, before the
+        story is written (a refusal writes nothing)."""
+        await self.media.use(
+            sorted(media_ids),
+            ref,
+            owner_id=principal.user_id,
+            public=True,  # a draft is written to be published
+            purposes=PHOTO_PURPOSES,
+        )
 
     async def create(self, principal: Principal, fields: dict[str, Any]) -> Document:
         now = self.clock.now()
+        story_id = new_id()
         draft: Document = {
+            "_id": story_id,
             "title": fields["title"],
             "summary": fields.get("summary", ""),
             "body_markdown": fields.get("body_markdown", ""),
@@ -151,14 +149,17 @@ class EditorialService:
             "updated_at": now,
         }
         draft.update(await self._content(fields, draft))
-        # Photos are checked before anything is written: a bad id leaves no draft behind.
-        missing = await self.media.missing(sorted(_media_ids(draft)))
-        if missing:
-            raise MediaNotFound(details={"fields": {"media": f"unknown: {missing[0]}"}})
-        doc = await self.repo.insert(draft)
-        await self._sync_media(principal, None, doc)
+        # People and photos are checked before anything is written: a bad one leaves no
+        # draft behind.
+        ref, media_ids = f"story:{story_id}", _media_ids(draft)
+        await self._use_media(principal, media_ids, ref)
+        try:
+            doc = await self.repo.insert(draft)
+        except BaseException:
+            await asyncio.shield(self.media.release(media_ids, ref))
+            raise
         await self.repo.add_revision(doc, principal.user_id, "create", now)
-        await self.repo.log(str(doc["_id"]), "create", principal.user_id, now)
+        await self.repo.log(story_id, "create", principal.user_id, now)
         return doc
 
     async def patch(
@@ -167,6 +168,7 @@ class EditorialService:
         current = await self.repo.get(story_id)
         if current is None:
             raise NotFound()
+        story_id = str(current["_id"])
         if current["revision"] != revision:
             raise RevisionConflict(details={"current_revision": current["revision"]})
         changes = {**fields}
@@ -174,13 +176,22 @@ class EditorialService:
             changes["gallery_media_ids"] = list(dict.fromkeys(changes["gallery_media_ids"]))
         changes.update(await self._content(fields, current))
         changes["updated_at"] = self.clock.now()
-        updated = await self.repo.update_if(story_id, {"revision": revision}, changes)
+        ref, before = f"story:{story_id}", _media_ids(current)
+        after = _media_ids({**current, **changes})
+        added = after - before
+        await self._use_media(principal, added, ref)
+        try:
+            updated = await self.repo.update_if(story_id, {"revision": revision}, changes)
+        except BaseException:
+            await asyncio.shield(self.media.release(added, ref))
+            raise
         if updated is None:
+            await self.media.release(added, ref)
             latest = await self.repo.get(story_id)
             raise RevisionConflict(
                 details={"current_revision": latest["revision"] if latest else None}
             )
-        await self._sync_media(principal, current, updated)
+        await self.media.release(before - after, ref)
         if updated["status"] in PUBLIC_STATUSES:
             await self.cache.invalidate()
         await self.repo.add_revision(updated, principal.user_id, "edit", changes["updated_at"])

@@ -3,19 +3,24 @@ pinyin. Stories link them by id; their names and honours show in story summaries
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pypinyin import lazy_pinyin
 
-from handlers.media.service import MediaNotFound, MediaService
+from handlers.media.service import MediaService
 from handlers.stories import search
-from handlers.stories.repo import PEOPLE, Document, PeopleRepo
+from handlers.stories.repo import PEOPLE, Document, PeopleRepo, new_id
 from handlers.stories.schemas import HonourOut, PersonOut, PersonPage, PersonRef
 from server.cache import VersionedCache
 from server.clock import Clock
 from server.errors import NotFound
 from server.paging import PageQuery
 from server.principal import Principal
+
+# The photos stories and people show: uploaded for them (never a check-in photo, nor
+# someone's avatar), by the editor who links them, and public.
+PHOTO_PURPOSES = frozenset({"story"})
 
 
 def normalise_tags(tags: list[str]) -> list[str]:
@@ -48,26 +53,46 @@ class PeopleService:
             ),
         }
 
+    async def _use_portrait(self, principal: Principal, media_id: str, ref: str) -> None:
+        await self.media.use(
+            [media_id],
+            ref,
+            owner_id=principal.user_id,
+            public=True,  # people are public, and so is everything they show
+            purposes=PHOTO_PURPOSES,
+            field="portrait_media_id",
+        )
+
     async def create(self, principal: Principal, fields: dict[str, Any]) -> Document:
         honours = [dict(h) for h in fields.get("honours", [])]
         portrait = fields.get("portrait_media_id")
         now = self.clock.now()
-        doc = await self.repo.insert(
-            {
-                "name": fields["name"],
-                "honours": honours,
-                "workplace": fields.get("workplace"),
-                "bio": fields.get("bio", ""),
-                "portrait_media_id": portrait,
-                "tags": normalise_tags(fields.get("tags", [])),
-                "created_at": now,
-                "updated_at": now,
-                "created_by": principal.user_id,
-                **self._derived(fields["name"], honours),
-            }
-        )
+        person_id = new_id()
+        ref = f"person:{person_id}"
+        # The portrait is checked (and marked as used) before the person is written: a
+        # photo that may not be shown leaves no person behind.
         if portrait:
-            await self._attach(portrait, principal, f"person:{doc['_id']}")
+            await self._use_portrait(principal, portrait, ref)
+        try:
+            doc = await self.repo.insert(
+                {
+                    "_id": person_id,
+                    "name": fields["name"],
+                    "honours": honours,
+                    "workplace": fields.get("workplace"),
+                    "bio": fields.get("bio", ""),
+                    "portrait_media_id": portrait,
+                    "tags": normalise_tags(fields.get("tags", [])),
+                    "created_at": now,
+                    "updated_at": now,
+                    "created_by": principal.user_id,
+                    **self._derived(fields["name"], honours),
+                }
+            )
+        except BaseException:
+            if portrait:
+                await asyncio.shield(self.media.release([portrait], ref))
+            raise
         return doc
 
     async def update(
@@ -76,6 +101,7 @@ class PeopleService:
         current = await self.repo.get(person_id)
         if current is None:
             raise NotFound()
+        person_id = str(current["_id"])
         if "honours" in changes:
             changes["honours"] = [dict(h) for h in changes["honours"]]
         if "tags" in changes:
@@ -85,26 +111,28 @@ class PeopleService:
             changes["honours"] if "honours" in changes else current["honours"]
         )
         ref = f"person:{person_id}"
-        if changes.get("portrait_media_id"):
-            await self._attach(changes["portrait_media_id"], principal, ref)
-        updated = await self.repo.update(
-            person_id, {**changes, **self._derived(name, honours), "updated_at": self.clock.now()}
-        )
+        old = current.get("portrait_media_id")
+        new = changes.get("portrait_media_id")
+        added = new if new and new != old else None
+        if added:
+            await self._use_portrait(principal, added, ref)
+        try:
+            updated = await self.repo.update(
+                person_id,
+                {**changes, **self._derived(name, honours), "updated_at": self.clock.now()},
+            )
+        except BaseException:
+            if added:
+                await asyncio.shield(self.media.release([added], ref))
+            raise
         if updated is None:
+            if added:
+                await self.media.release([added], ref)
             raise NotFound()
         await self.cache.invalidate()  # names and honours show in story summaries
-        old = current.get("portrait_media_id")
-        if "portrait_media_id" in changes and old and old != changes["portrait_media_id"]:
-            await self.media.detach(old, ref)
+        if "portrait_media_id" in changes and old and old != new:
+            await self.media.release([old], ref)
         return updated
-
-    async def _attach(self, media_id: str, principal: Principal, ref: str) -> None:
-        try:
-            await self.media.attach(media_id, principal.user_id, ref)
-        except MediaNotFound:
-            raise MediaNotFound(
-                details={"fields": {"portrait_media_id": "no such photo of yours"}}
-            ) from None
 
     async def get(self, person_id: str) -> Document:
         doc = await self.repo.get(person_id)

@@ -65,8 +65,14 @@ def _oids(ids: list[str]) -> list[ObjectId]:
     return [oid for oid in map(as_object_id, ids) if oid is not None]
 
 
+def new_id() -> str:
+    """An id for a document about to be written (its photos are marked as used first)."""
+    return str(ObjectId())
+
+
 async def _insert(collection: Any, doc: Document) -> Document:
-    doc = {**doc, "_id": ObjectId()}
+    """Insert ``doc`` under its ``_id`` (an id string of ``new_id``) or a new one."""
+    doc = {**doc, "_id": as_object_id(doc.get("_id")) or ObjectId()}
     await collection.insert_one(doc)
     return doc
 
