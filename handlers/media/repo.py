@@ -3,8 +3,8 @@
 Ids: new media get 128 random bits as 32 lowercase hex characters (``_id`` a string),
 so nobody reaches other people's photos by counting from their own; media made
 before that keep their ObjectId (24 hex characters) and still resolve. Only these two
-exact spellings name a media: anything else (upper case, padding) is simply not found,
-never a second name for the same photo.
+exact spellings name a media (``server.ids.canonical_media_id``): anything else (upper
+case, padding) is simply not found, never a second name for the same photo.
 
 ``(owner_id, sha256, purpose)`` is unique: the same bytes uploaded twice by the same
 owner for the same purpose are one media, whatever the concurrency; for another
@@ -15,7 +15,6 @@ photo into a public avatar or back.
 from __future__ import annotations
 
 import contextlib
-import re
 import secrets
 from datetime import datetime
 from typing import Any
@@ -25,18 +24,12 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from server.ids import canonical_media_id
+
 Document = dict[str, Any]
 
-_MEDIA_ID_RE = re.compile(r"[0-9a-f]{32}|[0-9a-f]{24}")
 DEDUPE_INDEX = "owner_sha256_purpose"
 _OLD_DEDUPE_INDEX = "dedupe_key_1"  # unique per owner and bytes, whatever the purpose
-
-
-def canonical_media_id(value: object) -> str | None:
-    """``value`` if it is a media id as we write them, else None (not found)."""
-    if isinstance(value, str) and _MEDIA_ID_RE.fullmatch(value):
-        return value
-    return None
 
 
 def _stored_id(value: object) -> str | ObjectId | None:

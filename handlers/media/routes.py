@@ -11,13 +11,13 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.multipart import BadContentDispositionHeader, BadContentDispositionParam
 
 from handlers.media.keys import MEDIA_MODERATION, MEDIA_SERVICE
-from handlers.media.repo import canonical_media_id
 from handlers.media.schemas import MediaOut, MediaUploadForm
 from handlers.media.service import ImageTooLarge, Purpose, VariantFile
 from server.access import current_principal
 from server.api import ApiRoutes
 from server.errors import AppError, InvalidRequest, NotFound, RateLimited
 from server.idempotent import respond_idempotently
+from server.ids import path_media_id
 from server.keys import IDEMPOTENCY, OPENIDS, RATE_LIMITER, SETTINGS
 from server.middleware import add_standard_headers, client_ip
 
@@ -193,9 +193,7 @@ async def get_media(request: web.Request) -> web.StreamResponse:
     )
     if retry_after is not None:
         raise RateLimited(retry_after)
-    media_id = canonical_media_id(request.match_info["media_id"])
-    if media_id is None:
-        raise NotFound()
+    media_id = path_media_id(request)
     service = request.app[MEDIA_SERVICE]
     file = await service.variant_file(
         media_id,

@@ -40,6 +40,7 @@ from handlers.stories.schemas import (
 from server.access import current_principal, optional_principal
 from server.api import ApiRoutes
 from server.cache import CachedJson
+from server.ids import path_object_id
 from server.paging import PageQuery
 from server.principal import Role
 from server.rest import json_bytes, read_body, read_query, respond, respond_revalidated
@@ -91,7 +92,7 @@ def with_viewer_flags(story: CachedJson, liked: bool, favorited: bool) -> tuple[
 )  # fmt: skip
 async def get_story(request: web.Request) -> web.Response:
     viewer = optional_principal(request)
-    story_id = request.match_info["story_id"]
+    story_id = path_object_id(request, "story_id")
     app = request.app
 
     async def build() -> bytes:
@@ -111,7 +112,7 @@ async def get_story(request: web.Request) -> web.Response:
 async def _engage(request: web.Request, kind: str, on: bool) -> web.Response:
     service = request.app[ENGAGEMENT_SERVICE]
     principal = current_principal(request)
-    story_id = request.match_info["story_id"]
+    story_id = path_object_id(request, "story_id")
     if kind == "likes":
         return respond(await service.like(principal, story_id, on))
     return respond(await service.favorite(principal, story_id, on))
@@ -164,7 +165,7 @@ async def list_people(request: web.Request) -> web.Response:
 )  # fmt: skip
 async def get_person(request: web.Request) -> web.Response:
     people = request.app[PEOPLE_SERVICE]
-    person_id = request.match_info["person_id"]
+    person_id = path_object_id(request, "person_id")
     out = await people.out(await people.get(person_id))
     stories = await request.app[FEED_SERVICE].of_person(person_id)
     return respond(PersonDetailOut(**out.model_dump(), stories=stories))
@@ -193,7 +194,7 @@ async def update_person(request: web.Request) -> web.Response:
     people = request.app[PEOPLE_SERVICE]
     doc = await people.update(
         current_principal(request),
-        request.match_info["person_id"],
+        path_object_id(request, "person_id"),
         body.model_dump(include=body.model_fields_set),
     )
     return respond(await people.out(doc))
@@ -220,7 +221,7 @@ async def update_story(request: web.Request) -> web.Response:
     fields = body.model_dump(include=body.model_fields_set - {"revision"})
     service = request.app[EDITORIAL_SERVICE]
     doc = await service.patch(
-        current_principal(request), request.match_info["story_id"], body.revision, fields
+        current_principal(request), path_object_id(request, "story_id"), body.revision, fields
     )
     return respond(await service.admin_out(doc))
 
@@ -231,7 +232,7 @@ async def update_story(request: web.Request) -> web.Response:
 )  # fmt: skip
 async def submit_story(request: web.Request) -> web.Response:
     service = request.app[EDITORIAL_SERVICE]
-    doc = await service.submit(current_principal(request), request.match_info["story_id"])
+    doc = await service.submit(current_principal(request), path_object_id(request, "story_id"))
     return respond(await service.admin_out(doc))
 
 
@@ -245,7 +246,7 @@ async def publish_story(request: web.Request) -> web.Response:
     body = await read_body(request, PublishIn) if request.can_read_body else PublishIn()
     service = request.app[EDITORIAL_SERVICE]
     doc = await service.publish(
-        current_principal(request), request.match_info["story_id"], body.publish_at
+        current_principal(request), path_object_id(request, "story_id"), body.publish_at
     )
     return respond(await service.admin_out(doc))
 
@@ -258,7 +259,7 @@ async def reject_story(request: web.Request) -> web.Response:
     body = await read_body(request, RejectIn)
     service = request.app[EDITORIAL_SERVICE]
     doc = await service.reject(
-        current_principal(request), request.match_info["story_id"], body.reason
+        current_principal(request), path_object_id(request, "story_id"), body.reason
     )
     return respond(await service.admin_out(doc))
 
@@ -269,7 +270,7 @@ async def reject_story(request: web.Request) -> web.Response:
 )  # fmt: skip
 async def unpublish_story(request: web.Request) -> web.Response:
     service = request.app[EDITORIAL_SERVICE]
-    doc = await service.unpublish(current_principal(request), request.match_info["story_id"])
+    doc = await service.unpublish(current_principal(request), path_object_id(request, "story_id"))
     return respond(await service.admin_out(doc))
 
 
@@ -288,7 +289,7 @@ async def list_admin_stories(request: web.Request) -> web.Response:
 )
 async def get_admin_story(request: web.Request) -> web.Response:
     service = request.app[EDITORIAL_SERVICE]
-    return respond(await service.admin_out(await service.get(request.match_info["story_id"])))
+    return respond(await service.admin_out(await service.get(path_object_id(request, "story_id"))))
 
 
 @routes.get(
@@ -297,7 +298,7 @@ async def get_admin_story(request: web.Request) -> web.Response:
 )  # fmt: skip
 async def list_revisions(request: web.Request) -> web.Response:
     service = request.app[EDITORIAL_SERVICE]
-    return respond(RevisionList(items=await service.revisions(request.match_info["story_id"])))
+    return respond(RevisionList(items=await service.revisions(path_object_id(request, "story_id"))))
 
 
 # -- comments ----------------------------------------------------------------------------
@@ -310,7 +311,7 @@ async def list_revisions(request: web.Request) -> web.Response:
 async def list_comments(request: web.Request) -> web.Response:
     query = read_query(request, PageQuery)
     comments = request.app[COMMENT_SERVICE]
-    return respond(await comments.public_page(request.match_info["story_id"], query))
+    return respond(await comments.public_page(path_object_id(request, "story_id"), query))
 
 
 @routes.post(
@@ -323,7 +324,9 @@ async def list_comments(request: web.Request) -> web.Response:
 async def post_comment(request: web.Request) -> web.Response:
     body = await read_body(request, CommentIn)
     comments = request.app[COMMENT_SERVICE]
-    out = await comments.post(current_principal(request), request.match_info["story_id"], body.text)
+    out = await comments.post(
+        current_principal(request), path_object_id(request, "story_id"), body.text
+    )
     return respond(out, status=201)
 
 
@@ -339,7 +342,7 @@ async def list_pending_comments(request: web.Request) -> web.Response:
 async def _moderate(request: web.Request, approve: bool) -> web.Response:
     comments = request.app[COMMENT_SERVICE]
     out = await comments.moderate(
-        current_principal(request), request.match_info["comment_id"], approve
+        current_principal(request), path_object_id(request, "comment_id"), approve
     )
     return respond(out)
 

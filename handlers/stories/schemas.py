@@ -8,13 +8,13 @@ from typing import Literal
 from pydantic import AwareDatetime, Field
 
 from handlers.media.schemas import MediaOut
+from server.ids import ObjectIdText
 from server.paging import Page, PageQuery
 from server.rest import ApiIn, ApiOut, patch_field
 
 Category = Literal["model_worker", "craftsman", "frontline_worker", "team", "policy"]
 Status = Literal["draft", "in_review", "scheduled", "published", "unpublished"]
 Tag = Field(min_length=1, max_length=16)
-ObjectIdStr = Field(min_length=1, max_length=64)
 
 
 class HonourIn(ApiIn):
@@ -111,7 +111,7 @@ class StoryIn(ApiIn):
     gallery_media_ids: list[str] = Field(default_factory=list, max_length=9)
     category: Category
     tags: list[str] = Field(default_factory=list, max_length=8)
-    person_ids: list[str] = Field(default_factory=list, max_length=10)
+    person_ids: list[ObjectIdText] = Field(default_factory=list, max_length=10)
     pinned: bool = False
 
 
@@ -126,7 +126,7 @@ class StoryPatch(ApiIn):
     gallery_media_ids: list[str] = patch_field(max_length=9)
     category: Category = patch_field()
     tags: list[str] = patch_field(max_length=8)
-    person_ids: list[str] = patch_field(max_length=10)
+    person_ids: list[ObjectIdText] = patch_field(max_length=10)
     pinned: bool = patch_field()
 
 
@@ -141,7 +141,7 @@ class RejectIn(ApiIn):
 class StoryListQuery(PageQuery):
     category: Category | None = None
     tag: str | None = Field(None, min_length=1, max_length=16)
-    person_id: str | None = Field(None, min_length=1, max_length=64)
+    person_id: ObjectIdText | None = None
     q: str | None = Field(None, min_length=1, max_length=50)
 
 
