@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # Our reverse proxies (nginx, load balancer), as comma-separated CIDRs: only a peer
     # in them is believed about X-Forwarded-For (server/middleware.py, client_ip).
     trusted_proxy_networks: str = ""
+    # false lifts every rate limit and the sign-in throttle (fuzzing, load tests);
+    # refused in production.
+    rate_limits: bool = True
     rate_limit_ip_per_minute: int = Field(600, ge=1)
     rate_limit_user_per_minute: int = Field(300, ge=1)
     # Staff sign-in throttle (handlers/auth/throttle.py): per account+address, per
@@ -102,6 +105,11 @@ class Settings(BaseSettings):
                 problems.append(
                     "JWT_SECRET of at least 32 characters is needed, not the development "
                     "one (openssl rand -hex 32)"
+                )
+            if not self.rate_limits:
+                problems.append(
+                    "RATE_LIMITS=false lifts every rate limit and the sign-in throttle: "
+                    "for tests and load tests, never in production"
                 )
             if problems:
                 raise ValueError(

@@ -98,7 +98,9 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     client = connect_redis(settings.redis_url, settings.redis_timeout_s)
     app[REDIS] = RedisState(client, settings.redis_prefix)
-    app[RATE_LIMITER] = RateLimiter(app[REDIS], app[DEGRADE], app[CLOCK])
+    app[RATE_LIMITER] = RateLimiter(
+        app[REDIS], app[DEGRADE], app[CLOCK], enabled=settings.rate_limits
+    )
     app[JOBS] = JobQueue(client, settings.redis_prefix)
     try:
         yield

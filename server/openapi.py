@@ -100,9 +100,10 @@ def _operation(
     if is_api:
         bad_request = ["invalid_request"]
         responses["400"] = _error_response("Body is not JSON", bad_request)
-        responses["422"] = _error_response(
-            "Invalid input", [*bad_request, *[c for c in meta.errors if c.endswith("_invalid")]]
-        )
+        invalid = [*bad_request, *[c for c in meta.errors if c.endswith("_invalid")]]
+        if meta.query is not None and "cursor" in meta.query.model_fields:
+            invalid.append("invalid_cursor")  # server/paging.py
+        responses["422"] = _error_response("Invalid input", invalid)
         if meta.rate_limited:
             responses["429"] = _error_response("Too many requests", ["rate_limited"])
     if not meta.public:

@@ -10,9 +10,11 @@ candidates.
 
 A cursor is URL-safe base64 of JSON ``[list name, [values...], [context...]]``: opaque
 to clients, checked field by field on the way back in. A cursor that is not one of this
-list's (malformed, tampered with, from another list) is 422 ``invalid_request`` with
-``details.fields.cursor``, never a 500. It is not signed: whatever position a client
-forges, the list's own filters still decide what it may see.
+list's (malformed, tampered with, from another list, or holding values no list could
+have: a date that is not one or overflows, an integer beyond 64 bits) is 422
+``invalid_cursor`` with ``details.fields.cursor``, never a 500. It is not signed:
+whatever position a client forges, the list's own filters still decide what it may see
+(a list whose context is an instant, such as search's ``as_of``, caps it at the clock).
 
 MongoDB queries for a position are built by ``server.repo``; lists ranked in Python
 (search) use ``after_in_memory``.
@@ -25,7 +27,7 @@ import binascii
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 import orjson
@@ -40,6 +42,8 @@ Kind = Literal["bool", "int", "float", "str", "datetime", "object_id"]
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 50
 MAX_CURSOR_CHARS = 200
+# What MongoDB stores (BSON int64); a larger integer in a cursor is no position of ours.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class PageQuery(ApiQuery):
@@ -71,8 +75,15 @@ class Position:
     context: tuple[Any, ...] = ()
 
 
-def _bad_cursor(reason: str = "not a cursor of this list") -> InvalidRequest:
-    return InvalidRequest.for_fields({"cursor": reason}, message="分页游标无效")
+class InvalidCursor(InvalidRequest):
+    """422 ``invalid_cursor``: the ``cursor`` query is not a position of this list."""
+
+    code = "invalid_cursor"
+    message = "分页游标无效"
+
+
+def _bad_cursor(reason: str = "not a cursor of this list") -> InvalidCursor:
+    return InvalidCursor(details={"fields": {"cursor": reason}})
 
 
 _HEX = frozenset("0123456789abcdef")
@@ -83,6 +94,8 @@ def _check(kind: Kind, value: Any) -> Any:
     if kind == "bool" and isinstance(value, bool):
         return value
     if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise _bad_cursor()
         return value
     if kind == "float" and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
@@ -90,14 +103,17 @@ def _check(kind: Kind, value: Any) -> Any:
         return value
     if kind == "object_id" and isinstance(value, str) and len(value) == 24 and set(value) <= _HEX:
         return value
-    if kind == "datetime" and isinstance(value, str):
+    if kind == "datetime" and isinstance(value, str) and len(value) <= 40:
         try:
             parsed = datetime.fromisoformat(value)
-        except ValueError:
+            # In UTC, as MongoDB keeps it: an offset that carries it past year 1 or
+            # 9999 overflows here, not later in a query or a comparison.
+            in_utc = parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+        except (ValueError, OverflowError):
             raise _bad_cursor() from None
-        if parsed.tzinfo is None:
-            raise _bad_cursor()
-        return parsed
+        if in_utc is None:
+            raise _bad_cursor()  # naive: a cursor's instants carry their offset
+        return in_utc
     raise _bad_cursor()
 
 

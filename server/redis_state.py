@@ -74,15 +74,19 @@ class RateLimiter:
     and bucket, so a client at its limit may be refused up to 1/16 early per extra
     process). Budgets under 32 are counted exactly anyway, and so are the buckets beyond
     ``MAX_LEASES`` in one window (memory stays bounded whatever the number of clients).
+    ``enabled=False`` (``RATE_LIMITS=false``, never in production) admits everything.
     """
 
     LEASE_SHARE = 16
     MAX_LEASES = 10_000
 
-    def __init__(self, redis: RedisState, degrade: Degrade, clock: Clock) -> None:
+    def __init__(
+        self, redis: RedisState, degrade: Degrade, clock: Clock, *, enabled: bool = True
+    ) -> None:
         self.redis = redis
         self.degrade = degrade
         self.clock = clock
+        self.enabled = enabled
         # (window length, window number) -> bucket -> lease; ended windows go whole.
         self._windows: dict[tuple[int, int], dict[str, _Lease]] = {}
         self._refills: SingleFlight[None] = SingleFlight()
@@ -108,6 +112,8 @@ class RateLimiter:
         self, bucket: str, limit: int, window_s: int, *, leased: bool = False
     ) -> int | None:
         """Count one event; the seconds to wait if ``limit`` is exceeded, else ``None``."""
+        if not self.enabled:
+            return None
         lease_size = limit // self.LEASE_SHARE if leased else 0
         now = self.clock.timestamp()
         window = int(now // window_s)
@@ -168,6 +174,8 @@ class RateLimiter:
 
         For exactly counted budgets: a leased one's counter includes unspent reservations.
         """
+        if not self.enabled:
+            return None
         now = self.clock.timestamp()
         window = int(now // window_s)
         try:

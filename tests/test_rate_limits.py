@@ -9,13 +9,21 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from pydantic import SecretStr, ValidationError
 from redis.asyncio import Redis
 
+from config.settings import Settings
+from handlers.auth.keys import AUTH_SERVICE
+from server.app import create_app
 from server.clock import SettableClock
 from server.degrade import Degrade
+from server.keys import METRICS
 from server.metrics import Metrics
+from server.principal import Role
 from server.redis_state import RateLimiter, RedisState, connect_redis
-from tests.fixtures.app import REDIS_URL, at_window_start
+from tests.fixtures.app import REDIS_URL, AiohttpClient, Client, at_window_start, drop_test_state
+from tests.fixtures.sessions import sign_in_wechat
+from tests.media.test_media_api import jpeg_bytes, local, upload
 
 MakeLimiter = Callable[..., RateLimiter]
 
@@ -106,3 +114,70 @@ async def test_limits_fail_open_when_redis_is_gone(
     assert waits == [None] * 5
     rendered = limiter.degrade.metrics.render().decode()
     assert 'jiangxin_degraded_total{backend="redis",operation="rate_limit"} 5.0' in rendered
+
+
+# -- RATE_LIMITS=false ----------------------------------------------------------------
+
+
+def test_rate_limits_cannot_be_lifted_in_production() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(
+            app_env="production",
+            rate_limits=False,
+            jwt_secret=SecretStr("x" * 40),
+            wechat_app_id="wx0123456789",
+            wechat_app_secret=SecretStr("s" * 32),
+        )
+    assert "RATE_LIMITS=false lifts every rate limit" in str(caught.value)
+    assert Settings(app_env="development", rate_limits=False).rate_limits is False
+
+
+async def test_rate_limits_false_lifts_every_limit_and_the_sign_in_throttle(
+    aiohttp_client: AiohttpClient, settings: Settings, clock: SettableClock
+) -> None:
+    budgets = {
+        "rate_limit_ip_per_minute": 1,
+        "rate_limit_user_per_minute": 1,
+        "media_uploads_per_user_per_hour": 1,
+        "media_rate_limit_ip_per_minute": 1,
+        "login_failures_max": 1,
+        "login_account_failures_max": 1,
+        "login_address_failures_max": 1,
+    }
+
+    async def statuses(client: Client) -> set[int]:
+        seen: set[int] = set()
+        alice = await sign_in_wechat(client, "alice")
+        await client.app[AUTH_SERVICE].create_staff_user("admin", "correct-horse-1", [Role.admin])
+        for _ in range(3):
+            seen.add((await client.get("/api/v1/me", headers=alice.headers)).status)
+            seen.add((await client.get("/api/v1/stories")).status)
+            wrong = {"username": "admin", "password": "wrong-horse-1"}
+            seen.add((await client.post("/api/v1/auth/login", json=wrong)).status)
+            photo = await upload(client, alice, jpeg_bytes(color="navy"))
+            seen.add(photo.status)
+            if photo.status == 201:
+                url = (await photo.json())["urls"]["thumb"]
+                seen.add((await client.get(local(url))).status)
+        return seen
+
+    at_window_start(clock, 3600)
+    limited = await aiohttp_client(create_app(settings.model_copy(update=budgets), clock=clock))
+    assert 429 in await statuses(limited)
+    lifted = settings.model_copy(  # a database and a Redis prefix of its own
+        update={
+            **budgets,
+            "rate_limits": False,
+            "mongodb_db": settings.mongodb_db + "_unlimited",
+            "redis_prefix": settings.redis_prefix + "unlimited:",
+        }
+    )
+    unlimited = await aiohttp_client(create_app(lifted, clock=clock))
+    try:
+        assert await statuses(unlimited) == {200, 201, 401}
+        verified = unlimited.app[METRICS].registry.get_sample_value(
+            "jiangxin_password_verifications_total"
+        )
+        assert verified == 3  # every wrong guess reached argon2: no throttle
+    finally:
+        await drop_test_state(lifted)

@@ -75,6 +75,7 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
             app[DEGRADE],
             app[METRICS],
             app[CLOCK],
+            enabled=settings.rate_limits,
         ),
         wechat=app[WECHAT],
         degrade=app[DEGRADE],

@@ -98,7 +98,9 @@ class FeedService:
         terms = search.query_terms(q)
         if not terms.all_terms():
             return [], None
-        as_of: datetime = position.context[0] if position else self.clock.now()
+        now = self.clock.now()
+        # Capped at the clock: a forged later instant must not show stories not yet out.
+        as_of: datetime = min(position.context[0], now) if position else now
         candidates = await self.repo.candidates(
             as_of=as_of,
             category=query.category,

@@ -58,14 +58,38 @@ def test_cursors_round_trip() -> None:
         _raw(["feed", [True, AT.isoformat(), {"$gt": ""}], []]),  # an operator smuggled in
         _raw(["feed", [True, AT.isoformat(), "6b0f3c2a9d8e7f6a5b4c3d2e"], [1]]),
         "A" * 201,
+        # Values no list could hold: dates overflowing once in UTC, over-long strings.
+        _raw(["feed", [True, "0001-01-01T00:00:00+01:00", "6b0f3c2a9d8e7f6a5b4c3d2e"], []]),
+        _raw(["feed", [True, "9999-12-31T23:59:59-00:01", "6b0f3c2a9d8e7f6a5b4c3d2e"], []]),
+        _raw(["feed", [True, "2026-13-01T00:00:00+00:00", "6b0f3c2a9d8e7f6a5b4c3d2e"], []]),
+        _raw(["feed", [True, "2026-12-01T08:00:00+24:00", "6b0f3c2a9d8e7f6a5b4c3d2e"], []]),
     ],
 )
 def test_a_cursor_that_is_not_ours_is_a_422_naming_the_field(cursor: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
         FEED.decode(cursor)
     assert caught.value.status == 422
-    assert caught.value.code == "invalid_request"
+    assert caught.value.code == "invalid_cursor"
     assert set(caught.value.details["fields"]) == {"cursor"}
+
+
+@pytest.mark.parametrize("value", [2**63, 2**64 - 1, 1.5, "1", True])
+def test_an_int_in_a_cursor_is_a_64_bit_integer(value: object) -> None:
+    counted = Keyset("counted", (SortField("n", "int"), SortField("_id", "object_id")))
+    assert counted.decode(_raw(["counted", [2**63 - 1, "0" * 24], []])) == Position(
+        (2**63 - 1, "0" * 24)
+    )
+    with pytest.raises(InvalidRequest) as caught:
+        counted.decode(_raw(["counted", [value, "0" * 24], []]))
+    assert caught.value.code == "invalid_cursor"
+
+
+def test_instants_come_back_in_utc() -> None:
+    shanghai = "2026-12-01T16:00:00+08:00"
+    position = FEED.decode(_raw(["feed", [True, shanghai, "6b0f3c2a9d8e7f6a5b4c3d2e"], []]))
+    assert position is not None
+    assert position.values[1] == AT
+    assert position.values[1].utcoffset() == timedelta(0)
 
 
 def test_booleans_are_not_numbers_in_cursors() -> None:

@@ -26,12 +26,7 @@ MAX_EXAMPLES = int(os.environ.get("MEDIA_FUZZ_MAX_EXAMPLES", "120"))
 
 @pytest.fixture
 async def api(live_server: LiveServers) -> str:
-    server = await live_server(
-        rate_limit_ip_per_minute=1_000_000,
-        rate_limit_user_per_minute=1_000_000,
-        media_uploads_per_user_per_hour=1_000_000,
-        media_rate_limit_ip_per_minute=1_000_000,
-    )
+    server = await live_server(rate_limits=False)
     return server.base_url
 
 

@@ -368,7 +368,14 @@ BAD_CURSORS = [
     _raw(["stories", [True, "2026-12-01T08:00:00+00:00", {"$gt": ""}], []]),  # tampered
     _raw(["elsewhere", [OID], []]),  # no list of ours
     _raw(["search", [1.0, "2026-12-01T08:00:00+00:00", OID], []]),  # its context removed
-    _raw(["favorites", ["yesterday", f"{OID}:{OID}"], []]),
+    _raw(["favorites", ["yesterday", f"{OID}:{OID}"], []]),  # not a date
+    # Dates that overflow once in UTC (a 500 before), and numbers that are not ones.
+    _raw(["favorites", ["0001-01-01T00:00:00+01:00", f"{OID}:{OID}"], []]),
+    _raw(["favorites", ["9999-12-31T23:59:59-01:00", f"{OID}:{OID}"], []]),
+    _raw(["stories", [True, "0001-01-01T00:00:00+23:59", OID], []]),
+    _raw(["search", [1.0, "2026-12-01T08:00:00+00:00", OID], ["0001-01-01T00:00:00+01:00"]]),
+    _raw(["search", ["1", "2026-12-01T08:00:00+00:00", OID], ["2026-12-01T08:00:00+00:00"]]),
+    _raw(["search", [True, "2026-12-01T08:00:00+00:00", OID], ["2026-12-01T08:00:00+00:00"]]),
 ]
 
 
@@ -396,5 +403,28 @@ async def test_a_bad_cursor_is_422_on_every_list(
             resp = await client.get(path, params={**params, "cursor": cursor}, headers=headers)
             assert resp.status == 422, (path, params, cursor, await resp.text())
             body = await resp.json()
-            assert_error(body, "invalid_request")
+            assert_error(body, "invalid_cursor")
             assert "cursor" in body["error"]["details"]["fields"], (path, body)
+
+
+async def test_a_search_cursor_from_the_future_shows_no_story_before_its_time(
+    client: Client,
+    app_services: StoryServices,
+    editor: Principal,
+    reviewer: Principal,
+    clock: SettableClock,
+) -> None:
+    """A search cursor's instant (``as_of``) is capped at the clock: a forged later one
+    does not reveal a story scheduled for later."""
+    out = await published(app_services, editor, reviewer, title="今天的故事")
+    draft = await app_services.editorial.create(
+        editor, {"title": "明天的故事", "category": "frontline_worker"}
+    )
+    await app_services.editorial.submit(editor, str(draft["_id"]))
+    later = clock.now() + timedelta(days=1)
+    await app_services.editorial.publish(reviewer, str(draft["_id"]), later)
+    # Before every item (the best score), with an instant a year ahead.
+    forged = _raw(["search", [1e300, later.isoformat(), OID], ["2027-12-31T00:00:00+00:00"]])
+    resp = await client.get("/api/v1/stories", params={"q": "故事", "cursor": forged})
+    assert resp.status == 200, await resp.text()
+    assert ids((await resp.json())["items"]) == [str(out["_id"])]
