@@ -100,6 +100,11 @@ class Settings(BaseSettings):
                     "WECHAT_APP_ID and WECHAT_APP_SECRET are needed: the development login "
                     "(dev:<name> codes) must not run in production"
                 )
+            if not self.wechat_push_token.get_secret_value():
+                problems.append(
+                    "WECHAT_PUSH_TOKEN is needed: without WeChat's message push, photos "
+                    "that other users see would skip mediaCheckAsync"
+                )
             secret = self.jwt_secret.get_secret_value()
             if secret == DEV_JWT_SECRET or len(secret) < 32:
                 problems.append(
