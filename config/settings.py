@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+EventLoopChoice = Literal["auto", "uvloop", "asyncio"]
 # Known-insecure default, accepted only outside production (checked below).
 DEV_JWT_SECRET = "jiangxin-development-secret-do-not-use-in-production"  # noqa: S105
 
@@ -76,6 +77,8 @@ class Settings(BaseSettings):
     # Uploads waiting for a free image worker (each holds its bytes); 503 past it.
     image_queue_max: int = Field(8, ge=0)
     image_timeout_s: float = Field(30.0, gt=0)
+    # serve and worker run on uvloop where it imports (server/loop.py); asyncio = off.
+    event_loop: EventLoopChoice = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     access_log: bool = True
 
