@@ -128,7 +128,11 @@ class PeopleRepo:
 
 
 class StoryRepo:
-    """The editorial side of ``stories``, with ``story_revisions`` and ``story_audit``."""
+    """The editorial side of ``stories``, with ``story_revisions`` and ``story_audit``.
+
+    A public story's top-level content is its reviewed revision (what ``FeedRepo``
+    reads); its pending revision, if any, is the ``draft`` sub-document and
+    ``draft_status`` (handlers/stories/editorial.py)."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db["stories"]
@@ -196,9 +200,17 @@ class StoryRepo:
         return [str(doc["_id"]) async for doc in cursor]
 
     async def admin_page(
-        self, *, status: str | None, position: Position | None, limit: int
+        self,
+        *,
+        status: str | None,
+        draft_status: str | None = None,
+        position: Position | None,
+        limit: int,
     ) -> list[Document]:
         query: Document = {"status": status} if status else {}
+        if draft_status:
+            # ``draft_status`` outlives no pending revision: publish and unpublish reset it.
+            query["draft_status"] = draft_status
         return await find_page(self.collection, query, ADMIN_STORIES, position, limit)
 
     async def titles(self) -> set[str]:

@@ -212,7 +212,9 @@ async def create_story(request: web.Request) -> web.Response:
 
 
 @routes.patch(
-    "/admin/stories/{story_id}", "Edit; a stale revision is 409 revision_conflict",
+    "/admin/stories/{story_id}",
+    "Edit; a stale revision is 409 revision_conflict. A published or scheduled story "
+    "keeps its reviewed revision public: the edit is its pending revision (draft_status)",
     roles=EDITORS, body=StoryPatch, response=AdminStoryOut,
     errors=("revision_conflict", "person_not_found", "media_not_found"),
 )  # fmt: skip
@@ -227,7 +229,8 @@ async def update_story(request: web.Request) -> web.Response:
 
 
 @routes.post(
-    "/admin/stories/{story_id}/submit", "Send a draft to review", roles=EDITORS,
+    "/admin/stories/{story_id}/submit",
+    "Send a draft, or a public story's pending revision, to review", roles=EDITORS,
     response=AdminStoryOut, errors=("invalid_transition",),
 )  # fmt: skip
 async def submit_story(request: web.Request) -> web.Response:
@@ -238,21 +241,33 @@ async def submit_story(request: web.Request) -> web.Response:
 
 @routes.post(
     "/admin/stories/{story_id}/publish",
-    "Publish now or at publish_at (a reviewer or admin; never the story's author)",
+    "Publish the revision the reviewer saw (required: changed since, 409 "
+    "revision_conflict): a story in review, now or at publish_at, or a public story's "
+    "submitted revision, at once (a reviewer or admin; never who wrote it)",
     roles=REVIEWERS, body=PublishIn, response=AdminStoryOut,
-    errors=("invalid_transition", "four_eyes_required"),
+    errors=("invalid_transition", "four_eyes_required", "revision_conflict"),
 )  # fmt: skip
 async def publish_story(request: web.Request) -> web.Response:
-    body = await read_body(request, PublishIn) if request.can_read_body else PublishIn()
+    # No body is no revision: the same 422 as a body without one.
+    body = (
+        await read_body(request, PublishIn)
+        if request.can_read_body
+        else PublishIn.model_validate({})
+    )
     service = request.app[EDITORIAL_SERVICE]
     doc = await service.publish(
-        current_principal(request), path_object_id(request, "story_id"), body.publish_at
+        current_principal(request),
+        path_object_id(request, "story_id"),
+        body.revision,
+        body.publish_at,
     )
     return respond(await service.admin_out(doc))
 
 
 @routes.post(
-    "/admin/stories/{story_id}/reject", "Send back to draft with a reason", roles=REVIEWERS,
+    "/admin/stories/{story_id}/reject",
+    "Send back to draft with a reason (a public story's submitted revision: rejected, "
+    "the reviewed one stays public)", roles=REVIEWERS,
     body=RejectIn, response=AdminStoryOut, errors=("invalid_transition",),
 )  # fmt: skip
 async def reject_story(request: web.Request) -> web.Response:
@@ -265,7 +280,8 @@ async def reject_story(request: web.Request) -> web.Response:
 
 
 @routes.post(
-    "/admin/stories/{story_id}/unpublish", "Take a story down", roles=STAFF,
+    "/admin/stories/{story_id}/unpublish",
+    "Take a story down (its pending revision, if any, becomes its draft)", roles=STAFF,
     response=AdminStoryOut, errors=("invalid_transition",),
 )  # fmt: skip
 async def unpublish_story(request: web.Request) -> web.Response:
@@ -275,13 +291,14 @@ async def unpublish_story(request: web.Request) -> web.Response:
 
 
 @routes.get(
-    "/admin/stories", "All stories for staff, newest first; status= filters", roles=STAFF,
+    "/admin/stories",
+    "All stories for staff, newest first; status= and draft_status= filter", roles=STAFF,
     query=AdminStoryListQuery, response=AdminStoryPage,
 )  # fmt: skip
 async def list_admin_stories(request: web.Request) -> web.Response:
     query = read_query(request, AdminStoryListQuery)
     service = request.app[EDITORIAL_SERVICE]
-    return respond(await service.admin_page(query.status, query))
+    return respond(await service.admin_page(query.status, query, draft_status=query.draft_status))
 
 
 @routes.get(

@@ -46,8 +46,11 @@ async def publish(
         f"/api/v1/admin/stories/{story_id}/submit", headers=staff["editor"].headers
     )
     assert submit.status == 200, await submit.text()
+    seen = (await submit.json())["revision"]  # what the reviewer publishes
     resp = await client.post(
-        f"/api/v1/admin/stories/{story_id}/publish", json=body, headers=staff["reviewer"].headers
+        f"/api/v1/admin/stories/{story_id}/publish",
+        json={"revision": seen, **body},
+        headers=staff["reviewer"].headers,
     )
     assert resp.status == 200, await resp.text()
     published: dict[str, Any] = await resp.json()
