@@ -11,7 +11,7 @@ from typing import Any
 
 from handlers.stories.feed import FeedService
 from handlers.stories.repo import FAVORITES, EngagementKind, EngagementRepo
-from handlers.stories.schemas import FavoriteOut, LikeOut, StoryPage
+from handlers.stories.schemas import FavoriteOut, LikeOut, StoryPage, StoryStats
 from handlers.stories.views import ViewCounter
 from server.clock import Clock
 from server.paging import PageQuery
@@ -73,6 +73,12 @@ class EngagementService:
         return StoryPage(items=await self.feed.summaries(docs), next_cursor=next_cursor)
 
     # -- counters --------------------------------------------------------------------
+
+    async def counters(self, story_ids: list[str]) -> dict[str, dict[str, int]]:
+        """The stories' counters as MongoDB holds them now (one query), by id, every
+        field of ``StoryStats`` present."""
+        found = await self.repo.stats_of(story_ids)
+        return {sid: StoryStats(**stats).model_dump() for sid, stats in found.items()}
 
     def record_view(self, story_id: str) -> None:
         """One view of a (public, existing) story: counted in the process."""
