@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import orjson
 from aiohttp import web
 
 from handlers.stories.keys import (
@@ -12,6 +11,7 @@ from handlers.stories.keys import (
     FEED_SERVICE,
     PEOPLE_SERVICE,
     STORY_CACHE,
+    STORY_COUNTERS,
 )
 from handlers.stories.schemas import (
     AdminStoryListQuery,
@@ -39,7 +39,6 @@ from handlers.stories.schemas import (
 )
 from server.access import current_principal, optional_principal
 from server.api import ApiRoutes
-from server.cache import CachedJson
 from server.ids import path_object_id
 from server.paging import PageQuery
 from server.principal import Role
@@ -55,7 +54,9 @@ STAFF = (Role.editor, Role.reviewer)
 # -- public reads ----------------------------------------------------------------------
 # The feed and story bodies are answered from the stories cache (server/cache.py): on a
 # miss the route builds the JSON from the feed service's models; on a hit nothing is
-# built at all.
+# built at all. Their counters are laid over at answer time (handlers/stories/counters.py):
+# read for this answer for a signed-in reader (who sees their own like at once, whichever
+# process they reach), at most FEED_COUNTERS_TTL_S old for anyone else.
 
 
 @routes.get(
@@ -74,16 +75,14 @@ async def list_stories(request: web.Request) -> web.Response:
     async def build() -> bytes:
         return json_bytes((await app[FEED_SERVICE].public_page(query)).model_dump(mode="json"))
 
-    page = await app[STORY_CACHE].fetch("page", query.canonical, build)
+    key = query.canonical
+    cached = await app[STORY_CACHE].fetch("page", key, build)
+    counters = app[STORY_COUNTERS]
+    if optional_principal(request) is None:
+        page = await counters.recent(("page", key), cached)
+    else:
+        page = await counters.live(cached)
     return respond_revalidated(request, page.body, private=False, etag=page.etag)
-
-
-def with_viewer_flags(story: CachedJson, liked: bool, favorited: bool) -> tuple[bytes, str]:
-    """A cached story body with the viewer's flags, and its ETag: a function of the
-    shared body and the two flags (no hashing of the whole body per request)."""
-    body = orjson.loads(story.body)
-    body["liked"], body["favorited"] = liked, favorited
-    return orjson.dumps(body), f'{story.etag[:-1]}-{liked:d}{favorited:d}"'
 
 
 @routes.get(
@@ -103,10 +102,11 @@ async def get_story(request: web.Request) -> web.Response:
     engagement = app[ENGAGEMENT_SERVICE]
     engagement.record_view(story_id)
     if viewer is None:
-        return respond_revalidated(request, cached.body, private=False, etag=cached.etag)
+        story = await app[STORY_COUNTERS].recent(("story", story_id), cached)
+        return respond_revalidated(request, story.body, private=False, etag=story.etag)
     liked, favorited = await engagement.flags(viewer.user_id, story_id)
-    body, etag = with_viewer_flags(cached, liked, favorited)
-    return respond_revalidated(request, body, private=True, etag=etag)
+    story = await app[STORY_COUNTERS].live(cached, liked=liked, favorited=favorited)
+    return respond_revalidated(request, story.body, private=True, etag=story.etag)
 
 
 async def _engage(request: web.Request, kind: str, on: bool) -> web.Response:

@@ -15,6 +15,7 @@ from handlers.stories.keys import (
     FEED_SERVICE,
     PEOPLE_SERVICE,
     STORY_CACHE,
+    STORY_COUNTERS,
 )
 from server.principal import Principal, Role
 from tests.fixtures.app import Client
@@ -69,6 +70,7 @@ def app_services(client: Client) -> StoryServices:
     engagement = app[ENGAGEMENT_SERVICE]
     return StoryServices(
         cache=app[STORY_CACHE],
+        counters=app[STORY_COUNTERS],
         views=engagement.views,
         people=app[PEOPLE_SERVICE],
         feed=app[FEED_SERVICE],
