@@ -118,8 +118,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         configure_logging(settings.log_level)
         if args.check:
             sys.exit(0 if asyncio.run(worker_is_healthy(settings)) else 1)
-        asyncio.run(run_worker(settings))
-        return
+        sys.exit(asyncio.run(run_worker(settings)))
     configure_logging("WARNING")
     if args.command in room_commands:
         asyncio.run(run_room_command(room_commands[args.command], args))
