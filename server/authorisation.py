@@ -59,13 +59,13 @@ class ObjectRule:
     code: str = "not_found"
     """The error code of a refused object (403 or 404 or, in a body, 422)."""
 
-    def refusal(self, own: bool) -> int | None:
-        """The status when the object is the caller's own (``own``) or someone
-        else's; None when the rule lets the caller through."""
+    def refusal(self, own: bool) -> tuple[int, str] | None:
+        """Status and error code when the object is the caller's own (``own``) or
+        someone else's; None when the rule lets the caller through."""
         if self.whose is Whose.not_owner:
-            return 403 if own else None
+            return (403, self.code) if own else None
         if self.whose in (Whose.owner, Whose.link) and not own:
-            return 422 if self.in_body else 404
+            return (422 if self.in_body else 404), self.code
         return None
 
 
@@ -111,33 +111,32 @@ class Access:
     def admit(self, principal: Principal | None) -> None:
         """The gate the middleware applies before the handler: 401, then 403."""
         refused = self.admits(principal.roles if principal is not None else None)
-        if refused == 401:
+        if refused is None:
+            return
+        if refused[0] == 401:
             raise Unauthorized()
-        if refused == 403:
-            raise Forbidden(details={"required_roles": sorted(self.required_roles)})
+        raise Forbidden(details={"required_roles": sorted(self.required_roles)})
 
-    def admits(self, roles: Collection[Role] | None) -> int | None:
-        """What the gate answers a caller holding ``roles`` (None: anonymous): 401, 403,
-        or None when the caller is let in."""
+    def admits(self, roles: Collection[Role] | None) -> tuple[int, str] | None:
+        """What the gate answers a caller holding ``roles`` (None: anonymous): 401, 403
+        (with their codes), or None when the caller is let in."""
         if not self.needs_token:
             return None
         if roles is None:
-            return 401
+            return 401, Unauthorized.code
         if self.required_roles and not holds_any(roles, self.required_roles):
-            return 403
+            return 403, Forbidden.code
         return None
 
     def expected(
         self, roles: Collection[Role] | None, others: Collection[str], success: int
-    ) -> int:
-        """The status this declaration promises a caller with ``roles`` (None:
-        anonymous) whose objects are all their own except those named in ``others``
-        (someone else's); ``success`` is the route's own status."""
-        gate = self.admits(roles)
-        if gate is not None:
-            return gate
+    ) -> tuple[int, str | None]:
+        """The status (and error code) this declaration promises a caller holding
+        ``roles`` (None: anonymous) whose objects are all their own except those named
+        in ``others`` (someone else's); ``success`` is the route's own status."""
+        refused = self.admits(roles)
         for rule in self.objects:
-            refused = rule.refusal(own=rule.name not in others)
             if refused is not None:
-                return refused
-        return success
+                break
+            refused = rule.refusal(own=rule.name not in others)
+        return refused if refused is not None else (success, None)
