@@ -425,13 +425,15 @@ async def test_another_process_sees_a_publish_at_its_next_version_poll(
     other = await aiohttp_client(create_app(settings))  # another process of the same service
     first = await create_story(client, staff["editor"], title="第一篇")
     await publish(client, staff, first["id"])
-    seen = await (await other.get("/api/v1/stories")).json()
-    assert [s["title"] for s in seen["items"]] == ["第一篇"]  # now cached in both levels
     # The other process follows the shared version by polling it every 100 ms: the test
-    # holds that loop and runs one poll itself, instead of waiting for one.
+    # holds that loop and runs the polls itself, instead of waiting for one. (A poll of
+    # the loop landing after the read below would make the other process look again.)
     cache = other.app[STORY_CACHE]
     assert cache.version_poll_s == 0.1
     await cache.stop()
+    await cache.follow_version()
+    seen = await (await other.get("/api/v1/stories")).json()
+    assert [s["title"] for s in seen["items"]] == ["第一篇"]  # now cached in both levels
     second = await create_story(client, staff["editor"], title="第二篇")
     await publish(client, staff, second["id"])
     titles = [s["title"] for s in (await (await other.get("/api/v1/stories")).json())["items"]]
