@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+EventLoopChoice = Literal["auto", "uvloop", "asyncio"]
 # Known-insecure default, accepted only outside production (checked below).
 DEV_JWT_SECRET = "jiangxin-development-secret-do-not-use-in-production"  # noqa: S105
 
@@ -71,11 +72,16 @@ class Settings(BaseSettings):
     media_uploads_per_user_per_hour: int = Field(120, ge=1)
     media_rate_limit_ip_per_minute: int = Field(3000, ge=1)
     feed_cache_ttl_s: int = Field(30, ge=0, le=3600)
+    # How old the counters laid over cached answers may be for readers who are not
+    # signed in (signed-in ones get them read for their answer): handlers/stories/counters.py
+    feed_counters_ttl_s: float = Field(1.0, ge=0, le=60)
     shutdown_timeout_s: float = Field(20.0, ge=0)
     image_workers: int = Field(1, ge=1)
     # Uploads waiting for a free image worker (each holds its bytes); 503 past it.
     image_queue_max: int = Field(8, ge=0)
     image_timeout_s: float = Field(30.0, gt=0)
+    # serve and worker run on uvloop where it imports (server/loop.py); asyncio = off.
+    event_loop: EventLoopChoice = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     access_log: bool = True
 
@@ -99,6 +105,11 @@ class Settings(BaseSettings):
                 problems.append(
                     "WECHAT_APP_ID and WECHAT_APP_SECRET are needed: the development login "
                     "(dev:<name> codes) must not run in production"
+                )
+            if not self.wechat_push_token.get_secret_value():
+                problems.append(
+                    "WECHAT_PUSH_TOKEN is needed: without WeChat's message push, photos "
+                    "that other users see would skip mediaCheckAsync"
                 )
             secret = self.jwt_secret.get_secret_value()
             if secret == DEV_JWT_SECRET or len(secret) < 32:

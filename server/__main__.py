@@ -15,6 +15,8 @@ from pathlib import Path
 from server.app import app_resources
 from server.contexts import ensure_indexes
 from server.logs import configure_logging
+from server.loop import loop_factory
+from server.loop import run as run_on_loop
 from server.room import Command, DemoDataError, DemoSource
 from server.rooms import ROOMS as ALL_ROOMS
 from server.serving import load_settings, serve
@@ -118,8 +120,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         configure_logging(settings.log_level)
         if args.check:
             sys.exit(0 if asyncio.run(worker_is_healthy(settings)) else 1)
-        asyncio.run(run_worker(settings))
-        return
+        logging.getLogger("jiangxin.worker").info(
+            "worker on %s", loop_factory(settings.event_loop)[0]
+        )
+        sys.exit(run_on_loop(run_worker(settings), settings.event_loop))
     configure_logging("WARNING")
     if args.command in room_commands:
         asyncio.run(run_room_command(room_commands[args.command], args))

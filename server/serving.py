@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from config.settings import Settings
 from server.app import create_app
 from server.logs import configure_logging
+from server.loop import loop_factory, run
 from server.worker import jobs_in_process_ctx
 
 log = logging.getLogger("jiangxin.serve")
@@ -77,7 +78,7 @@ def _run_process(
     settings: Settings, host: str, port: int, reuse_port: bool, with_jobs: bool
 ) -> None:
     configure_logging(settings.log_level)
-    asyncio.run(_serve_until_signalled(settings, host, port, reuse_port, with_jobs))
+    run(_serve_until_signalled(settings, host, port, reuse_port, with_jobs), settings.event_loop)
 
 
 def serve(host: str, port: int, workers: int, with_jobs: bool = False) -> None:
@@ -90,7 +91,8 @@ def serve(host: str, port: int, workers: int, with_jobs: bool = False) -> None:
             "network (use --host 127.0.0.1, or APP_ENV=production with real secrets)"
         )
     configure_logging(settings.log_level)
-    log.info("serving on http://%s:%d with %d worker(s)", host, port, workers)
+    loop_name, _ = loop_factory(settings.event_loop)
+    log.info("serving on http://%s:%d with %d worker(s) on %s", host, port, workers, loop_name)
     if workers == 1:
         _run_process(settings, host, port, reuse_port=False, with_jobs=with_jobs)
         return

@@ -127,6 +127,7 @@ def test_rate_limits_cannot_be_lifted_in_production() -> None:
             jwt_secret=SecretStr("x" * 40),
             wechat_app_id="wx0123456789",
             wechat_app_secret=SecretStr("s" * 32),
+            wechat_push_token=SecretStr("t" * 32),
         )
     assert "RATE_LIMITS=false lifts every rate limit" in str(caught.value)
     assert Settings(app_env="development", rate_limits=False).rate_limits is False

@@ -296,11 +296,19 @@ def test_production_refuses_the_development_login() -> None:
         Settings(app_env="production", jwt_secret=SecretStr("z" * 40), wechat_app_id="")
     with pytest.raises(ValidationError, match="JWT_SECRET"):
         Settings(app_env="production", wechat_app_id="wx1", wechat_app_secret=SecretStr("s"))
+    with pytest.raises(ValidationError, match="WECHAT_PUSH_TOKEN"):
+        Settings(
+            app_env="production",
+            jwt_secret=SecretStr("z" * 40),
+            wechat_app_id="wx1",
+            wechat_app_secret=SecretStr("s"),
+        )
     production = Settings(
         app_env="production",
         jwt_secret=SecretStr("z" * 40),
         wechat_app_id="wx1",
         wechat_app_secret=SecretStr("s"),
+        wechat_push_token=SecretStr("t"),
     )
     assert not production.dev_login_enabled
     assert Settings(app_env="development", wechat_app_id="").dev_login_enabled
