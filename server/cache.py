@@ -3,7 +3,8 @@
 A room creates one per namespace (the stories room: ``"stories"``) and bumps its
 version (``invalidate``) whenever something its answers show changes: every cached
 answer is then unreachable at once, and each expires on its own after ``ttl_s`` (so
-counters in cached answers lag by at most that). If Redis does not answer, nothing is
+counters in cached answers lag by at most that: the stories room lays live ones over
+them at answer time, ``handlers/stories/counters.py``). If Redis does not answer, nothing is
 cached and every answer is built: the cache only makes things fast.
 
 Two levels: Redis, shared by every process, and an LRU in each process, so that a hit

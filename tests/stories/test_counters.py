@@ -9,11 +9,13 @@ import asyncio
 from typing import Any
 
 import aiohttp
+import orjson
 
 from config.settings import Settings
 from handlers.stories.keys import STORY_COUNTERS
 from server.clock import SettableClock
-from tests.fixtures.app import Client
+from server.keys import METRICS
+from tests.fixtures.app import Client, unreachable_mongodb
 from tests.fixtures.live_server import LiveServers
 from tests.fixtures.sessions import Session, sign_in_wechat
 from tests.stories.conftest import create_story, publish
@@ -194,3 +196,28 @@ async def test_like_answers_are_consistent_under_concurrency(
         "liked": True,
         "likes": 3,
     }
+
+
+async def test_cached_counters_go_out_when_mongodb_does_not_answer(
+    client: Client, staff: dict[str, Session], unused_tcp_port: int
+) -> None:
+    from handlers.stories.counters import LiveCounters
+    from handlers.stories.engagement import EngagementService
+    from handlers.stories.repo import EngagementRepo
+    from server.cache import CachedJson
+    from server.keys import CLOCK, DEGRADE
+
+    sid = await published(client, staff)
+    body = await (await client.get(f"/api/v1/stories/{sid}")).read()
+    gone = unreachable_mongodb(unused_tcp_port)
+    app, engagement = client.app, client.app[STORY_COUNTERS].engagement
+    without = EngagementService(
+        EngagementRepo(gone["nowhere"]), engagement.feed, engagement.views, app[CLOCK]
+    )
+    counters = LiveCounters(without, app[DEGRADE], app[CLOCK], 1.0)
+    try:
+        out = await counters.recent(("story", sid), CachedJson.of(body))
+    finally:
+        await gone.close()
+    assert orjson.loads(out.body)["stats"] == orjson.loads(body)["stats"]
+    assert 'operation="story_counters"' in app[METRICS].render().decode()
