@@ -95,11 +95,17 @@ async def read_json(request: web.Request) -> Any:
 
 
 async def read_body(request: web.Request, model: type[ModelT]) -> ModelT:
-    """Parse and validate the JSON body; pydantic errors become 422 via the middleware."""
+    """Parse and validate the JSON body; pydantic errors become 422 via the middleware.
+
+    Strictly, as JSON: a boolean is ``true``/``false`` (not ``0`` or ``"yes"``), a
+    number is a number (not ``"5"``), while dates and enums come as JSON strings. A
+    value of the wrong type is refused rather than guessed at."""
     data = await read_json(request)
     if not isinstance(data, dict):
         raise InvalidRequest.for_fields({"body": "must be a JSON object"})
-    return model.model_validate(data)
+    # Validated from the bytes (aiohttp keeps them), because pydantic's strict mode on
+    # Python objects would refuse a date given as a string, which JSON cannot avoid.
+    return model.model_validate_json(await request.read(), strict=True)
 
 
 _QUERY_MEMO_ENTRIES = 1024

@@ -441,3 +441,21 @@ async def test_another_process_sees_a_publish_at_its_next_version_poll(
     await cache.follow_version()
     titles = [s["title"] for s in (await (await other.get("/api/v1/stories")).json())["items"]]
     assert titles == ["第二篇", "第一篇"], "the other process kept its stale page"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("pinned", 0), ("pinned", "true"), ("title", 5), ("tags", "a")]
+)
+async def test_a_body_value_of_the_wrong_json_type_is_refused_not_coerced(
+    client: Client, staff: dict[str, Session], field: str, value: Any
+) -> None:
+    # Found by the schemathesis run's invalid data: `"pinned": 0` made a story (pinned
+    # false). Bodies are validated strictly as JSON: no guessing at a boolean.
+    body = {"title": "一线故事", "category": "frontline_worker", field: value}
+    resp = await client.post("/api/v1/admin/stories", json=body, headers=staff["editor"].headers)
+    assert resp.status == 422, await resp.text()
+    answer = await resp.json()
+    assert_error(answer, "invalid_request")
+    assert field in answer["error"]["details"]["fields"], answer
+    story = await create_story(client, staff["editor"], pinned=True)  # the JSON type: fine
+    assert story["pinned"] is True
