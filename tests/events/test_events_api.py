@@ -53,9 +53,9 @@ async def test_residents_cannot_write_events_and_organizers_only_their_own(
         ("POST", "/publish"),
         ("POST", "/cancel"),
     ):
-        kwargs = {"json": {"title": "x"}} if method == "PATCH" else {}
+        body = {"title": "x"} if method == "PATCH" else None
         resp = await client.request(
-            method, f"/api/v1/admin/events/{event['id']}{path}", headers=other.headers, **kwargs
+            method, f"/api/v1/admin/events/{event['id']}{path}", headers=other.headers, json=body
         )
         assert resp.status == 404, (method, path)
     admin = await sign_in_staff(client, "admin1", Role.admin)
@@ -92,9 +92,7 @@ async def test_lists_filter_by_venue_time_and_speaker_and_page(
     now = clock.now()
     editor = await sign_in_staff(client, "editor1", Role.editor)
     person = await (
-        await client.post(
-            "/api/v1/admin/people", json={"name": "易冉"}, headers=editor.headers
-        )
+        await client.post("/api/v1/admin/people", json={"name": "易冉"}, headers=editor.headers)
     ).json()
     soon = now + timedelta(days=1)
     past_start = now - timedelta(days=3)
