@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 WORKERS ?= 1
 
-.PHONY: run test lint typecheck pytest services services-down install demo-art bench bench-media bench-feed clean
+.PHONY: run test lint typecheck pytest services services-down install demo-art bench-tools bench bench-media bench-feed clean
 
 # The venv is rebuilt whenever the dependencies or their pinned versions change.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -45,13 +45,20 @@ pytest: services
 
 test: lint typecheck pytest
 
-bench: services
+# wrk drives the HTTP benchmarks (Debian's package); without it they fall back to a
+# Python load generator, which saturates before the servers do.
+bench-tools:
+	@command -v wrk >/dev/null || { echo "bench: installing wrk with apt-get..."; \
+	  $$( [ "$$(id -u)" -eq 0 ] || echo sudo -n ) apt-get install -y -qq wrk >/dev/null \
+	  || echo "bench: could not install wrk; using the Python load generator"; }
+
+bench: services bench-tools
 	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.overhead
 
-bench-feed: services demo-art
+bench-feed: services demo-art bench-tools
 	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.feed --instructions
 
-bench-media: services
+bench-media: services bench-tools
 	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.media
 
 clean: services-down

@@ -16,6 +16,7 @@ older commit, in the same run.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -26,6 +27,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 from statistics import median
+
+from redis import Redis
 
 from bench.common import (
     compare_checkout,
@@ -38,16 +41,52 @@ from bench.common import (
 from scripts.processes import cpu_seconds, free_port, stop_all, wait_until_ok
 
 ROOT = Path(__file__).resolve().parent.parent
+PEERS = ROOT / "bench" / "peers"
+# On the event loop ours runs on (EVENT_LOOP=auto: uvloop where it imports).
 BARE = """
 import sys
 from aiohttp import web
+from server.loop import loop_factory
 BODY = open(sys.argv[2], "rb").read()
 async def stories(request):
     return web.Response(body=BODY, content_type="application/json")
 app = web.Application()
 app.router.add_get("/api/v1/stories", stories)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None,
+            loop=loop_factory("auto")[1]())
 """
+
+
+def _peer_commands(port: dict[str, int]) -> dict[str, list[str]]:
+    """The peers that can run here (bench/peers/), each serving the page from Redis and
+    as prebuilt bytes; says why one cannot."""
+    commands: dict[str, list[str]] = {}
+    if all(importlib.util.find_spec(m) for m in ("fastapi", "uvicorn", "httptools")):
+        for mode in ("redis", "bytes"):
+            commands[f"fastapi_{mode}"] = [
+                sys.executable, "-m", "uvicorn", "bench.peers.fastapi_peer:app",
+                "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                "--log-level", "warning", "--port", str(port[f"fastapi_{mode}"]),
+            ]  # fmt: skip
+    else:
+        print("FastAPI peer skipped: its packages are missing (pip install -e '.[dev]')")
+    fastify = PEERS / "fastify"
+    if not shutil.which("node") or not shutil.which("npm"):
+        print("Fastify peer skipped: Node and npm are not installed")
+        return commands
+    if not (fastify / "node_modules").is_dir():
+        done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"],
+                              cwd=fastify, capture_output=True, text=True, check=False)  # fmt: skip
+        if done.returncode != 0:
+            print(f"Fastify peer skipped: npm ci failed ({done.stderr.strip()[-200:]})")
+            return commands
+    for mode in ("redis", "bytes"):
+        commands[f"fastify_{mode}"] = ["node", str(fastify / "server.js"),
+                                       str(port[f"fastify_{mode}"])]  # fmt: skip
+    return commands
+
+
+PEER_NAMES = ("fastapi_redis", "fastapi_bytes", "fastify_redis", "fastify_bytes")
 
 
 def _call(base: str, method: str, path: str, body: object = None, token: str = "") -> object:
@@ -153,9 +192,22 @@ def main() -> None:
             servers["bare"] = subprocess.Popen(
                 [*pinned(0), sys.executable, str(Path(tmp) / "bare.py"), str(ports["bare"]),
                  str(Path(tmp) / "body.json")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             wait_until_ok(urls["bare"])
+            # The peers read the very page ours answered, from the same Redis.
+            peer_key = env["REDIS_PREFIX"] + "peer-page"
+            Redis.from_url(env["REDIS_URL"]).set(peer_key, body)
+            peer_ports = {name: free_port() for name in PEER_NAMES}
+            for name, command in _peer_commands(peer_ports).items():
+                mode = name.rsplit("_", 1)[1]
+                servers[name] = subprocess.Popen(
+                    [*pinned(0), *command], cwd=ROOT,
+                    env={**env, "PEER_KEY": peer_key, "PEER_MODE": mode},
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+                urls[name] = f"http://127.0.0.1:{peer_ports[name]}/api/v1/stories?limit=20"
+                wait_until_ok(urls[name])
             for url in urls.values():
                 load(url, 2, args.connections)  # warm-up
             runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in urls}
@@ -192,6 +244,10 @@ def main() -> None:
             stop_all(servers.values())
     labels = {
         "bare": "bare aiohttp, same bytes",
+        "fastapi_redis": "FastAPI/uvicorn, page from Redis",
+        "fastapi_bytes": "FastAPI/uvicorn, same bytes",
+        "fastify_redis": "Fastify/Node, page from Redis",
+        "fastify_bytes": "Fastify/Node, same bytes",
         "cached": "jiangxin, Redis feed cache",
         "uncached": "jiangxin, MongoDB every time",
         "compare": f"jiangxin at {compare.name if compare else ''}, feed cache",
@@ -208,6 +264,12 @@ def main() -> None:
     print(f"  cached / bare  {ratio:.2f}   (goal >= 0.75);  cached p99 "
           f"{summary['cached'][1]:.2f} ms (goal < 10 ms)")  # fmt: skip
     print(f"  cached / uncached  {summary['cached'][0] / summary['uncached'][0]:.1f}x")
+    print(f"  cached p99 / bare p99  {summary['cached'][1] / summary['bare'][1]:.2f}"
+          "   (goal <= 1.2)")  # fmt: skip
+    for peer, goal in (("fastify_redis", "   (goal >= 1.0)"), ("fastify_bytes", ""),
+                       ("fastapi_redis", ""), ("fastapi_bytes", "")):  # fmt: skip
+        if peer in summary:
+            print(f"  cached / {labels[peer]}  {summary['cached'][0] / summary[peer][0]:.2f}{goal}")
     if compare is not None:
         print(f"  {compare.name} cached / bare  {summary['compare'][0] / summary['bare'][0]:.2f}"
               "   (the same run, the base)")  # fmt: skip
