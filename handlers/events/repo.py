@@ -232,7 +232,7 @@ class SignupRepo:
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("active_key", ASCENDING)], unique=True)
         await self.collection.create_index(
-            [("event_id", ASCENDING), ("status", ASCENDING), ("seq", ASCENDING)]
+            [("event_id", ASCENDING), ("status", ASCENDING), ("seq", ASCENDING), ("_id", ASCENDING)]
         )
         await self.collection.create_index([("user_id", ASCENDING), ("_id", DESCENDING)])
 
@@ -275,18 +275,30 @@ class SignupRepo:
         )
         return {str(doc["_id"]): doc async for doc in cursor}
 
+    # The waitlist's order is (seq, _id): ``seq`` is the event's ``waitlist_seq`` as the
+    # ``$inc`` returned it, unique on MongoDB; the test server (mongo-java-server) may
+    # return one value to two concurrent callers, and ``_id`` then orders them the same
+    # way for every reader.
+
     async def first_waitlisted(self, event_id: str, limit: int) -> list[Document]:
         cursor = (
             self.collection.find({"event_id": event_id, "status": "waitlisted"})
-            .sort([("seq", ASCENDING)])
+            .sort([("seq", ASCENDING), ("_id", ASCENDING)])
             .limit(limit)
         )
         return [doc async for doc in cursor]
 
-    async def position(self, event_id: str, seq: int) -> int:
-        """1 + how many wait ahead of waitlist place ``seq``."""
+    async def position(self, event_id: str, seq: int, signup_id: str) -> int:
+        """1 + how many wait ahead of the sign-up at waitlist place ``seq``."""
         ahead = await self.collection.count_documents(
-            {"event_id": event_id, "status": "waitlisted", "seq": {"$lt": seq}}
+            {
+                "event_id": event_id,
+                "status": "waitlisted",
+                "$or": [
+                    {"seq": {"$lt": seq}},
+                    {"seq": seq, "_id": {"$lt": as_object_id(signup_id)}},
+                ],
+            }
         )
         return ahead + 1
 
@@ -329,6 +341,10 @@ class SignupRepo:
             projection={"_id": 1},
         ).limit(limit)
         return [str(doc["_id"]) async for doc in cursor]
+
+    async def of_event_with_status(self, event_id: str, status: str) -> list[Document]:
+        cursor = self.collection.find({"event_id": event_id, "status": status})
+        return [doc async for doc in cursor]
 
     async def counts(self, event_id: str) -> dict[str, int]:
         counts: dict[str, int] = {}

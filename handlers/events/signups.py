@@ -227,7 +227,7 @@ class SignupService:
     async def _position(self, doc: Document) -> int | None:
         if doc["status"] != "waitlisted":
             return None
-        return await self.repo.position(doc["event_id"], doc["seq"])
+        return await self.repo.position(doc["event_id"], doc["seq"], str(doc["_id"]))
 
     # -- cancelling --------------------------------------------------------------------
 
