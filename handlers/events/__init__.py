@@ -24,13 +24,16 @@ from handlers.events.phones import PhoneCipher, parse_keys
 from handlers.events.repo import EventRepo, SignupRepo
 from handlers.events.routes import routes
 from handlers.events.signups import (
+    AlreadyAttended,
     AlreadySignedUp,
     CancellationClosed,
     EventFull,
     PhoneInvalid,
     SignupClosed,
     SignupService,
+    TicketInvalid,
 )
+from handlers.events.tickets import TicketCodec
 from handlers.media.keys import MEDIA_SERVICE
 from handlers.stories.keys import PEOPLE_SERVICE
 from server.keys import CLOCK, DEGRADE, MONGO_DB, REDIS, SETTINGS, SIGNER
@@ -52,7 +55,8 @@ def build_services(app: web.Application) -> EventServices:
     keys = parse_keys(app[SETTINGS].phone_encryption_keys.get_secret_value())
     phones = PhoneCipher(keys, app[SIGNER])
     event_repo = EventRepo(db)
-    signups = SignupService(event_repo, SignupRepo(db), gate, phones, clock)
+    tickets = TicketCodec(app[SIGNER])
+    signups = SignupService(event_repo, SignupRepo(db), gate, phones, tickets, clock)
     events = EventService(event_repo, signups, gate, app[PEOPLE_SERVICE], app[MEDIA_SERVICE], clock)
     return EventServices(events, signups)
 
@@ -131,5 +135,7 @@ ROOM = Room(
         EventTransitionInvalid,
         CapacityBelowConfirmed,
         SpeakerNotFound,
+        TicketInvalid,
+        AlreadyAttended,
     ),
 )

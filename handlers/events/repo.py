@@ -335,6 +335,21 @@ class SignupRepo:
             return_document=ReturnDocument.BEFORE,
         )
 
+    async def mark_attended(
+        self, signup_id: str, event_id: str, now: datetime, by: str
+    ) -> Document | None:
+        """A confirmed sign-up of ``event_id`` not yet checked in -> attended, once."""
+        return await self.collection.find_one_and_update(
+            {
+                "_id": as_object_id(signup_id),
+                "event_id": event_id,
+                "status": "confirmed",
+                "attended_at": None,
+            },
+            {"$set": {"attended_at": now, "attended_by": by}},
+            return_document=ReturnDocument.AFTER,
+        )
+
     async def active_ids_of_event(self, event_id: str, limit: int = 500) -> list[str]:
         cursor = self.collection.find(
             {"event_id": event_id, "status": {"$in": list(ACTIVE_STATUSES)}},

@@ -9,6 +9,8 @@ from handlers.events.schemas import (
     AdminEventOut,
     AdminEventPage,
     CancelledOut,
+    CheckinIn,
+    CheckinOut,
     EventIn,
     EventListQuery,
     EventOut,
@@ -18,10 +20,13 @@ from handlers.events.schemas import (
     MySignupPage,
     SignupIn,
     SignupOut,
+    TicketKeyOut,
 )
 from handlers.events.signups import signup_fingerprint
+from handlers.events.tickets import PREFIX
 from server.access import current_principal
 from server.api import ApiRoutes
+from server.audit import user_actor
 from server.idempotent import respond_idempotently
 from server.ids import path_object_id
 from server.keys import IDEMPOTENCY
@@ -47,6 +52,23 @@ ORGANIZERS = (Role.organizer,)
 async def list_events(request: web.Request) -> web.Response:
     query = read_query(request, EventListQuery)
     return respond(await request.app[EVENT_SERVICE].public_page(query))
+
+
+# Before /events/{event_id}, which would take it for an id.
+@routes.get(
+    "/events/ticket-key", "The Ed25519 public key that verifies tickets offline", public=True,
+    response=TicketKeyOut,
+)  # fmt: skip
+async def ticket_key(request: web.Request) -> web.Response:
+    tickets = request.app[SIGNUP_SERVICE].tickets
+    return respond(
+        TicketKeyOut(
+            algorithm="Ed25519",
+            public_key=tickets.public_key,
+            format=f"{PREFIX}base64url(event id 12 B + sign-up id 12 B + Ed25519 signature "
+            "64 B over b'jiangxin-ticket:v1' + the 24 bytes of ids)",
+        )
+    )
 
 
 @routes.get("/events/{event_id}", "An event", public=True, response=EventOut)
@@ -187,3 +209,22 @@ async def cancel_event(request: web.Request) -> web.Response:
     events = request.app[EVENT_SERVICE]
     doc = await events.cancel(current_principal(request), path_object_id(request, "event_id"))
     return respond(await events.admin_out(doc))
+
+
+# -- tickets and the door --------------------------------------------------------------
+
+
+@routes.post(
+    "/admin/events/{event_id}/checkin",
+    "Scan a ticket at the door: attended once; again 409 already_attended; forged, "
+    "cancelled or another event's 422 ticket_invalid",
+    roles=ORGANIZERS, body=CheckinIn, response=CheckinOut,
+    errors=("ticket_invalid", "already_attended"),
+)  # fmt: skip
+async def check_in(request: web.Request) -> web.Response:
+    principal = current_principal(request)
+    body = await read_body(request, CheckinIn)
+    event = await request.app[EVENT_SERVICE].owned(principal, path_object_id(request, "event_id"))
+    signups = request.app[SIGNUP_SERVICE]
+    out = await signups.check_in(str(event["_id"]), body.ticket, user_actor(principal.user_id))
+    return respond(out)

@@ -131,3 +131,24 @@ class MySignupPage(Page[MySignupOut]):
 
 class CancelledOut(ApiOut):
     status: Literal["cancelled"]
+
+
+class CheckinIn(ApiIn):
+    ticket: str = Field(min_length=1, max_length=200)
+
+
+class CheckinOut(ApiOut):
+    signup_id: str
+    event_id: str
+    status: Literal["attended"]
+    attended_at: datetime
+    name: str
+    phone: str
+    """Masked."""
+
+
+class TicketKeyOut(ApiOut):
+    algorithm: Literal["Ed25519"]
+    public_key: str
+    """The raw 32-byte public key, URL-safe base64 without padding."""
+    format: str

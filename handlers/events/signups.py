@@ -44,7 +44,8 @@ from handlers.events.repo import (
     active_key,
     new_id,
 )
-from handlers.events.schemas import SignupOut
+from handlers.events.schemas import CheckinOut, SignupOut
+from handlers.events.tickets import TicketCodec
 from server.clock import Clock
 from server.errors import AppError, Conflict, InvalidRequest, NotFound, Unavailable
 from server.paging import PageQuery
@@ -75,6 +76,17 @@ class EventFull(Conflict):
 class AlreadySignedUp(Conflict):
     code = "already_signed_up"
     message = "已经报名过这个活动"
+
+
+class TicketInvalid(AppError):
+    status = 422
+    code = "ticket_invalid"
+    message = "票据无效"
+
+
+class AlreadyAttended(Conflict):
+    code = "already_attended"
+    message = "这张票已经签到过"
 
 
 class PhoneInvalid(InvalidRequest):
@@ -110,12 +122,14 @@ class SignupService:
         repo: SignupRepo,
         gate: SeatGate,
         phones: PhoneCipher,
+        tickets: TicketCodec,
         clock: Clock,
     ) -> None:
         self.events = events
         self.repo = repo
         self.gate = gate
         self.phones = phones
+        self.tickets = tickets
         self.clock = clock
 
     # -- signing up ------------------------------------------------------------------
@@ -189,6 +203,7 @@ class SignupService:
             "created_at": now,
             "confirmed_at": None,
             "cancelled_at": None,
+            "attended_at": None,
         }
 
     async def _insert_confirmed(self, base: Document, claimed: Document) -> SignupResult:
@@ -356,6 +371,36 @@ class SignupService:
             )
         return totals
 
+    # -- at the door -------------------------------------------------------------------
+
+    async def check_in(self, event_id: str, ticket: object, by: str) -> CheckinOut:
+        """First scan of a valid ticket of a confirmed sign-up of ``event_id``: attended.
+        Again: 409 ``already_attended`` (when, by whom); forged, cancelled, another
+        event's: 422 ``ticket_invalid``."""
+        ids = self.tickets.verify(ticket)
+        if ids is None or ids[0] != event_id:
+            raise TicketInvalid()
+        signup_id = ids[1]
+        doc = await self.repo.mark_attended(signup_id, event_id, self.clock.now(), by)
+        if doc is None:
+            current = await self.repo.get(signup_id)
+            if current is not None and current.get("attended_at") is not None:
+                raise AlreadyAttended(
+                    details={
+                        "attended_at": current["attended_at"].isoformat(),
+                        "by": current.get("attended_by"),
+                    }
+                )
+            raise TicketInvalid(details={"status": current["status"] if current else None})
+        return CheckinOut(
+            signup_id=signup_id,
+            event_id=event_id,
+            status="attended",
+            attended_at=doc["attended_at"],
+            name=doc.get("name", ""),
+            phone=doc.get("phone_masked", ""),
+        )
+
     # -- reading ---------------------------------------------------------------------
 
     async def mine(
@@ -371,7 +416,9 @@ class SignupService:
             event_id=doc["event_id"],
             status=doc["status"],
             position=await self._position(doc),
-            ticket=None,
+            ticket=self.tickets.issue(doc["event_id"], str(doc["_id"]))
+            if doc["status"] == "confirmed"
+            else None,
             name=doc.get("name", ""),
             phone=doc.get("phone_masked", ""),
             created_at=doc["created_at"],
