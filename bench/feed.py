@@ -129,8 +129,10 @@ def _fill_feed(base: str, total: int) -> None:
         }
         story = _call(base, "POST", "/api/v1/admin/stories", draft, editor)
         sid = story["id"]  # type: ignore[index]
-        _call(base, "POST", f"/api/v1/admin/stories/{sid}/submit", None, editor)
-        _call(base, "POST", f"/api/v1/admin/stories/{sid}/publish", {}, reviewer)
+        submitted = _call(base, "POST", f"/api/v1/admin/stories/{sid}/submit", None, editor)
+        revision = submitted["revision"]  # type: ignore[index]
+        _call(base, "POST", f"/api/v1/admin/stories/{sid}/publish", {"revision": revision},
+              reviewer)  # fmt: skip
 
 
 def main() -> None:

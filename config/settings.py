@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     media_uploads_per_user_per_hour: int = Field(120, ge=1)
     media_rate_limit_ip_per_minute: int = Field(3000, ge=1)
     feed_cache_ttl_s: int = Field(30, ge=0, le=3600)
+    # How old the counters laid over cached answers may be for readers who are not
+    # signed in (signed-in ones get them read for their answer): handlers/stories/counters.py
+    feed_counters_ttl_s: float = Field(1.0, ge=0, le=60)
     shutdown_timeout_s: float = Field(20.0, ge=0)
     image_workers: int = Field(1, ge=1)
     # Uploads waiting for a free image worker (each holds its bytes); 503 past it.

@@ -123,8 +123,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         logging.getLogger("jiangxin.worker").info(
             "worker on %s", loop_factory(settings.event_loop)[0]
         )
-        run_on_loop(run_worker(settings), settings.event_loop)
-        return
+        sys.exit(run_on_loop(run_worker(settings), settings.event_loop))
     configure_logging("WARNING")
     if args.command in room_commands:
         asyncio.run(run_room_command(room_commands[args.command], args))

@@ -32,6 +32,12 @@ async def flush_access_log(app: web.Application) -> None:
     app[ACCESS_LOG].flush()
 
 
+async def report_shutdown(app: web.Application) -> None:
+    # After every cleanup context (aiohttp runs them all before the later on_cleanup
+    # hooks), so that the line covers all of them.
+    app[DEGRADE].report_shutdown()
+
+
 def create_app(
     settings: Settings, *, clock: Clock | None = None, rooms: Sequence[Room] | None = None
 ) -> web.Application:
@@ -57,6 +63,7 @@ def create_app(
     for room in app[ROOMS]:
         for table in room.routes:
             app.router.add_routes(table.table)
+    app.on_cleanup.append(report_shutdown)
     app.on_cleanup.append(flush_access_log)
     return app
 

@@ -8,6 +8,11 @@ waits in the process. Every call counts in one metric,
 ``log_interval_s`` per (backend, operation), with how many more happened meanwhile,
 so that an outage is visible without flooding the log. What cannot be done without
 the backend raises ``server.errors.Unavailable`` (503) after calling this.
+
+At shutdown a backend that is gone is no error either: what a stopping component could
+not hand over or close (view counts not flushed, the job worker's state in Redis) is
+noted with ``lost_at_shutdown`` and said in one line by ``report_shutdown``, once every
+resource is closed, instead of a traceback from each cleanup context.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ class Degrade:
         )
         # (backend, operation) -> (when last logged, calls not logged since)
         self._logged: dict[tuple[str, str], tuple[float, int]] = {}
+        # (backend, what was not done, the kind of failure), in the order they happened
+        self._shutdown_losses: list[tuple[str, str, str]] = []
 
     def __call__(self, backend: str, operation: str, exc: BaseException | str) -> None:
         """Count one fallback; log it unless this one was logged within the interval."""
@@ -56,3 +63,21 @@ class Degrade:
 
     def wechat(self, operation: str, exc: BaseException | str) -> None:
         self("wechat", operation, exc)
+
+    def lost_at_shutdown(self, backend: str, what: str, exc: BaseException) -> None:
+        """A stopping component could not do ``what`` (``"3 story views not flushed"``)
+        because ``backend`` is gone; said by ``report_shutdown``."""
+        self.counter.labels(backend, "shutdown").inc()
+        self._shutdown_losses.append((backend, what, type(exc).__name__))
+
+    def report_shutdown(self) -> None:
+        """One warning line for everything ``lost_at_shutdown`` noted (nothing if none)."""
+        if not self._shutdown_losses:
+            return
+        parts = []
+        for backend in dict.fromkeys(backend for backend, _, _ in self._shutdown_losses):
+            lost = [(what, why) for b, what, why in self._shutdown_losses if b == backend]
+            reasons = ", ".join(dict.fromkeys(why for _, why in lost))
+            parts.append(f"{backend} unavailable ({reasons}): " + "; ".join(w for w, _ in lost))
+        self._shutdown_losses.clear()
+        log.warning("shutdown: %s", " | ".join(parts))

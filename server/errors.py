@@ -95,4 +95,6 @@ class Unavailable(AppError):
 # The middleware answers them 503 + Retry-After (not 500); code that can do without
 # Redis catches ``REDIS_UNAVAILABLE`` and degrades through ``server.degrade``.
 REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (RedisError, ConnectionError, TimeoutError)
-BACKEND_UNAVAILABLE: tuple[type[Exception], ...] = (ConnectionFailure, *REDIS_UNAVAILABLE)
+# A read that can do without MongoDB (counters over a cached answer) catches this one.
+MONGODB_UNAVAILABLE: tuple[type[Exception], ...] = (ConnectionFailure,)
+BACKEND_UNAVAILABLE: tuple[type[Exception], ...] = (*MONGODB_UNAVAILABLE, *REDIS_UNAVAILABLE)

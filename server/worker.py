@@ -7,6 +7,10 @@ e.g. view counts every 10 s, hourly sweeps of photos, idempotency records and se
 
 Any number of workers may run: a queued job is taken by one of them, and each periodic
 job runs once per tick whichever workers are up (arq's unique cron job ids).
+
+arq logs every job's start and end at INFO: with view counts every 10 s that is a line
+every few seconds for nothing. Those lines are DEBUG here (``QuietJobLog``); a job that
+fails is still logged by arq at WARNING/ERROR with its name.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import warnings
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,7 +31,7 @@ from config.settings import Settings
 from server.app import app_resources
 from server.errors import REDIS_UNAVAILABLE
 from server.jobqueue import arq_redis, dump_job, load_job, queue_name
-from server.keys import ROOMS, SETTINGS
+from server.keys import DEGRADE, ROOMS, SETTINGS
 from server.redis_state import connect_redis
 from server.room import Job
 
@@ -36,6 +39,29 @@ log = logging.getLogger("jiangxin.worker")
 
 Context = dict[str, Any]
 HEALTH_CHECK_INTERVAL_S = 60
+
+# arq's INFO lines (the format strings of arq 0.28's arq.worker) that come with every
+# job that runs as it should: its start, its result, and the health line, which changes
+# with every job done.
+_ROUTINE_JOB_LINES = frozenset({"%6.2fs → %s(%s)%s", "%6.2fs ← %s ● %s", "recording health: %s"})
+
+
+class QuietJobLog(logging.Filter):
+    """Turns arq's routine per-job INFO lines into DEBUG ones (dropped unless the
+    ``arq.worker`` logger is enabled for DEBUG). A logger's filter runs after its level
+    check, so the record is re-levelled here and dropped here too. Failures, retries
+    past the limit and start/shutdown lines keep arq's level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not (
+            isinstance(record.msg, str) and record.msg in _ROUTINE_JOB_LINES
+        ):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+_QUIET_JOB_LOG = QuietJobLog()
 
 
 def health_check_key(redis_prefix: str) -> str:
@@ -71,6 +97,7 @@ def create_worker(
     periodic = [entry for room in rooms for entry in room.crons]
     _unique_names([entry.job for entry in periodic])
     functions: list[Function] = [func(_arq_function(job), name=job.__name__) for job in queued]
+    logging.getLogger("arq.worker").addFilter(_QUIET_JOB_LOG)  # once: a filter is a set
     return Worker(
         functions=functions,
         cron_jobs=[
@@ -99,37 +126,89 @@ def create_worker(
 
 
 async def close_worker(worker: Worker) -> None:
-    """Wait for running jobs, then close the worker's Redis connections."""
-    with warnings.catch_warnings():
-        # arq 0.28 closes its client with redis-py's deprecated alias of aclose().
-        warnings.filterwarnings("ignore", "Call to deprecated close", DeprecationWarning)
-        await worker.close()
+    """Stop the worker: cancel its loop and its running jobs (arq runs them again on the
+    next worker), wait for them, remove its health-check key, close its connections.
+
+    arq's ``Worker.close()`` does the same, but a job whose cancellation lands in arq's
+    own bookkeeping after the job makes close re-raise that cancellation (leaving the
+    connections open), and with Redis gone close fails at the health-check key. Here
+    every job is waited for whatever it ended with, and Redis being gone is noted for
+    the shutdown report: the key expires by itself."""
+    running = [task for task in worker.tasks.values() if not task.done()]
+    log.info(
+        "job worker stopping: %d jobs done, %d failed, %d running (cancelled, run again "
+        "by the next worker)",
+        worker.jobs_complete,
+        worker.jobs_failed,
+        len(running),
+    )
+    for task in running:
+        task.cancel()
+    if worker.main_task is not None:
+        worker.main_task.cancel()
+    if running:
+        await asyncio.wait(running)
+        for task in running:  # retrieved, so that none is "never retrieved" at exit
+            if not task.cancelled():
+                task.exception()
+    try:
+        await worker.pool.delete(worker.health_check_key)
+    except REDIS_UNAVAILABLE as exc:
+        worker.ctx["app"][DEGRADE].lost_at_shutdown(
+            "redis", "the job worker's health-check key not removed (it expires by itself)", exc
+        )
+    finally:
+        await worker.pool.aclose(close_connection_pool=True)
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT (arq stops polling, cancels running jobs, which are
-    retried by the next worker). If Redis goes away the worker exits with an error, for
-    its supervisor (systemd, Docker, Kubernetes) to restart it."""
+    retried by the next worker); the exit status. If Redis goes away the worker stops
+    with one line and status 1, for its supervisor (systemd, Docker, Kubernetes) to
+    restart it."""
     async with app_resources(settings) as app:
         worker = create_worker(app)
         try:
             await worker.async_run()
         except asyncio.CancelledError:  # arq's signal handler cancels its main task
             log.info("worker stopping")
+        except REDIS_UNAVAILABLE as exc:
+            log.error("worker stopping: Redis unavailable (%s)", type(exc).__name__)
+            return 1
         finally:
             await close_worker(worker)
+    return 0
 
 
 async def jobs_in_process_ctx(app: web.Application) -> AsyncIterator[None]:
     """A ``cleanup_ctx`` running the job worker inside a serving process (``serve
-    --with-jobs``, what ``make run`` does); production runs ``server worker`` apart."""
+    --with-jobs``, what ``make run`` does); production runs ``server worker`` apart.
+
+    arq's loop ends when Redis goes away; that is said when it happens (not as "Task
+    exception was never retrieved" at exit), and the jobs wait for a restart."""
     worker = create_worker(app, handle_signals=False)
-    task = asyncio.create_task(worker.async_run())
+    stopping = False
+
+    def said_when_it_ends(task: asyncio.Task[None]) -> None:
+        if task.cancelled() or (exc := task.exception()) is None or stopping:
+            return  # at shutdown redis-py may turn the cancellation into an error
+        if isinstance(exc, REDIS_UNAVAILABLE):
+            log.error(
+                "job worker stopped: Redis unavailable (%s); no jobs run until a restart",
+                type(exc).__name__,
+            )
+        else:
+            log.error("job worker stopped", exc_info=exc)
+
+    task = asyncio.create_task(worker.async_run(), name="job worker")
+    task.add_done_callback(said_when_it_ends)
     try:
         yield
     finally:
+        stopping = True
         await close_worker(worker)
-        with contextlib.suppress(asyncio.CancelledError):
+        # What it ended with was said above (or is the shutdown's own doing).
+        with contextlib.suppress(asyncio.CancelledError, *REDIS_UNAVAILABLE):
             await task
 
 

@@ -11,6 +11,7 @@ from aiohttp import web
 from handlers.auth.keys import AUTH_SERVICE
 from handlers.media.keys import MEDIA_SERVICE
 from handlers.stories.comments import CommentService, ContentRejected
+from handlers.stories.counters import LiveCounters
 from handlers.stories.demo import load_demo_art, load_demo_content
 from handlers.stories.editorial import (
     EditorialService,
@@ -28,6 +29,7 @@ from handlers.stories.keys import (
     FEED_SERVICE,
     PEOPLE_SERVICE,
     STORY_CACHE,
+    STORY_COUNTERS,
 )
 from handlers.stories.people import PeopleService
 from handlers.stories.repo import CommentRepo, EngagementRepo, FeedRepo, PeopleRepo, StoryRepo
@@ -54,6 +56,7 @@ from server.room import Cron, Database, DemoSource, Room, SeedWriter
 @dataclass(frozen=True, slots=True)
 class StoryServices:
     cache: VersionedCache
+    counters: LiveCounters
     views: ViewCounter
     people: PeopleService
     feed: FeedService
@@ -85,13 +88,15 @@ def build_services(app: web.Application) -> StoryServices:
     comments = CommentService(
         CommentRepo(db), feed, engagement, app[AUTH_SERVICE], app[WECHAT], app[RATE_LIMITER], clock
     )
-    return StoryServices(cache, views, people, feed, editorial, engagement, comments)
+    counters = LiveCounters(engagement, app[DEGRADE], clock, app[SETTINGS].feed_counters_ttl_s)
+    return StoryServices(cache, counters, views, people, feed, editorial, engagement, comments)
 
 
 @contextlib.asynccontextmanager
 async def setup(app: web.Application) -> AsyncIterator[None]:
     services = build_services(app)
     app[STORY_CACHE] = services.cache
+    app[STORY_COUNTERS] = services.counters
     app[PEOPLE_SERVICE] = services.people
     app[FEED_SERVICE] = services.feed
     app[EDITORIAL_SERVICE] = services.editorial

@@ -11,7 +11,7 @@ from typing import Any
 
 from handlers.stories.feed import FeedService
 from handlers.stories.repo import FAVORITES, EngagementKind, EngagementRepo
-from handlers.stories.schemas import FavoriteOut, LikeOut, StoryPage
+from handlers.stories.schemas import FavoriteOut, LikeOut, StoryPage, StoryStats
 from handlers.stories.views import ViewCounter
 from server.clock import Clock
 from server.paging import PageQuery
@@ -32,16 +32,23 @@ class EngagementService:
     async def _set(
         self, principal: Principal, story_id: str, kind: EngagementKind, on: bool
     ) -> tuple[bool, int]:
-        """Like/favourite on or off; idempotent, counters move only on a real change."""
-        doc = await self.feed.get_public(story_id)
+        """Like/favourite on or off; idempotent, counters move only on a real change.
+
+        The count answered is the marks counted after this request's own write, not the
+        story's counter: a request that changed nothing (a double tap) may run while
+        the one that did has written its mark but not yet moved the counter, and would
+        answer a count without it (``liked: true, likes: 0``). Every completed mark is
+        in the count, this user's own first.
+        """
+        await self.feed.get_public(story_id)
         changed = (
             await self.repo.add(kind, story_id, principal.user_id, self.clock.now())
             if on
             else await self.repo.remove(kind, story_id, principal.user_id)
         )
         if changed:
-            doc = await self.repo.bump_stat(story_id, kind, 1 if on else -1) or doc
-        return on, int(doc.get("stats", {}).get(kind, 0))
+            await self.repo.bump_stat(story_id, kind, 1 if on else -1)
+        return on, await self.repo.count(kind, story_id)
 
     async def like(self, principal: Principal, story_id: str, on: bool) -> LikeOut:
         liked, likes = await self._set(principal, story_id, "likes", on)
@@ -66,6 +73,12 @@ class EngagementService:
         return StoryPage(items=await self.feed.summaries(docs), next_cursor=next_cursor)
 
     # -- counters --------------------------------------------------------------------
+
+    async def counters(self, story_ids: list[str]) -> dict[str, dict[str, int]]:
+        """The stories' counters as MongoDB holds them now (one query), by id, every
+        field of ``StoryStats`` present."""
+        found = await self.repo.stats_of(story_ids)
+        return {sid: StoryStats(**stats).model_dump() for sid, stats in found.items()}
 
     def record_view(self, story_id: str) -> None:
         """One view of a (public, existing) story: counted in the process."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from handlers.stories.comments import CommentService
+from handlers.stories.counters import LiveCounters
 from handlers.stories.editorial import EditorialService
 from handlers.stories.engagement import EngagementService
 from handlers.stories.feed import FeedService
@@ -18,3 +19,5 @@ ENGAGEMENT_SERVICE = web.AppKey("engagement_service", EngagementService)
 COMMENT_SERVICE = web.AppKey("comment_service", CommentService)
 STORY_CACHE = web.AppKey("story_cache", VersionedCache)
 """Feed pages and story bodies as JSON (namespace ``stories``), built by the routes."""
+STORY_COUNTERS = web.AppKey("story_counters", LiveCounters)
+"""The live counters laid over the cached answers at answer time."""

@@ -128,7 +128,11 @@ class PeopleRepo:
 
 
 class StoryRepo:
-    """The editorial side of ``stories``, with ``story_revisions`` and ``story_audit``."""
+    """The editorial side of ``stories``, with ``story_revisions`` and ``story_audit``.
+
+    A public story's top-level content is its reviewed revision (what ``FeedRepo``
+    reads); its pending revision, if any, is the ``draft`` sub-document and
+    ``draft_status`` (handlers/stories/editorial.py)."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db["stories"]
@@ -196,9 +200,17 @@ class StoryRepo:
         return [str(doc["_id"]) async for doc in cursor]
 
     async def admin_page(
-        self, *, status: str | None, position: Position | None, limit: int
+        self,
+        *,
+        status: str | None,
+        draft_status: str | None = None,
+        position: Position | None,
+        limit: int,
     ) -> list[Document]:
         query: Document = {"status": status} if status else {}
+        if draft_status:
+            # ``draft_status`` outlives no pending revision: publish and unpublish reset it.
+            query["draft_status"] = draft_status
         return await find_page(self.collection, query, ADMIN_STORIES, position, limit)
 
     async def titles(self) -> set[str]:
@@ -320,6 +332,7 @@ class EngagementRepo:
     async def ensure_indexes(self) -> None:
         for collection in self.collections.values():
             await collection.create_index([("user_id", ASCENDING), ("at", DESCENDING)])
+            await collection.create_index([("story_id", ASCENDING)])  # count()
 
     async def add(self, kind: EngagementKind, story_id: str, user_id: str, at: datetime) -> bool:
         """True if this really added one (False: it was already there)."""
@@ -340,6 +353,11 @@ class EngagementRepo:
             {"_id": f"{story_id}:{user_id}"}, projection={"_id": 1}
         )
         return doc is not None
+
+    async def count(self, kind: EngagementKind, story_id: str) -> int:
+        """How many marks of ``kind`` the story has: every like or favourite whose write
+        has completed, whatever the counter on the story has caught up with."""
+        return await self.collections[kind].count_documents({"story_id": story_id})
 
     async def of_user(
         self, kind: EngagementKind, user_id: str, limit: int = 1000
@@ -369,6 +387,15 @@ class EngagementRepo:
             {"$inc": {f"stats.{field}": delta}},
             return_document=ReturnDocument.AFTER,
         )
+
+    async def stats_of(self, story_ids: list[str]) -> dict[str, Document]:
+        """The counters (``stats``) of the stories of ``story_ids`` that exist, by id, in
+        one query on ``_id``."""
+        oids = _oids(story_ids)
+        if not oids:
+            return {}
+        cursor = self.stories.find({"_id": {"$in": oids}}, projection={"stats": 1})
+        return {str(doc["_id"]): doc.get("stats", {}) async for doc in cursor}
 
     async def add_views(self, batch_id: str, counts: dict[str, int]) -> None:
         """Add a batch of view counts; a story that took ``batch_id`` already (the batch

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import orjson
 from aiohttp import web
 
 from handlers.stories.keys import (
@@ -12,6 +11,7 @@ from handlers.stories.keys import (
     FEED_SERVICE,
     PEOPLE_SERVICE,
     STORY_CACHE,
+    STORY_COUNTERS,
 )
 from handlers.stories.schemas import (
     AdminStoryListQuery,
@@ -39,7 +39,6 @@ from handlers.stories.schemas import (
 )
 from server.access import current_principal, optional_principal
 from server.api import ApiRoutes
-from server.cache import CachedJson
 from server.ids import path_object_id
 from server.paging import PageQuery
 from server.principal import Role
@@ -55,7 +54,9 @@ STAFF = (Role.editor, Role.reviewer)
 # -- public reads ----------------------------------------------------------------------
 # The feed and story bodies are answered from the stories cache (server/cache.py): on a
 # miss the route builds the JSON from the feed service's models; on a hit nothing is
-# built at all.
+# built at all. Their counters are laid over at answer time (handlers/stories/counters.py):
+# read for this answer for a signed-in reader (who sees their own like at once, whichever
+# process they reach), at most FEED_COUNTERS_TTL_S old for anyone else.
 
 
 @routes.get(
@@ -74,16 +75,14 @@ async def list_stories(request: web.Request) -> web.Response:
     async def build() -> bytes:
         return json_bytes((await app[FEED_SERVICE].public_page(query)).model_dump(mode="json"))
 
-    page = await app[STORY_CACHE].fetch("page", query.canonical, build)
+    key = query.canonical
+    cached = await app[STORY_CACHE].fetch("page", key, build)
+    counters = app[STORY_COUNTERS]
+    if optional_principal(request) is None:
+        page = await counters.recent(("page", key), cached)
+    else:
+        page = await counters.live(cached)
     return respond_revalidated(request, page.body, private=False, etag=page.etag)
-
-
-def with_viewer_flags(story: CachedJson, liked: bool, favorited: bool) -> tuple[bytes, str]:
-    """A cached story body with the viewer's flags, and its ETag: a function of the
-    shared body and the two flags (no hashing of the whole body per request)."""
-    body = orjson.loads(story.body)
-    body["liked"], body["favorited"] = liked, favorited
-    return orjson.dumps(body), f'{story.etag[:-1]}-{liked:d}{favorited:d}"'
 
 
 @routes.get(
@@ -103,10 +102,11 @@ async def get_story(request: web.Request) -> web.Response:
     engagement = app[ENGAGEMENT_SERVICE]
     engagement.record_view(story_id)
     if viewer is None:
-        return respond_revalidated(request, cached.body, private=False, etag=cached.etag)
+        story = await app[STORY_COUNTERS].recent(("story", story_id), cached)
+        return respond_revalidated(request, story.body, private=False, etag=story.etag)
     liked, favorited = await engagement.flags(viewer.user_id, story_id)
-    body, etag = with_viewer_flags(cached, liked, favorited)
-    return respond_revalidated(request, body, private=True, etag=etag)
+    story = await app[STORY_COUNTERS].live(cached, liked=liked, favorited=favorited)
+    return respond_revalidated(request, story.body, private=True, etag=story.etag)
 
 
 async def _engage(request: web.Request, kind: str, on: bool) -> web.Response:
@@ -212,7 +212,9 @@ async def create_story(request: web.Request) -> web.Response:
 
 
 @routes.patch(
-    "/admin/stories/{story_id}", "Edit; a stale revision is 409 revision_conflict",
+    "/admin/stories/{story_id}",
+    "Edit; a stale revision is 409 revision_conflict. A published or scheduled story "
+    "keeps its reviewed revision public: the edit is its pending revision (draft_status)",
     roles=EDITORS, body=StoryPatch, response=AdminStoryOut,
     errors=("revision_conflict", "person_not_found", "media_not_found"),
 )  # fmt: skip
@@ -227,7 +229,8 @@ async def update_story(request: web.Request) -> web.Response:
 
 
 @routes.post(
-    "/admin/stories/{story_id}/submit", "Send a draft to review", roles=EDITORS,
+    "/admin/stories/{story_id}/submit",
+    "Send a draft, or a public story's pending revision, to review", roles=EDITORS,
     response=AdminStoryOut, errors=("invalid_transition",),
 )  # fmt: skip
 async def submit_story(request: web.Request) -> web.Response:
@@ -238,21 +241,33 @@ async def submit_story(request: web.Request) -> web.Response:
 
 @routes.post(
     "/admin/stories/{story_id}/publish",
-    "Publish now or at publish_at (a reviewer or admin; never the story's author)",
+    "Publish the revision the reviewer saw (required: changed since, 409 "
+    "revision_conflict): a story in review, now or at publish_at, or a public story's "
+    "submitted revision, at once (a reviewer or admin; never who wrote it)",
     roles=REVIEWERS, body=PublishIn, response=AdminStoryOut,
-    errors=("invalid_transition", "four_eyes_required"),
+    errors=("invalid_transition", "four_eyes_required", "revision_conflict"),
 )  # fmt: skip
 async def publish_story(request: web.Request) -> web.Response:
-    body = await read_body(request, PublishIn) if request.can_read_body else PublishIn()
+    # No body is no revision: the same 422 as a body without one.
+    body = (
+        await read_body(request, PublishIn)
+        if request.can_read_body
+        else PublishIn.model_validate({})
+    )
     service = request.app[EDITORIAL_SERVICE]
     doc = await service.publish(
-        current_principal(request), path_object_id(request, "story_id"), body.publish_at
+        current_principal(request),
+        path_object_id(request, "story_id"),
+        body.revision,
+        body.publish_at,
     )
     return respond(await service.admin_out(doc))
 
 
 @routes.post(
-    "/admin/stories/{story_id}/reject", "Send back to draft with a reason", roles=REVIEWERS,
+    "/admin/stories/{story_id}/reject",
+    "Send back to draft with a reason (a public story's submitted revision: rejected, "
+    "the reviewed one stays public)", roles=REVIEWERS,
     body=RejectIn, response=AdminStoryOut, errors=("invalid_transition",),
 )  # fmt: skip
 async def reject_story(request: web.Request) -> web.Response:
@@ -265,7 +280,8 @@ async def reject_story(request: web.Request) -> web.Response:
 
 
 @routes.post(
-    "/admin/stories/{story_id}/unpublish", "Take a story down", roles=STAFF,
+    "/admin/stories/{story_id}/unpublish",
+    "Take a story down (its pending revision, if any, becomes its draft)", roles=STAFF,
     response=AdminStoryOut, errors=("invalid_transition",),
 )  # fmt: skip
 async def unpublish_story(request: web.Request) -> web.Response:
@@ -275,13 +291,14 @@ async def unpublish_story(request: web.Request) -> web.Response:
 
 
 @routes.get(
-    "/admin/stories", "All stories for staff, newest first; status= filters", roles=STAFF,
+    "/admin/stories",
+    "All stories for staff, newest first; status= and draft_status= filter", roles=STAFF,
     query=AdminStoryListQuery, response=AdminStoryPage,
 )  # fmt: skip
 async def list_admin_stories(request: web.Request) -> web.Response:
     query = read_query(request, AdminStoryListQuery)
     service = request.app[EDITORIAL_SERVICE]
-    return respond(await service.admin_page(query.status, query))
+    return respond(await service.admin_page(query.status, query, draft_status=query.draft_status))
 
 
 @routes.get(

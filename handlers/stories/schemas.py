@@ -80,9 +80,29 @@ class StoryOut(StorySummary):
     favorited: bool = False
 
 
+DraftStatus = Literal["none", "draft", "submitted", "rejected"]
+
+
 class AdminStoryOut(StoryOut):
-    revision: int
+    """A story as its editors work on it: for a public story with a pending revision,
+    the content fields are that revision's (the public still reads the reviewed one,
+    ``published_revision``)."""
+
+    revision: int = Field(
+        description="The story's revision: PATCH and publish carry the one last seen"
+    )
+    draft_status: DraftStatus = Field(
+        description="The pending revision of a published or scheduled story: none, draft "
+        "(being edited), submitted (awaiting a reviewer), rejected (see reject_reason)"
+    )
+    published_revision: int | None = Field(
+        description="The revision the public reads (for a scheduled story: will read); "
+        "null while nothing is public. Its content is in the revision history"
+    )
     author_id: str
+    editor_ids: list[str] = Field(
+        description="Who wrote what awaits review; none of them may publish it (four eyes)"
+    )
     reject_reason: str | None = None
     created_at: datetime
     updated_at: datetime
@@ -131,7 +151,15 @@ class StoryPatch(ApiIn):
 
 
 class PublishIn(ApiIn):
-    publish_at: AwareDatetime | None = None
+    revision: int = Field(
+        ge=1,
+        description="The revision the reviewer saw; changed since: 409 revision_conflict",
+    )
+    publish_at: AwareDatetime | None = Field(
+        None,
+        description="Publish later (scheduled); only for a story not yet public, a "
+        "revision of a public one is published at once",
+    )
 
 
 class RejectIn(ApiIn):
@@ -147,6 +175,9 @@ class StoryListQuery(PageQuery):
 
 class AdminStoryListQuery(PageQuery):
     status: Status | None = None
+    draft_status: Literal["draft", "submitted", "rejected"] | None = Field(
+        None, description="Public stories whose pending revision is in this state"
+    )
 
 
 class PeopleQuery(PageQuery):

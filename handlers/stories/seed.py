@@ -71,7 +71,7 @@ async def seed_demo_content(
             },
         )
         story_id = str(doc["_id"])
-        await stories.submit(editor, story_id)
-        await stories.publish(reviewer, story_id, None)
+        submitted = await stories.submit(editor, story_id)
+        await stories.publish(reviewer, story_id, submitted["revision"])
         created_stories += 1
     return SeedResult(people=created_people, stories=created_stories)

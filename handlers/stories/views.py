@@ -45,9 +45,24 @@ class ViewCounter:
         self._flusher.start()
 
     async def stop(self) -> None:
-        """Stop flushing; what is pending goes to Redis now (shutdown)."""
+        """Stop flushing; what is pending goes to Redis now (shutdown). With Redis gone
+        those views are lost, and the shutdown report says how many."""
         await self._flusher.stop()
-        await self.flush()
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        try:
+            await self._send(pending)
+        except REDIS_UNAVAILABLE as exc:
+            self.degrade.lost_at_shutdown(
+                "redis", f"{sum(pending.values())} story views not flushed", exc
+            )
+
+    async def _send(self, pending: dict[str, int]) -> None:
+        async with self.redis.client.pipeline(transaction=False) as pipe:
+            for story_id, count in pending.items():
+                pipe.hincrby(self.key, story_id, count)
+            await pipe.execute()
 
     async def flush(self) -> None:
         """Add this process's counts to the shared hash."""
@@ -55,10 +70,7 @@ class ViewCounter:
             return
         pending, self._pending = self._pending, {}
         try:
-            async with self.redis.client.pipeline(transaction=False) as pipe:
-                for story_id, count in pending.items():
-                    pipe.hincrby(self.key, story_id, count)
-                await pipe.execute()
+            await self._send(pending)
         except REDIS_UNAVAILABLE as exc:
             self.degrade.redis("views_flush", exc)
             for story_id, count in pending.items():  # kept for the next try

@@ -15,6 +15,7 @@ from handlers.stories.keys import (
     FEED_SERVICE,
     PEOPLE_SERVICE,
     STORY_CACHE,
+    STORY_COUNTERS,
 )
 from server.principal import Principal, Role
 from tests.fixtures.app import Client
@@ -46,8 +47,11 @@ async def publish(
         f"/api/v1/admin/stories/{story_id}/submit", headers=staff["editor"].headers
     )
     assert submit.status == 200, await submit.text()
+    seen = (await submit.json())["revision"]  # what the reviewer publishes
     resp = await client.post(
-        f"/api/v1/admin/stories/{story_id}/publish", json=body, headers=staff["reviewer"].headers
+        f"/api/v1/admin/stories/{story_id}/publish",
+        json={"revision": seen, **body},
+        headers=staff["reviewer"].headers,
     )
     assert resp.status == 200, await resp.text()
     published: dict[str, Any] = await resp.json()
@@ -66,6 +70,7 @@ def app_services(client: Client) -> StoryServices:
     engagement = app[ENGAGEMENT_SERVICE]
     return StoryServices(
         cache=app[STORY_CACHE],
+        counters=app[STORY_COUNTERS],
         views=engagement.views,
         people=app[PEOPLE_SERVICE],
         feed=app[FEED_SERVICE],

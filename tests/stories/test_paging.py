@@ -108,8 +108,8 @@ async def published(
     draft = await editorial.create(
         editor, {"title": "一线故事", "category": "frontline_worker", **fields}
     )
-    await editorial.submit(editor, str(draft["_id"]))
-    return await editorial.publish(reviewer, str(draft["_id"]), None)
+    submitted = await editorial.submit(editor, str(draft["_id"]))
+    return await editorial.publish(reviewer, str(draft["_id"]), submitted["revision"])
 
 
 def feed_order(doc: Document) -> tuple[bool, datetime, str]:
@@ -420,9 +420,9 @@ async def test_a_search_cursor_from_the_future_shows_no_story_before_its_time(
     draft = await app_services.editorial.create(
         editor, {"title": "明天的故事", "category": "frontline_worker"}
     )
-    await app_services.editorial.submit(editor, str(draft["_id"]))
+    submitted = await app_services.editorial.submit(editor, str(draft["_id"]))
     later = clock.now() + timedelta(days=1)
-    await app_services.editorial.publish(reviewer, str(draft["_id"]), later)
+    await app_services.editorial.publish(reviewer, str(draft["_id"]), submitted["revision"], later)
     # Before every item (the best score), with an instant a year ahead.
     forged = _raw(["search", [1e300, later.isoformat(), OID], ["2027-12-31T00:00:00+00:00"]])
     resp = await client.get("/api/v1/stories", params={"q": "故事", "cursor": forged})

@@ -41,8 +41,8 @@ async def draft(services: StoryServices, *, author: Principal = EDITOR, **fields
 
 async def live(services: StoryServices, **fields: Any) -> str:
     story_id = await draft(services, **fields)
-    await services.editorial.submit(EDITOR, story_id)
-    await services.editorial.publish(REVIEWER, story_id, None)
+    submitted = await services.editorial.submit(EDITOR, story_id)
+    await services.editorial.publish(REVIEWER, story_id, submitted["revision"])
     return story_id
 
 
@@ -51,17 +51,17 @@ async def test_workflow_transitions_and_four_eyes(services: StoryServices) -> No
     story_id = await draft(services)
     assert (await editorial.get(story_id))["status"] == "draft"
     with pytest.raises(InvalidTransition):
-        await editorial.publish(REVIEWER, story_id, None)  # review comes first
+        await editorial.publish(REVIEWER, story_id, 1)  # review comes first
     assert (await editorial.submit(EDITOR, story_id))["status"] == "in_review"
     with pytest.raises(InvalidTransition):
         await editorial.submit(EDITOR, story_id)
     with pytest.raises(OwnStoryPublish):
-        await editorial.publish(EDITOR, story_id, None)  # nobody publishes their own
+        await editorial.publish(EDITOR, story_id, 2)  # nobody publishes their own
     rejected = await editorial.reject(REVIEWER, story_id, "请补充人物事迹")
     assert (rejected["status"], rejected["reject_reason"]) == ("draft", "请补充人物事迹")
-    await editorial.submit(EDITOR, story_id)
+    resubmitted = await editorial.submit(EDITOR, story_id)
     assert (await editorial.get(story_id)).get("reject_reason") is None
-    published = await editorial.publish(REVIEWER, story_id, None)
+    published = await editorial.publish(REVIEWER, story_id, resubmitted["revision"])
     assert published["status"] == "published"
     assert published["revision"] == 5  # created, then submit, reject, submit, publish
     assert str((await feed.get_public(story_id))["_id"]) == story_id
@@ -107,9 +107,9 @@ async def test_publish_due_on_the_settable_clock(
 ) -> None:
     editorial, feed = services.editorial, services.feed
     story_id = await draft(services)
-    await editorial.submit(EDITOR, story_id)
+    submitted = await editorial.submit(EDITOR, story_id)
     at = clock.now() + timedelta(hours=2)
-    scheduled = await editorial.publish(REVIEWER, story_id, at)
+    scheduled = await editorial.publish(REVIEWER, story_id, submitted["revision"], at)
     assert (scheduled["status"], scheduled["published_at"]) == ("scheduled", at)
     with pytest.raises(NotFound):
         await feed.get_public(story_id)
@@ -125,16 +125,20 @@ async def test_publish_due_on_the_settable_clock(
     assert (after["status"], after["published_at"]) == ("published", at)
     # Taken down before its time: its job (or the sweep) finds nothing to do.
     other = await draft(services)
-    await editorial.submit(EDITOR, other)
-    await editorial.publish(REVIEWER, other, clock.now() + timedelta(minutes=1))
+    submitted = await editorial.submit(EDITOR, other)
+    await editorial.publish(
+        REVIEWER, other, submitted["revision"], clock.now() + timedelta(minutes=1)
+    )
     await editorial.unpublish(EDITOR, other)
     clock.advance(timedelta(minutes=2))
     assert await editorial.publish_due(other) is False
     assert await editorial.publish_due_stories() == 0
     # A publish_at in the past publishes now.
     third = await draft(services)
-    await editorial.submit(EDITOR, third)
-    now = await editorial.publish(REVIEWER, third, clock.now() - timedelta(days=1))
+    submitted = await editorial.submit(EDITOR, third)
+    now = await editorial.publish(
+        REVIEWER, third, submitted["revision"], clock.now() - timedelta(days=1)
+    )
     assert (now["status"], now["published_at"]) == ("published", clock.now())
 
 

@@ -38,7 +38,9 @@ async def test_workflow_and_who_may_do_what(client: Client, staff: dict[str, Ses
     assert (await client.get(f"/api/v1/stories/{sid}", headers=resident.headers)).status == 404
     # Publishing needs review first.
     early = await client.post(
-        f"/api/v1/admin/stories/{sid}/publish", json={}, headers=staff["reviewer"].headers
+        f"/api/v1/admin/stories/{sid}/publish",
+        json={"revision": 1},
+        headers=staff["reviewer"].headers,
     )
     assert early.status == 409
     assert_error(await early.json(), "invalid_transition")
@@ -46,13 +48,14 @@ async def test_workflow_and_who_may_do_what(client: Client, staff: dict[str, Ses
         f"/api/v1/admin/stories/{sid}/submit", headers=staff["editor"].headers
     )
     assert (await submit.json())["status"] == "in_review"
+    seen = {"revision": (await submit.json())["revision"]}
     # Editors cannot publish at all; a reviewer can; nobody publishes their own story.
     by_editor = await client.post(
-        f"/api/v1/admin/stories/{sid}/publish", json={}, headers=staff["editor2"].headers
+        f"/api/v1/admin/stories/{sid}/publish", json=seen, headers=staff["editor2"].headers
     )
     assert by_editor.status == 403
     by_resident = await client.post(
-        f"/api/v1/admin/stories/{sid}/publish", json={}, headers=resident.headers
+        f"/api/v1/admin/stories/{sid}/publish", json=seen, headers=resident.headers
     )
     assert by_resident.status == 403
     rejected = await client.post(
@@ -62,9 +65,13 @@ async def test_workflow_and_who_may_do_what(client: Client, staff: dict[str, Ses
     )
     assert (await rejected.json())["status"] == "draft"
     assert (await rejected.json())["reject_reason"] == "请补充人物事迹"
-    await client.post(f"/api/v1/admin/stories/{sid}/submit", headers=staff["editor"].headers)
+    again = await client.post(
+        f"/api/v1/admin/stories/{sid}/submit", headers=staff["editor"].headers
+    )
     published = await client.post(
-        f"/api/v1/admin/stories/{sid}/publish", json={}, headers=staff["reviewer"].headers
+        f"/api/v1/admin/stories/{sid}/publish",
+        json={"revision": (await again.json())["revision"]},
+        headers=staff["reviewer"].headers,
     )
     assert (await published.json())["status"] == "published"
     public = await client.get(f"/api/v1/stories/{sid}")
@@ -81,15 +88,18 @@ async def test_four_eyes_for_admins_and_reviewers_too(
     client: Client, staff: dict[str, Session]
 ) -> None:
     story = await create_story(client, staff["admin"])
-    await client.post(f"/api/v1/admin/stories/{story['id']}/submit", headers=staff["admin"].headers)
+    submit = await client.post(
+        f"/api/v1/admin/stories/{story['id']}/submit", headers=staff["admin"].headers
+    )
+    seen = {"revision": (await submit.json())["revision"]}
     own = await client.post(
-        f"/api/v1/admin/stories/{story['id']}/publish", json={}, headers=staff["admin"].headers
+        f"/api/v1/admin/stories/{story['id']}/publish", json=seen, headers=staff["admin"].headers
     )
     assert own.status == 403
     assert_error(await own.json(), "four_eyes_required")
     other = await client.post(
         f"/api/v1/admin/stories/{story['id']}/publish",
-        json={},
+        json=seen,
         headers=staff["reviewer"].headers,
     )
     assert other.status == 200
@@ -263,13 +273,13 @@ async def test_scheduled_story_appears_on_time(
     client: Client, staff: dict[str, Session], clock: SettableClock
 ) -> None:
     story = await create_story(client, staff["editor"])
-    await client.post(
+    submit = await client.post(
         f"/api/v1/admin/stories/{story['id']}/submit", headers=staff["editor"].headers
     )
     at = clock.now() + timedelta(seconds=1.5)
     resp = await client.post(
         f"/api/v1/admin/stories/{story['id']}/publish",
-        json={"publish_at": at.isoformat()},
+        json={"revision": (await submit.json())["revision"], "publish_at": at.isoformat()},
         headers=staff["reviewer"].headers,
     )
     assert (await resp.json())["status"] == "scheduled"
@@ -350,6 +360,18 @@ async def test_cached_feed_shows_edits_and_takedowns_at_once(
         headers=staff["editor"].headers,
     )
     assert edited.status == 200
+    # An edit of a public story waits for review (tests/stories/test_four_eyes.py)...
+    assert (await (await client.get(f"/api/v1/stories/{sid}")).json())["title"] == "一线故事"
+    # ...and shows at once when a reviewer publishes it.
+    submit = await client.post(
+        f"/api/v1/admin/stories/{sid}/submit", headers=staff["editor"].headers
+    )
+    reviewed = await client.post(
+        f"/api/v1/admin/stories/{sid}/publish",
+        json={"revision": (await submit.json())["revision"]},
+        headers=staff["reviewer"].headers,
+    )
+    assert reviewed.status == 200, await reviewed.text()
     assert (await (await client.get(f"/api/v1/stories/{sid}")).json())["title"] == "改过的标题"
     feed = await (await client.get("/api/v1/stories")).json()
     assert [s["title"] for s in feed["items"]] == ["改过的标题"]
