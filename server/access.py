@@ -1,12 +1,12 @@
-"""The one way handlers ask who is calling and check roles."""
+"""The one way handlers ask who is calling (what they may call: server/authorisation.py)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from server.errors import Forbidden, Unauthorized
+from server.errors import Unauthorized
 from server.keys import PRINCIPAL
-from server.principal import Principal, Role
+from server.principal import Principal
 
 
 def current_principal(request: web.Request) -> Principal:
@@ -20,12 +20,4 @@ def current_principal(request: web.Request) -> Principal:
 def optional_principal(request: web.Request) -> Principal | None:
     """The caller on a public route, if they sent a valid token."""
     principal: Principal | None = request.get(PRINCIPAL)
-    return principal
-
-
-def require_role(request: web.Request, *roles: Role) -> Principal:
-    """The caller, who must hold one of ``roles`` (admin holds them all); else 403."""
-    principal = current_principal(request)
-    if roles and not principal.has_any(*roles):
-        raise Forbidden(details={"required_roles": sorted(roles)})
     return principal

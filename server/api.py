@@ -1,7 +1,9 @@
-"""Route declarations that carry their contract: auth, roles, models, documented errors.
+"""Route declarations that carry their contract: access, models, documented errors.
 
-Routes are private unless declared ``public=True`` (auth on by default). The metadata
-feeds the auth middleware and the OpenAPI document, so the two cannot drift apart.
+Every route declares its ``access`` (``server/authorisation.py``: public, signed in, or which
+roles, and on whose objects); a route without one is refused when it is registered,
+so none is open by omission. The metadata feeds the auth middleware, the OpenAPI
+document and the authorisation matrix test, so the three cannot drift apart.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from server.principal import Role
+from server.authorisation import Access
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -26,8 +28,7 @@ class RouteMeta:
     """What a route promises; read by the middleware and by ``server.openapi``."""
 
     summary: str
-    public: bool = False
-    roles: tuple[Role, ...] = ()
+    access: Access
     body: type[BaseModel] | None = None
     body_content_type: str = "application/json"
     query: type[BaseModel] | None = None
@@ -47,6 +48,10 @@ def route_meta(handler: Any) -> RouteMeta | None:
     return meta if isinstance(meta, RouteMeta) else None
 
 
+class UndeclaredAccess(TypeError):
+    """A route registered without ``access=``: who may call it is never left implicit."""
+
+
 class ApiRoutes:
     """A ``RouteTableDef`` whose decorators also record each route's ``RouteMeta``."""
 
@@ -58,6 +63,11 @@ class ApiRoutes:
     def route(
         self, method: str, path: str, summary: str, **options: Any
     ) -> Callable[[Handler], Handler]:
+        if not isinstance(options.get("access"), Access):
+            raise UndeclaredAccess(
+                f"{method} {self.prefix}{path}: declare access=Access.public(), "
+                "Access.signed_in() or Access.roles(...) (server/authorisation.py)"
+            )
         options.setdefault("tag", self.tag)
         meta = RouteMeta(summary=summary, **options)
 

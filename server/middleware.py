@@ -1,8 +1,8 @@
 """Request id, auth, rate limits, error envelope, metrics, access log, security headers.
 
 One middleware, ``api_middleware``, in this order: request id; ``authorize`` (bearer
-token -> principal, per-user / per-address rate limit, "private unless public" and
-declared roles); the handler; then the one place where any failure becomes the API.md
+token -> principal, per-user / per-address rate limit, then the route's declared
+``Access``: token, roles); the handler; then the one place where any failure becomes the API.md
 error envelope; security headers and ``X-Request-ID``; metrics and the access log.
 (Not an ``on_response_prepare`` hook: that signal costs every response more than all
 the headers together. Handlers that stream call ``add_standard_headers`` themselves.)
@@ -26,8 +26,8 @@ from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 from pydantic import ValidationError
 
-from server.access import require_role
 from server.api import API_PREFIX, route_meta
+from server.authorisation import Access
 from server.errors import BACKEND_UNAVAILABLE, AppError, RateLimited, Unauthorized, Unavailable
 from server.keys import (
     ACCESS_LOG,
@@ -242,10 +242,16 @@ def client_ip(request: web.Request, trusted_networks: str) -> str:
     return address
 
 
+# A route added to the router by hand, without ApiRoutes, declared nothing: it is closed
+# to anonymous callers rather than open by omission (and the matrix test fails on it).
+_UNDECLARED = Access.signed_in()
+
+
 async def authorize(
     request: web.Request, app: web.Application, handler: Handler
 ) -> Principal | None:
-    """Authenticate, rate-limit, then enforce "private unless public" and roles."""
+    """Authenticate, rate-limit, then enforce the route's declared access (token, roles).
+    Object-level rules (``Access.on``/``uses``) are the services' (they load the object)."""
     meta = route_meta(handler)
     principal = None
     auth_error: AppError | None = None
@@ -272,8 +278,7 @@ async def authorize(
         raise auth_error
     if principal is not None:
         request[PRINCIPAL] = principal
-    if meta is None or not meta.public:
-        require_role(request, *(meta.roles if meta else ()))
+    (meta.access if meta is not None else _UNDECLARED).admit(principal)
     return principal
 
 

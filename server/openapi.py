@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from server.api import API_PREFIX, RouteMeta, route_meta
+from server.authorisation import Access, Whose
 
 _PATH_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 _REF = "#/components/schemas/{model}"
@@ -57,6 +58,23 @@ def _error_response(description: str, codes: list[str]) -> dict[str, Any]:
     }
 
 
+def _access_extension(access: Access) -> dict[str, Any]:
+    """The route's declared access, machine-readable (``server/authorisation.py``)."""
+    return {
+        "signed_in": access.needs_token,
+        "roles": list(access.required_roles),
+        "objects": [
+            {
+                "name": rule.name,
+                "in": "body" if rule.in_body else "path",
+                "kind": rule.kind,
+                "whose": str(rule.whose),
+            }
+            for rule in access.objects
+        ],
+    }
+
+
 def _operation(
     method: str, path: str, meta: RouteMeta, refs: dict[type[BaseModel], dict[str, Any]]
 ) -> dict[str, Any]:
@@ -96,6 +114,7 @@ def _operation(
     if _PATH_PARAM.search(path):
         # Objects that do not exist, or that the caller may not see, are both 404.
         responses["404"] = _error_response("No such object (or not yours)", ["not_found"])
+    access = meta.access
     is_api = path.startswith(API_PREFIX)
     if is_api:
         bad_request = ["invalid_request"]
@@ -103,18 +122,28 @@ def _operation(
         invalid = [*bad_request, *[c for c in meta.errors if c.endswith("_invalid")]]
         if meta.query is not None and "cursor" in meta.query.model_fields:
             invalid.append("invalid_cursor")  # server/paging.py
+        # Someone else's object named in the body is refused as if it did not exist.
+        refused = [rule.code for rule in access.objects if rule.in_body]
+        invalid += [code for code in dict.fromkeys(refused) if code not in invalid]
         responses["422"] = _error_response("Invalid input", invalid)
         if meta.rate_limited:
             responses["429"] = _error_response("Too many requests", ["rate_limited"])
-    if not meta.public:
+    if access.needs_token:
         op["security"] = [{"bearerAuth": []}]
         responses["401"] = _error_response("Missing, invalid or revoked token", ["unauthorized"])
-        if meta.roles:
-            responses["403"] = _error_response(
-                f"Needs role {' or '.join(meta.roles)}", ["forbidden"]
-            )
     else:
         op["security"] = [{}, {"bearerAuth": []}]
+    reasons, codes = [], []
+    if access.required_roles:
+        reasons.append(f"Needs role {' or '.join(access.required_roles)}")
+        codes.append("forbidden")
+    for rule in access.objects:
+        if rule.whose is Whose.not_owner:
+            reasons.append(f"Not on the caller's own {rule.kind}")
+            codes.append(rule.code)
+    if codes:
+        responses["403"] = _error_response("; ".join(reasons), codes)
+    op["x-access"] = _access_extension(access)
     specific = [c for c in meta.errors if c not in ("rate_limited", "unavailable")]
     if specific:
         responses.setdefault("default", _error_response("Other errors of this operation", specific))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -26,8 +27,10 @@ class Principal:
     roles: frozenset[Role]
     token_id: str
 
-    def has_any(self, *roles: Role) -> bool:
-        return Role.admin in self.roles or any(role in self.roles for role in roles)
+
+def holds_any(held: Collection[Role], wanted: Collection[Role]) -> bool:
+    """Whether ``held`` includes one of ``wanted``: admin holds every role."""
+    return Role.admin in held or any(role in held for role in wanted)
 
 
 class Authenticator(Protocol):

@@ -19,6 +19,7 @@ from config.settings import Settings
 from server.access import current_principal
 from server.access_log import AccessLog
 from server.api import ApiRoutes
+from server.authorisation import Access
 from server.clock import SettableClock
 from server.degrade import Degrade
 from server.errors import Conflict, Unauthorized
@@ -51,38 +52,38 @@ class Item(ApiIn):
 routes = ApiRoutes(prefix="")
 
 
-@routes.post("/public/items", "echo", public=True, body=Item)
+@routes.post("/public/items", "echo", access=Access.public(), body=Item)
 async def create_item(request: web.Request) -> web.Response:
     item = await read_body(request, Item)
     return respond(item, status=201)
 
 
-@routes.get("/private", "private by default")
+@routes.get("/private", "signed in", access=Access.signed_in())
 async def private(request: web.Request) -> web.Response:
     return respond({"user": current_principal(request).user_id})
 
 
-@routes.get("/editors", "editors only", roles=(Role.editor,))
+@routes.get("/editors", "editors only", access=Access.roles(Role.editor))
 async def editors(request: web.Request) -> web.Response:
     return respond({"ok": True})
 
 
-@routes.get("/boom", "fails", public=True)
+@routes.get("/boom", "fails", access=Access.public())
 async def boom(request: web.Request) -> web.Response:
     raise RuntimeError("secret internals: mongodb://admin:hunter2@db")
 
 
-@routes.get("/conflict", "app error", public=True)
+@routes.get("/conflict", "app error", access=Access.public())
 async def conflict(request: web.Request) -> web.Response:
     raise Conflict(details={"why": "state"})
 
 
-@routes.get("/unlimited", "ops-like", public=True, rate_limited=False)
+@routes.get("/unlimited", "ops-like", access=Access.public(), rate_limited=False)
 async def unlimited(request: web.Request) -> web.Response:
     return respond({"ok": True})
 
 
-@routes.get("/stream", "streams its own response", public=True)
+@routes.get("/stream", "streams its own response", access=Access.public())
 async def stream(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse()
     add_standard_headers(request, response)
@@ -233,7 +234,7 @@ async def test_oversize_body_is_413(bare: Client) -> None:
     assert_error(await resp.json(), "payload_too_large")
 
 
-async def test_routes_are_private_unless_public(bare: Client) -> None:
+async def test_signed_in_and_undeclared_routes_need_a_token(bare: Client) -> None:
     for path in ("/private", "/undeclared"):
         resp = await bare.get(path)
         assert resp.status == 401, path

@@ -21,6 +21,7 @@ from handlers.media.keys import MEDIA_SERVICE
 from server.access import current_principal
 from server.api import ApiRoutes
 from server.audit import user_actor
+from server.authorisation import Access
 from server.keys import AUDIT, CLOCK, PRIVACY, SETTINGS
 from server.middleware import client_ip
 from server.rest import read_body, respond
@@ -53,7 +54,7 @@ async def tokens_out(request: web.Request, tokens: IssuedTokens) -> TokensOut:
 @routes.post(
     "/auth/wechat",
     "Sign in with a wx.login code",
-    public=True,
+    access=Access.public(),
     body=WechatLoginIn,
     response=TokensOut,
     errors=("wechat_code_invalid", "wechat_user_risky", "rate_limited", "unavailable"),
@@ -67,7 +68,7 @@ async def login_wechat(request: web.Request) -> web.Response:
 @routes.post(
     "/auth/login",
     "Staff sign-in with username and password",
-    public=True,
+    access=Access.public(),
     body=PasswordLoginIn,
     response=TokensOut,
     errors=("invalid_credentials", "rate_limited"),
@@ -82,7 +83,7 @@ async def login_password(request: web.Request) -> web.Response:
 @routes.post(
     "/auth/refresh",
     "Rotate the refresh token; reusing one revokes its whole session",
-    public=True,
+    access=Access.public(),
     body=RefreshIn,
     response=TokensOut,
     errors=("refresh_token_invalid", "refresh_token_reused"),
@@ -96,6 +97,7 @@ async def refresh_tokens(request: web.Request) -> web.Response:
 @routes.post(
     "/auth/logout",
     "End this session; its access token stops working at once",
+    access=Access.signed_in(),
     status=204,
     errors=("unavailable",),
 )
@@ -104,7 +106,7 @@ async def logout(request: web.Request) -> web.Response:
     return respond(None, status=204)
 
 
-@routes.get("/me", "The caller's account", response=UserOut)
+@routes.get("/me", "The caller's account", access=Access.signed_in(), response=UserOut)
 async def get_me(request: web.Request) -> web.Response:
     user = await request.app[AUTH_SERVICE].get_user(current_principal(request).user_id)
     return respond(await user_out(request, user))
@@ -114,6 +116,7 @@ async def get_me(request: web.Request) -> web.Response:
     "/me",
     "Update nickname, avatar, real name or phone; a nickname goes through WeChat content "
     "security first (422 content_rejected)",
+    access=Access.signed_in().uses("avatar_media_id", kind="photo", code="media_not_found"),
     body=MePatchIn,
     response=UserOut,
     errors=("media_not_found", "content_rejected", "unavailable"),
@@ -127,7 +130,12 @@ async def update_me(request: web.Request) -> web.Response:
     return respond(await user_out(request, user))
 
 
-@routes.get("/me/export", "All personal data held about the caller", response=ExportOut)
+@routes.get(
+    "/me/export",
+    "All personal data held about the caller",
+    access=Access.signed_in(),
+    response=ExportOut,
+)
 async def export_me(request: web.Request) -> web.Response:
     user_id = current_principal(request).user_id
     sections = await request.app[PRIVACY].export(user_id)
@@ -139,6 +147,7 @@ async def export_me(request: web.Request) -> web.Response:
 @routes.delete(
     "/me",
     "Erase the caller's personal data and photos; ends every session",
+    access=Access.signed_in(),
     status=202,
     response=ErasedOut,
 )

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from handlers.media.keys import MEDIA_MODERATION
 from server.api import ApiRoutes
+from server.authorisation import Access
 from server.keys import CLOCK
 
 push_routes = ApiRoutes(tag="wechat")
@@ -18,7 +19,7 @@ push_routes = ApiRoutes(tag="wechat")
 @push_routes.get(
     "/wechat/push",
     "WeChat's check of the push URL: echoes echostr once the signature is right",
-    public=True,
+    access=Access.public(),
     content_type="text/plain",
     errors=("wechat_push_rejected",),
 )
@@ -31,7 +32,7 @@ async def verify_push_url(request: web.Request) -> web.Response:
 @push_routes.post(
     "/wechat/push",
     "A push from WeChat (mediaCheckAsync verdicts), plain or safe mode; answers success",
-    public=True,
+    access=Access.public(),
     content_type="text/plain",
     errors=("wechat_push_rejected", "not_found", "invalid_request"),
 )

@@ -15,6 +15,7 @@ from handlers.media.schemas import MediaOut, MediaUploadForm
 from handlers.media.service import ImageTooLarge, Purpose, VariantFile
 from server.access import current_principal
 from server.api import ApiRoutes
+from server.authorisation import Access, Whose
 from server.errors import AppError, InvalidRequest, NotFound, RateLimited
 from server.idempotent import respond_idempotently
 from server.ids import path_media_id
@@ -112,6 +113,7 @@ async def _read_upload(request: web.Request) -> tuple[bytes, Purpose]:
 @routes.post(
     "/media",
     "Upload a photo (multipart field `file`, optional `purpose`); Idempotency-Key honoured",
+    access=Access.signed_in(),
     status=201,
     body=MediaUploadForm,
     body_content_type="multipart/form-data",
@@ -176,7 +178,7 @@ def _cache_headers(file: VariantFile, public_max_age_s: int) -> dict[str, str]:
     "GET",
     "/media/{media_id}/{variant}",
     "A photo variant (thumb, medium, large); private ones need the signed exp/sig query",
-    public=True,
+    access=Access.public().on("media_id", "private_photo", Whose.link),
     rate_limited=False,
     content_type="image/jpeg",
     extra_responses={206: "Partial Content", 304: "Not Modified", 429: "Too Many Requests"},

@@ -14,6 +14,7 @@ from openapi_ui_bundles import swagger_ui
 
 import server
 from server.api import ApiRoutes
+from server.authorisation import Access
 from server.keys import METRICS, MONGO_DB, REDIS
 from server.openapi import build_openapi
 from server.rest import respond
@@ -38,7 +39,13 @@ def app_version() -> str:
         return "0.0.0"
 
 
-@routes.get("/healthz", "The process is alive", public=True, rate_limited=False, content_type=None)
+@routes.get(
+    "/healthz",
+    "The process is alive",
+    access=Access.public(),
+    rate_limited=False,
+    content_type=None,
+)
 async def healthz(request: web.Request) -> web.Response:
     return web.Response(body=_HEALTHY, content_type="application/json")
 
@@ -54,7 +61,7 @@ async def _mongo_answers(request: web.Request) -> bool:
 @routes.get(
     "/readyz",
     "MongoDB and Redis answer (503 with Retry-After when not)",
-    public=True,
+    access=Access.public(),
     rate_limited=False,
     extra_responses={503: "Not ready"},
 )
@@ -71,7 +78,7 @@ async def readyz(request: web.Request) -> web.Response:
 @routes.get(
     "/metrics",
     "Prometheus metrics",
-    public=True,
+    access=Access.public(),
     rate_limited=False,
     content_type="text/plain",
 )
@@ -83,7 +90,9 @@ async def metrics(request: web.Request) -> web.Response:
     return response
 
 
-@routes.get("/openapi.json", "This document", public=True, rate_limited=False, content_type=None)
+@routes.get(
+    "/openapi.json", "This document", access=Access.public(), rate_limited=False, content_type=None
+)
 async def openapi_json(request: web.Request) -> web.Response:
     return web.Response(body=request.app[OPENAPI_DOC], content_type="application/json")
 
@@ -91,7 +100,7 @@ async def openapi_json(request: web.Request) -> web.Response:
 @routes.get(
     "/docs",
     "Interactive API documentation",
-    public=True,
+    access=Access.public(),
     rate_limited=False,
     content_type="text/html",
 )
@@ -120,7 +129,7 @@ _DOC_ASSETS = {
 @routes.get(
     "/docs/static/{bundle:swagger|app}/{name}",
     "Assets of the documentation page (bundled: the machines are offline)",
-    public=True,
+    access=Access.public(),
     rate_limited=False,
     content_type="application/octet-stream",
 )

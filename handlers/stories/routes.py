@@ -39,6 +39,7 @@ from handlers.stories.schemas import (
 )
 from server.access import current_principal, optional_principal
 from server.api import ApiRoutes
+from server.authorisation import Access, Whose
 from server.ids import path_object_id
 from server.paging import PageQuery
 from server.principal import Role
@@ -46,9 +47,13 @@ from server.rest import json_bytes, read_body, read_query, respond, respond_reva
 
 routes = ApiRoutes(tag="stories")
 
-EDITORS = (Role.editor,)
-REVIEWERS = (Role.reviewer,)
-STAFF = (Role.editor, Role.reviewer)
+EDITORS = Access.roles(Role.editor)
+REVIEWERS = Access.roles(Role.reviewer)
+STAFF = Access.roles(Role.editor, Role.reviewer)
+# Photos a story or person shows are the editor's own: someone else's is 422.
+PHOTOS = {"kind": "photo", "code": "media_not_found"}
+ENGAGE = Access.signed_in().on("story_id", "story")  # likes, favourites, comments
+MODERATE = REVIEWERS.on("comment_id", "comment")
 
 
 # -- public reads ----------------------------------------------------------------------
@@ -63,7 +68,7 @@ STAFF = (Role.editor, Role.reviewer)
     "/stories",
     "Published stories, pinned first, newest first; q searches Chinese text and pinyin "
     "(ETag; 304 on If-None-Match)",
-    public=True,
+    access=Access.public(),
     query=StoryListQuery,
     response=StoryPage,
     extra_responses={304: "Not Modified"},
@@ -86,7 +91,8 @@ async def list_stories(request: web.Request) -> web.Response:
 
 
 @routes.get(
-    "/stories/{story_id}", "A published story (ETag; 304 on If-None-Match)", public=True,
+    "/stories/{story_id}", "A published story (ETag; 304 on If-None-Match)",
+    access=Access.public().on("story_id", "story"),
     response=StoryOut, extra_responses={304: "Not Modified"},
 )  # fmt: skip
 async def get_story(request: web.Request) -> web.Response:
@@ -118,29 +124,37 @@ async def _engage(request: web.Request, kind: str, on: bool) -> web.Response:
     return respond(await service.favorite(principal, story_id, on))
 
 
-@routes.post("/stories/{story_id}/like", "Like (idempotent)", response=LikeOut)
+@routes.post("/stories/{story_id}/like", "Like (idempotent)", access=ENGAGE, response=LikeOut)
 async def like_story(request: web.Request) -> web.Response:
     return await _engage(request, "likes", True)
 
 
-@routes.delete("/stories/{story_id}/like", "Take back a like (idempotent)", response=LikeOut)
+@routes.delete(
+    "/stories/{story_id}/like", "Take back a like (idempotent)", access=ENGAGE, response=LikeOut
+)
 async def unlike_story(request: web.Request) -> web.Response:
     return await _engage(request, "likes", False)
 
 
-@routes.post("/stories/{story_id}/favorite", "Favourite (idempotent)", response=FavoriteOut)
+@routes.post(
+    "/stories/{story_id}/favorite", "Favourite (idempotent)", access=ENGAGE, response=FavoriteOut
+)
 async def favorite_story(request: web.Request) -> web.Response:
     return await _engage(request, "favorites", True)
 
 
 @routes.delete(
-    "/stories/{story_id}/favorite", "Remove from favourites (idempotent)", response=FavoriteOut
-)
+    "/stories/{story_id}/favorite", "Remove from favourites (idempotent)", access=ENGAGE,
+    response=FavoriteOut,
+)  # fmt: skip
 async def unfavorite_story(request: web.Request) -> web.Response:
     return await _engage(request, "favorites", False)
 
 
-@routes.get("/me/favorites", "My favourite stories", query=PageQuery, response=StoryPage)
+@routes.get(
+    "/me/favorites", "My favourite stories", access=Access.signed_in(), query=PageQuery,
+    response=StoryPage,
+)  # fmt: skip
 async def my_favorites(request: web.Request) -> web.Response:
     query = read_query(request, PageQuery)
     engagement = request.app[ENGAGEMENT_SERVICE]
@@ -150,7 +164,7 @@ async def my_favorites(request: web.Request) -> web.Response:
 @routes.get(
     "/people",
     "Model workers and craftsmen; honor= filters, q= finds names (also by pinyin)",
-    public=True,
+    access=Access.public(),
     query=PeopleQuery,
     response=PersonPage,
 )
@@ -160,7 +174,8 @@ async def list_people(request: web.Request) -> web.Response:
 
 
 @routes.get(
-    "/people/{person_id}", "A person with honours and stories", public=True,
+    "/people/{person_id}", "A person with honours and stories",
+    access=Access.public().on("person_id", "person"),
     response=PersonDetailOut,
 )  # fmt: skip
 async def get_person(request: web.Request) -> web.Response:
@@ -175,7 +190,8 @@ async def get_person(request: web.Request) -> web.Response:
 
 
 @routes.post(
-    "/admin/people", "Create a person", roles=EDITORS, body=PersonIn, response=PersonOut,
+    "/admin/people", "Create a person", access=EDITORS.uses("portrait_media_id", **PHOTOS),
+    body=PersonIn, response=PersonOut,
     status=201, errors=("media_not_found",),
 )  # fmt: skip
 async def create_person(request: web.Request) -> web.Response:
@@ -186,7 +202,9 @@ async def create_person(request: web.Request) -> web.Response:
 
 
 @routes.patch(
-    "/admin/people/{person_id}", "Edit a person", roles=EDITORS, body=PersonPatch,
+    "/admin/people/{person_id}", "Edit a person",
+    access=EDITORS.on("person_id", "person").uses("portrait_media_id", **PHOTOS),
+    body=PersonPatch,
     response=PersonOut, errors=("media_not_found",),
 )  # fmt: skip
 async def update_person(request: web.Request) -> web.Response:
@@ -201,7 +219,9 @@ async def update_person(request: web.Request) -> web.Response:
 
 
 @routes.post(
-    "/admin/stories", "Create a draft", roles=EDITORS, body=StoryIn, response=AdminStoryOut,
+    "/admin/stories", "Create a draft",
+    access=EDITORS.uses("cover_media_id", "gallery_media_ids", **PHOTOS),
+    body=StoryIn, response=AdminStoryOut,
     status=201, errors=("person_not_found", "media_not_found"),
 )  # fmt: skip
 async def create_story(request: web.Request) -> web.Response:
@@ -215,7 +235,8 @@ async def create_story(request: web.Request) -> web.Response:
     "/admin/stories/{story_id}",
     "Edit; a stale revision is 409 revision_conflict. A published or scheduled story "
     "keeps its reviewed revision public: the edit is its pending revision (draft_status)",
-    roles=EDITORS, body=StoryPatch, response=AdminStoryOut,
+    access=EDITORS.on("story_id", "story").uses("cover_media_id", "gallery_media_ids", **PHOTOS),
+    body=StoryPatch, response=AdminStoryOut,
     errors=("revision_conflict", "person_not_found", "media_not_found"),
 )  # fmt: skip
 async def update_story(request: web.Request) -> web.Response:
@@ -230,7 +251,8 @@ async def update_story(request: web.Request) -> web.Response:
 
 @routes.post(
     "/admin/stories/{story_id}/submit",
-    "Send a draft, or a public story's pending revision, to review", roles=EDITORS,
+    "Send a draft, or a public story's pending revision, to review",
+    access=EDITORS.on("story_id", "story"),
     response=AdminStoryOut, errors=("invalid_transition",),
 )  # fmt: skip
 async def submit_story(request: web.Request) -> web.Response:
@@ -244,7 +266,8 @@ async def submit_story(request: web.Request) -> web.Response:
     "Publish the revision the reviewer saw (required: changed since, 409 "
     "revision_conflict): a story in review, now or at publish_at, or a public story's "
     "submitted revision, at once (a reviewer or admin; never who wrote it)",
-    roles=REVIEWERS, body=PublishIn, response=AdminStoryOut,
+    access=REVIEWERS.on("story_id", "story", Whose.not_owner, code="four_eyes_required"),
+    body=PublishIn, response=AdminStoryOut,
     errors=("invalid_transition", "four_eyes_required", "revision_conflict"),
 )  # fmt: skip
 async def publish_story(request: web.Request) -> web.Response:
@@ -267,7 +290,8 @@ async def publish_story(request: web.Request) -> web.Response:
 @routes.post(
     "/admin/stories/{story_id}/reject",
     "Send back to draft with a reason (a public story's submitted revision: rejected, "
-    "the reviewed one stays public)", roles=REVIEWERS,
+    "the reviewed one stays public)",
+    access=REVIEWERS.on("story_id", "story"),
     body=RejectIn, response=AdminStoryOut, errors=("invalid_transition",),
 )  # fmt: skip
 async def reject_story(request: web.Request) -> web.Response:
@@ -281,7 +305,8 @@ async def reject_story(request: web.Request) -> web.Response:
 
 @routes.post(
     "/admin/stories/{story_id}/unpublish",
-    "Take a story down (its pending revision, if any, becomes its draft)", roles=STAFF,
+    "Take a story down (its pending revision, if any, becomes its draft)",
+    access=STAFF.on("story_id", "story"),
     response=AdminStoryOut, errors=("invalid_transition",),
 )  # fmt: skip
 async def unpublish_story(request: web.Request) -> web.Response:
@@ -292,7 +317,8 @@ async def unpublish_story(request: web.Request) -> web.Response:
 
 @routes.get(
     "/admin/stories",
-    "All stories for staff, newest first; status= and draft_status= filter", roles=STAFF,
+    "All stories for staff, newest first; status= and draft_status= filter",
+    access=STAFF,
     query=AdminStoryListQuery, response=AdminStoryPage,
 )  # fmt: skip
 async def list_admin_stories(request: web.Request) -> web.Response:
@@ -302,15 +328,17 @@ async def list_admin_stories(request: web.Request) -> web.Response:
 
 
 @routes.get(
-    "/admin/stories/{story_id}", "Any story, for staff", roles=STAFF, response=AdminStoryOut
-)
+    "/admin/stories/{story_id}", "Any story, for staff", access=STAFF.on("story_id", "story"),
+    response=AdminStoryOut,
+)  # fmt: skip
 async def get_admin_story(request: web.Request) -> web.Response:
     service = request.app[EDITORIAL_SERVICE]
     return respond(await service.admin_out(await service.get(path_object_id(request, "story_id"))))
 
 
 @routes.get(
-    "/admin/stories/{story_id}/revisions", "Revision history", roles=STAFF,
+    "/admin/stories/{story_id}/revisions", "Revision history",
+    access=STAFF.on("story_id", "story"),
     response=RevisionList,
 )  # fmt: skip
 async def list_revisions(request: web.Request) -> web.Response:
@@ -322,7 +350,8 @@ async def list_revisions(request: web.Request) -> web.Response:
 
 
 @routes.get(
-    "/stories/{story_id}/comments", "Approved comments, newest first", public=True,
+    "/stories/{story_id}/comments", "Approved comments, newest first",
+    access=Access.public().on("story_id", "story"),
     query=PageQuery, response=CommentPage,
 )  # fmt: skip
 async def list_comments(request: web.Request) -> web.Response:
@@ -335,7 +364,7 @@ async def list_comments(request: web.Request) -> web.Response:
     "/stories/{story_id}/comments",
     "Comment; WeChat content security decides approved, pending (a reviewer decides) "
     "or 422 content_rejected",
-    body=CommentIn, response=CommentOut, status=201,
+    access=ENGAGE, body=CommentIn, response=CommentOut, status=201,
     errors=("content_rejected", "rate_limited", "unavailable"),
 )  # fmt: skip
 async def post_comment(request: web.Request) -> web.Response:
@@ -349,7 +378,7 @@ async def post_comment(request: web.Request) -> web.Response:
 
 @routes.get(
     "/admin/comments", "The moderation queue (pending comments, oldest first)",
-    roles=REVIEWERS, query=PageQuery, response=CommentPage,
+    access=REVIEWERS, query=PageQuery, response=CommentPage,
 )  # fmt: skip
 async def list_pending_comments(request: web.Request) -> web.Response:
     query = read_query(request, PageQuery)
@@ -365,7 +394,7 @@ async def _moderate(request: web.Request, approve: bool) -> web.Response:
 
 
 @routes.post(
-    "/admin/comments/{comment_id}/approve", "Approve a pending comment", roles=REVIEWERS,
+    "/admin/comments/{comment_id}/approve", "Approve a pending comment", access=MODERATE,
     response=CommentOut,
 )  # fmt: skip
 async def approve_comment(request: web.Request) -> web.Response:
@@ -373,7 +402,7 @@ async def approve_comment(request: web.Request) -> web.Response:
 
 
 @routes.post(
-    "/admin/comments/{comment_id}/reject", "Reject a pending comment", roles=REVIEWERS,
+    "/admin/comments/{comment_id}/reject", "Reject a pending comment", access=MODERATE,
     response=CommentOut,
 )  # fmt: skip
 async def reject_comment(request: web.Request) -> web.Response:
