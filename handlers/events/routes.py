@@ -27,6 +27,7 @@ from handlers.events.tickets import PREFIX
 from server.access import current_principal
 from server.api import ApiRoutes
 from server.audit import user_actor
+from server.authorisation import Access, Whose
 from server.idempotent import respond_idempotently
 from server.ids import path_object_id
 from server.keys import IDEMPOTENCY
@@ -36,7 +37,10 @@ from server.rest import read_body, read_query, respond
 
 routes = ApiRoutes(tag="events")
 
-ORGANIZERS = (Role.organizer,)
+ORGANIZERS = Access.roles(Role.organizer)
+COVER = {"kind": "event_photo", "code": "media_not_found"}
+# An organizer's own events; an admin's every one; another organizer's are 404.
+MANAGE = ORGANIZERS.on("event_id", "event", Whose.owner_or_admin)
 
 
 # -- residents -----------------------------------------------------------------------
@@ -45,7 +49,7 @@ ORGANIZERS = (Role.organizer,)
 @routes.get(
     "/events",
     "Published events (not drafts); venue_type=, status=upcoming|past, person_id= filter",
-    public=True,
+    access=Access.public(),
     query=EventListQuery,
     response=EventPage,
 )
@@ -56,7 +60,8 @@ async def list_events(request: web.Request) -> web.Response:
 
 # Before /events/{event_id}, which would take it for an id.
 @routes.get(
-    "/events/ticket-key", "The Ed25519 public key that verifies tickets offline", public=True,
+    "/events/ticket-key", "The Ed25519 public key that verifies tickets offline",
+    access=Access.public(),
     response=TicketKeyOut,
 )  # fmt: skip
 async def ticket_key(request: web.Request) -> web.Response:
@@ -71,7 +76,10 @@ async def ticket_key(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/events/{event_id}", "An event", public=True, response=EventOut)
+@routes.get(
+    "/events/{event_id}", "An event", access=Access.public().on("event_id", "event"),
+    response=EventOut,
+)  # fmt: skip
 async def get_event(request: web.Request) -> web.Response:
     events = request.app[EVENT_SERVICE]
     return respond(await events.out(await events.public(path_object_id(request, "event_id"))))
@@ -80,6 +88,7 @@ async def get_event(request: web.Request) -> web.Response:
 @routes.post(
     "/events/{event_id}/signups",
     "Sign up: confirmed, or waitlisted with a position; Idempotency-Key honoured",
+    access=Access.signed_in().on("event_id", "event"),
     body=SignupIn,
     response=SignupOut,
     status=201,
@@ -112,6 +121,7 @@ async def sign_up(request: web.Request) -> web.Response:
 @routes.delete(
     "/events/{event_id}/signups/me",
     "Cancel my sign-up; a confirmed seat goes to the first waitlisted person",
+    access=Access.signed_in().on("event_id", "event"),
     response=CancelledOut,
     errors=("cancellation_closed",),
 )
@@ -121,7 +131,10 @@ async def cancel_my_signup(request: web.Request) -> web.Response:
     return respond(CancelledOut(status="cancelled"))
 
 
-@routes.get("/me/signups", "My sign-ups, newest first", query=PageQuery, response=MySignupPage)
+@routes.get(
+    "/me/signups", "My sign-ups, newest first", access=Access.signed_in(), query=PageQuery,
+    response=MySignupPage,
+)  # fmt: skip
 async def my_signups(request: web.Request) -> web.Response:
     query = read_query(request, PageQuery)
     signups, events = request.app[SIGNUP_SERVICE], request.app[EVENT_SERVICE]
@@ -142,7 +155,8 @@ async def my_signups(request: web.Request) -> web.Response:
 
 
 @routes.post(
-    "/admin/events", "Create a draft event", roles=ORGANIZERS, body=EventIn,
+    "/admin/events", "Create a draft event", access=ORGANIZERS.uses("cover_media_id", **COVER),
+    body=EventIn,
     response=AdminEventOut, status=201, errors=("speaker_not_found", "media_not_found"),
 )  # fmt: skip
 async def create_event(request: web.Request) -> web.Response:
@@ -153,7 +167,7 @@ async def create_event(request: web.Request) -> web.Response:
 
 
 @routes.get(
-    "/admin/events", "My events (an admin: every event), newest first", roles=ORGANIZERS,
+    "/admin/events", "My events (an admin: every event), newest first", access=ORGANIZERS,
     query=PageQuery, response=AdminEventPage,
 )  # fmt: skip
 async def list_admin_events(request: web.Request) -> web.Response:
@@ -162,7 +176,7 @@ async def list_admin_events(request: web.Request) -> web.Response:
 
 
 @routes.get(
-    "/admin/events/{event_id}", "One of my events (an admin: any)", roles=ORGANIZERS,
+    "/admin/events/{event_id}", "One of my events (an admin: any)", access=MANAGE,
     response=AdminEventOut,
 )  # fmt: skip
 async def get_admin_event(request: web.Request) -> web.Response:
@@ -174,7 +188,7 @@ async def get_admin_event(request: web.Request) -> web.Response:
 @routes.patch(
     "/admin/events/{event_id}",
     "Edit; raising capacity promotes the waitlist, lowering it below the seats held is 409",
-    roles=ORGANIZERS, body=EventPatch, response=AdminEventOut,
+    access=MANAGE.uses("cover_media_id", **COVER), body=EventPatch, response=AdminEventOut,
     errors=(
         "invalid_transition", "capacity_below_confirmed", "speaker_not_found",
         "media_not_found", "conflict",
@@ -192,7 +206,7 @@ async def update_event(request: web.Request) -> web.Response:
 
 
 @routes.post(
-    "/admin/events/{event_id}/publish", "Publish a draft", roles=ORGANIZERS,
+    "/admin/events/{event_id}/publish", "Publish a draft", access=MANAGE,
     response=AdminEventOut, errors=("invalid_transition",),
 )  # fmt: skip
 async def publish_event(request: web.Request) -> web.Response:
@@ -203,7 +217,7 @@ async def publish_event(request: web.Request) -> web.Response:
 
 @routes.post(
     "/admin/events/{event_id}/cancel", "Cancel the event and every sign-up of it",
-    roles=ORGANIZERS, response=AdminEventOut, errors=("invalid_transition",),
+    access=MANAGE, response=AdminEventOut, errors=("invalid_transition",),
 )  # fmt: skip
 async def cancel_event(request: web.Request) -> web.Response:
     events = request.app[EVENT_SERVICE]
@@ -218,7 +232,7 @@ async def cancel_event(request: web.Request) -> web.Response:
     "/admin/events/{event_id}/checkin",
     "Scan a ticket at the door: attended once; again 409 already_attended; forged, "
     "cancelled or another event's 422 ticket_invalid",
-    roles=ORGANIZERS, body=CheckinIn, response=CheckinOut,
+    access=MANAGE, body=CheckinIn, response=CheckinOut,
     errors=("ticket_invalid", "already_attended"),
 )  # fmt: skip
 async def check_in(request: web.Request) -> web.Response:
