@@ -118,6 +118,10 @@ async def test_concurrent_cancellations_and_sign_ups_promote_one_per_freed_seat(
         )
     )
     waiting_before = [d["user_id"] for d in await signups.repo.first_waitlisted(event["id"], 1000)]
+    holders = [
+        d["user_id"] for d in await signups.repo.of_event_with_status(event["id"], "confirmed")
+    ]
+    assert len(holders) == 100
     newcomers = [new_id() for _ in range(100)]
 
     async def cancel(user_id: str) -> None:
@@ -127,7 +131,7 @@ async def test_concurrent_cancellations_and_sign_ups_promote_one_per_freed_seat(
         await signups.sign_up(resident(user_id), event["id"], f"新人{i}", phone_of(500 + i))
 
     await asyncio.gather(
-        *(cancel(user_id) for user_id in people[:100]),
+        *(cancel(user_id) for user_id in holders),
         *(join(i, user_id) for i, user_id in enumerate(newcomers)),
     )
     counts = await check_invariant(services, event["id"])
