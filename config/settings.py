@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     wechat_push_aes_key: SecretStr = SecretStr("")
     wechat_push_max_skew_s: int = Field(300, ge=10, le=3600)
 
+    # Sign-up phone numbers, AES-256-GCM (handlers/events/phones.py): "id:base64key,..."
+    # (32-byte keys); the first seals, all open. Empty: a key derived from JWT_SECRET.
+    phone_encryption_keys: SecretStr = SecretStr("")
+
     # Our reverse proxies (nginx, load balancer), as comma-separated CIDRs: only a peer
     # in them is believed about X-Forwarded-For (server/middleware.py, client_ip).
     trusted_proxy_networks: str = ""

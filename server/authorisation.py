@@ -40,6 +40,9 @@ class Whose(StrEnum):
     not_owner = "not_owner"
     """Anyone's but the caller's own, which is 403 (four eyes: nobody publishes what
     they wrote)."""
+    owner_or_admin = "owner_or_admin"
+    """The caller's own; an admin reaches everyone's (organizers and their events:
+    another organizer's is 404)."""
     link = "link"
     """Whoever holds the signed link the API gave out to those who may see the object
     (private photos: their owner); its bare id is 404 to everyone, owner included."""
@@ -59,9 +62,12 @@ class ObjectRule:
     code: str = "not_found"
     """The error code of a refused object (403 or 404 or, in a body, 422)."""
 
-    def refusal(self, own: bool) -> tuple[int, str] | None:
+    def refusal(self, own: bool, roles: Collection[Role] = ()) -> tuple[int, str] | None:
         """Status and error code when the object is the caller's own (``own``) or
-        someone else's; None when the rule lets the caller through."""
+        someone else's, for a caller holding ``roles``; None when the rule lets the
+        caller through."""
+        if self.whose is Whose.owner_or_admin:
+            return None if own or Role.admin in roles else (404, self.code)
         if self.whose is Whose.not_owner:
             return (403, self.code) if own else None
         if self.whose in (Whose.owner, Whose.link) and not own:
@@ -138,5 +144,5 @@ class Access:
         for rule in self.objects:
             if refused is not None:
                 break
-            refused = rule.refusal(own=rule.name not in others)
+            refused = rule.refusal(own=rule.name not in others, roles=roles or ())
         return refused if refused is not None else (success, None)

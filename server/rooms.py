@@ -8,10 +8,11 @@ under ``handlers/`` exporting ``ROOM``, plus one line here (docs/architecture.md
 from __future__ import annotations
 
 from handlers.auth import ROOM as AUTH
+from handlers.events import ROOM as EVENTS
 from handlers.idempotency import ROOM as IDEMPOTENCY
 from handlers.media import ROOM as MEDIA
 from handlers.ops import ROOM as OPS
 from handlers.stories import ROOM as STORIES
 from server.room import Room
 
-ROOMS: tuple[Room, ...] = (OPS, IDEMPOTENCY, MEDIA, AUTH, STORIES)
+ROOMS: tuple[Room, ...] = (OPS, IDEMPOTENCY, MEDIA, AUTH, STORIES, EVENTS)

@@ -1,0 +1,141 @@
+"""五进 events: events, sign-ups that never oversell, the waitlist and its sweeper."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict, dataclass
+
+import orjson
+from aiohttp import web
+
+from handlers.auth.keys import AUTH_SERVICE
+from handlers.events.demo import load_demo_events, seed_demo_events
+from handlers.events.events import (
+    CapacityBelowConfirmed,
+    EventService,
+    EventTransitionInvalid,
+    SpeakerNotFound,
+)
+from handlers.events.gate import SeatGate
+from handlers.events.keys import EVENT_SERVICE, SIGNUP_SERVICE
+from handlers.events.phones import PhoneCipher, parse_keys
+from handlers.events.repo import EventRepo, SignupRepo
+from handlers.events.routes import routes
+from handlers.events.signups import (
+    AlreadyAttended,
+    AlreadySignedUp,
+    CancellationClosed,
+    EventFull,
+    PhoneInvalid,
+    SignupClosed,
+    SignupService,
+    TicketInvalid,
+)
+from handlers.events.tickets import TicketCodec
+from handlers.media.keys import MEDIA_SERVICE
+from handlers.stories.keys import PEOPLE_SERVICE
+from server.keys import CLOCK, DEGRADE, MONGO_DB, REDIS, SETTINGS, SIGNER
+from server.principal import Principal
+from server.privacy import PersonalDataProvider
+from server.room import Command, Cron, Database, DemoSource, Room, SeedWriter
+
+
+@dataclass(frozen=True, slots=True)
+class EventServices:
+    events: EventService
+    signups: SignupService
+
+
+def build_services(app: web.Application) -> EventServices:
+    """The room's services over the app's shared resources (tests build their own)."""
+    db, clock = app[MONGO_DB], app[CLOCK]
+    gate = SeatGate(app[REDIS], app[DEGRADE])
+    keys = parse_keys(app[SETTINGS].phone_encryption_keys.get_secret_value())
+    phones = PhoneCipher(keys, app[SIGNER])
+    event_repo = EventRepo(db)
+    tickets = TicketCodec(app[SIGNER])
+    signups = SignupService(event_repo, SignupRepo(db), gate, phones, tickets, clock)
+    events = EventService(event_repo, signups, gate, app[PEOPLE_SERVICE], app[MEDIA_SERVICE], clock)
+    return EventServices(events, signups)
+
+
+@contextlib.asynccontextmanager
+async def setup(app: web.Application) -> AsyncIterator[None]:
+    services = build_services(app)
+    app[EVENT_SERVICE] = services.events
+    app[SIGNUP_SERVICE] = services.signups
+    yield
+
+
+async def ensure_indexes(db: Database) -> None:
+    await EventRepo(db).ensure_indexes()
+    await SignupRepo(db).ensure_indexes()
+
+
+def privacy(app: web.Application) -> Sequence[PersonalDataProvider]:
+    return (app[SIGNUP_SERVICE],)
+
+
+async def sweep_signups(app: web.Application) -> dict[str, int]:
+    """Seats held by no confirmed sign-up go back, the waitlist moves up, sign-ups of
+    cancelled events are cancelled (every minute)."""
+    return asdict(await app[SIGNUP_SERVICE].sweep())
+
+
+async def finish_events(app: web.Application) -> int:
+    """Published events that have ended are stored as finished (every minute)."""
+    return await app[EVENT_SERVICE].finish_over()
+
+
+async def _sweep_command(app: web.Application, args: argparse.Namespace) -> None:
+    print(orjson.dumps(await sweep_signups(app)).decode())
+
+
+def seed(source: DemoSource) -> SeedWriter:
+    """The demo events of ``source.data/events.toml`` (checked first)."""
+    demo = load_demo_events(source.data)
+
+    async def write(app: web.Application) -> str:
+        user = await app[AUTH_SERVICE].get_staff_user("organizer")  # the auth room's seed
+        organizer = Principal(user.id, "seed", frozenset(user.roles), "seed")
+        created = await seed_demo_events(
+            app[EVENT_SERVICE], app[PEOPLE_SERVICE], organizer, demo, app[CLOCK].today()
+        )
+        return f"demo events: {created} created"
+
+    return write
+
+
+ROOM = Room(
+    name="events",
+    routes=(routes,),
+    setup=setup,
+    indexes=ensure_indexes,
+    privacy=privacy,
+    crons=(
+        Cron(sweep_signups, second=40),
+        Cron(finish_events, second=50),
+    ),
+    seed=seed,
+    commands=(
+        Command(
+            "sweep-signups",
+            "give back seats held by no confirmed sign-up and promote the waitlist",
+            _sweep_command,
+        ),
+    ),
+    errors=(
+        SignupClosed,
+        CancellationClosed,
+        EventFull,
+        AlreadySignedUp,
+        PhoneInvalid,
+        EventTransitionInvalid,
+        CapacityBelowConfirmed,
+        SpeakerNotFound,
+        TicketInvalid,
+        AlreadyAttended,
+    ),
+)

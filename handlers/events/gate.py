@@ -1,0 +1,101 @@
+"""The Redis gate: "this event is full" answered without touching MongoDB.
+
+A snapshot of what sign-ups need from an event (status, sign-up window, seats left,
+waitlist on or off) under ``<prefix>events:gate:<event id>``, written by whoever has
+just read or written the event in MongoDB, and only if it is newer than what is there
+(the event's ``version``, bumped by every write, decides: a slow process cannot put an
+old picture back). It lives ``GATE_TTL_S``, so a write Redis missed is forgotten soon.
+
+It only ever refuses, and only the clear case: an event that is open, full and has no
+waitlist is 409 ``event_full`` at once (a popular event's burst costs one Redis read
+per request). Everything else (seats, waitlist places, the window, closed events) is
+decided in MongoDB. Missing (expired, Redis restarted) it is rebuilt by the next
+request that reads the event; Redis down, every request goes to MongoDB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from server.degrade import Degrade
+from server.errors import REDIS_UNAVAILABLE
+from server.redis_state import RedisState
+
+GATE_TTL_S = 10
+
+# KEYS[1] gate; ARGV: version, ttl, then field/value pairs. Written only if newer.
+_STORE_IF_NEWER = """
+local known = tonumber(redis.call('HGET', KEYS[1], 'v') or '-1')
+if tonumber(ARGV[1]) <= known then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class GateView:
+    version: int
+    status: str
+    opens: float
+    deadline: float
+    seats_left: int
+    waitlist: bool
+
+    def clearly_full(self, now: float) -> bool:
+        """Open for sign-ups, not a seat left, no waitlist: refused without MongoDB."""
+        open_now = self.status == "published" and self.opens <= now < self.deadline
+        return open_now and self.seats_left <= 0 and not self.waitlist
+
+
+class SeatGate:
+    def __init__(self, redis: RedisState, degrade: Degrade) -> None:
+        self.redis = redis
+        self.degrade = degrade
+        self._store = redis.client.register_script(_STORE_IF_NEWER)
+
+    def _key(self, event_id: str) -> str:
+        return self.redis.key("events", "gate", event_id)
+
+    async def view(self, event_id: str) -> GateView | None:
+        """The snapshot, or None (missing, unreadable, or Redis is down)."""
+        try:
+            raw: dict[bytes, bytes] = await self.redis.client.hgetall(  # type: ignore[misc]
+                self._key(event_id)
+            )
+        except REDIS_UNAVAILABLE as exc:
+            self.degrade.redis("event_gate", exc)
+            return None
+        try:
+            return GateView(
+                version=int(raw[b"v"]),
+                status=raw[b"st"].decode(),
+                opens=float(raw[b"op"]),
+                deadline=float(raw[b"dl"]),
+                seats_left=int(raw[b"left"]),
+                waitlist=raw[b"wl"] == b"1",
+            )
+        except (KeyError, ValueError, UnicodeDecodeError):
+            return None
+
+    async def store(self, event: dict[str, Any]) -> None:
+        """Record ``event`` (as MongoDB just gave it) unless Redis knows a newer one."""
+        opens: datetime = event["signup_opens_at"]
+        deadline: datetime = event["signup_deadline"]
+        try:
+            await self._store(
+                keys=[self._key(str(event["_id"]))],
+                args=[
+                    int(event["version"]),
+                    GATE_TTL_S,
+                    "st", event["status"],
+                    "op", opens.timestamp(),
+                    "dl", deadline.timestamp(),
+                    "left", int(event["seats_left"]),
+                    "wl", "1" if event["waitlist_enabled"] else "0",
+                ],
+            )  # fmt: skip
+        except REDIS_UNAVAILABLE as exc:
+            self.degrade.redis("event_gate", exc)

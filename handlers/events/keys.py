@@ -1,0 +1,11 @@
+"""The events room's typed keys."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from handlers.events.events import EventService
+from handlers.events.signups import SignupService
+
+EVENT_SERVICE = web.AppKey("event_service", EventService)
+SIGNUP_SERVICE = web.AppKey("signup_service", SignupService)

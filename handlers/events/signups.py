@@ -1,0 +1,460 @@
+"""Sign-ups that never oversell: seats, the waitlist, cancellations, the sweeper.
+
+MongoDB is the truth (``repo.py`` explains the seat ledger). A new sign-up:
+
+1. the Redis gate may refuse a clearly full event without a waitlist (``gate.py``);
+2. the event is read: published and inside its sign-up window, else 422
+   ``signup_closed``; an active sign-up of the caller is 409 ``already_signed_up``;
+3. a seat: the ledger takes one for a fresh sign-up id (write 1), then the sign-up is
+   inserted ``confirmed`` under that id (write 2). A crash between the two leaves a
+   seat held by nobody, never a sign-up without a seat; the sweeper gives that seat
+   back. A duplicate (the same user twice at once) loses on the unique
+   ``active_key`` and gives its seat back at once;
+4. no seat (or someone already waits: first come keeps its order): a waitlist place
+   from the event's ``waitlist_seq``, then the sign-up ``waitlisted`` with it; no
+   waitlist, 409 ``event_full``. If seats are free by then, the waitlist is promoted.
+
+Promotion takes the first waitlisted sign-up, takes a seat for it (the ledger entry
+carries the sign-up's ``promo_epoch``), then confirms it only while that epoch holds;
+a promoter that loses (the person cancelled, another promoter won) gives the seat
+back. Each freed seat promotes one person, however many cancel at once.
+
+The sweeper (every minute) makes every ledger entry whose sign-up is not confirmed
+give its seat back: at once when the sign-up is cancelled, after ``HOLD_GRACE`` when it
+does not exist yet (first its id is taken by a tombstone, so the late insert of a
+stalled request fails) or is still waitlisted (first its promotion epoch is moved, so
+the stalled promoter's confirmation fails). Then it promotes into the freed seats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from handlers.events.gate import SeatGate
+from handlers.events.phones import PhoneCipher, SealedPhone, mask_phone, normalise_phone
+from handlers.events.repo import (
+    MY_SIGNUPS,
+    Document,
+    EventRepo,
+    SignupRepo,
+    active_key,
+    new_id,
+)
+from handlers.events.schemas import CheckinOut, SignupOut
+from handlers.events.tickets import TicketCodec
+from server.clock import Clock
+from server.errors import AppError, Conflict, InvalidRequest, NotFound, Unavailable
+from server.paging import PageQuery
+from server.principal import Principal
+
+HOLD_GRACE = timedelta(seconds=60)
+"""How long a seat may be held for a sign-up not yet written (far past any request)."""
+_PROMOTION_BATCH = 10
+
+
+class SignupClosed(AppError):
+    status = 422
+    code = "signup_closed"
+    message = "报名未开始、已截止或活动已取消"
+
+
+class CancellationClosed(AppError):
+    status = 422
+    code = "cancellation_closed"
+    message = "已过取消报名的截止时间"
+
+
+class EventFull(Conflict):
+    code = "event_full"
+    message = "名额已满"
+
+
+class AlreadySignedUp(Conflict):
+    code = "already_signed_up"
+    message = "已经报名过这个活动"
+
+
+class TicketInvalid(AppError):
+    status = 422
+    code = "ticket_invalid"
+    message = "票据无效"
+
+
+class AlreadyAttended(Conflict):
+    code = "already_attended"
+    message = "这张票已经签到过"
+
+
+class PhoneInvalid(InvalidRequest):
+    code = "phone_invalid"
+    message = "请填写中国大陆手机号"
+
+
+@dataclass(frozen=True, slots=True)
+class SignupResult:
+    signup: Document
+    position: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    released: int
+    promoted: int
+    cancelled: int
+
+
+def signup_fingerprint(event_id: str, name: str, phone: str) -> str:
+    """What makes two sign-up requests the same one (``Idempotency-Key``)."""
+    digits = normalise_phone(phone) or phone
+    return hashlib.sha256(f"{event_id}\x00{name}\x00{digits}".encode()).hexdigest()
+
+
+class SignupService:
+    privacy_section = "event_signups"
+
+    def __init__(
+        self,
+        events: EventRepo,
+        repo: SignupRepo,
+        gate: SeatGate,
+        phones: PhoneCipher,
+        tickets: TicketCodec,
+        clock: Clock,
+    ) -> None:
+        self.events = events
+        self.repo = repo
+        self.gate = gate
+        self.phones = phones
+        self.tickets = tickets
+        self.clock = clock
+
+    # -- signing up ------------------------------------------------------------------
+
+    def _check_open(self, event: Document | None, now: datetime) -> Document:
+        if event is None or event["status"] == "draft":
+            raise NotFound()
+        window = event["signup_opens_at"] <= now < event["signup_deadline"]
+        if event["status"] != "published" or not window or event["ends_at"] <= now:
+            raise SignupClosed(details={"status": event["status"]})
+        return event
+
+    async def sign_up(
+        self, principal: Principal, event_id: str, name: str, phone: str
+    ) -> SignupResult:
+        digits = normalise_phone(phone)
+        if digits is None:
+            raise PhoneInvalid(details={"fields": {"phone": "a mainland mobile number"}})
+        now = self.clock.now()
+        view = await self.gate.view(event_id)
+        if view is not None and view.clearly_full(now.timestamp()):
+            raise EventFull()
+        event = self._check_open(await self.events.get(event_id), now)
+        if view is None or view.version < event["version"]:
+            await self.gate.store(event)  # rebuilt from MongoDB: missing or behind
+        existing = await self.repo.active(event_id, principal.user_id)
+        if existing is not None:
+            raise await self._already(existing)
+
+        signup_id = new_id()
+        base = self._new_signup(signup_id, event_id, principal.user_id, name, digits, now)
+        first_come = not event["waitlist_enabled"] or event["waitlist_seq"] == 0
+        if first_come and event["seats_left"] > 0:
+            claimed = await self.events.claim_seat(
+                event_id, signup_id, now, epoch=None, first_come=True
+            )
+            if claimed is not None:
+                await self.gate.store(claimed)
+                return await self._insert_confirmed(base, claimed)
+        if not event["waitlist_enabled"]:
+            raise EventFull()
+        joined = await self.events.join_waitlist(event_id)
+        if joined is None:  # cancelled (or the waitlist turned off) meanwhile
+            raise SignupClosed(details={"status": "changed"})
+        await self.gate.store(joined)
+        doc = {**base, "status": "waitlisted", "seq": joined["waitlist_seq"]}
+        if not await self.repo.insert(doc):
+            raise await self._duplicate(event_id, principal.user_id)
+        current = doc
+        if joined["seats_left"] > 0:  # seats freed meanwhile: the line moves, us too maybe
+            await self.promote(event_id)
+            current = await self.repo.get(signup_id) or doc
+        await self._unless_event_cancelled(event_id, current)
+        return SignupResult(current, await self._position(current))
+
+    def _new_signup(
+        self, signup_id: str, event_id: str, user_id: str, name: str, digits: str, now: datetime
+    ) -> Document:
+        sealed = self.phones.seal(digits, signup_id)
+        return {
+            "_id": signup_id,
+            "event_id": event_id,
+            "user_id": user_id,
+            "active_key": active_key(event_id, user_id),
+            "seq": None,
+            "promo_epoch": 0,
+            "promoted": False,
+            "name": name,
+            "phone": {"k": sealed.key_id, "n": sealed.nonce, "c": sealed.ciphertext},
+            "phone_masked": mask_phone(digits),
+            "created_at": now,
+            "confirmed_at": None,
+            "cancelled_at": None,
+            "attended_at": None,
+        }
+
+    async def _insert_confirmed(self, base: Document, claimed: Document) -> SignupResult:
+        signup_id, event_id = base["_id"], base["event_id"]
+        doc = {**base, "status": "confirmed", "confirmed_at": base["created_at"]}
+        # A failure here leaves the seat held: the sweeper decides (tombstone or not).
+        if not await self.repo.insert(doc):
+            if await self.repo.get(signup_id) is not None:
+                # Our id was taken by the sweeper's tombstone: this request stalled past
+                # HOLD_GRACE and its seat went back. The client may simply try again.
+                raise Unavailable("报名超时，请重试")
+            released = await self.events.release_seat(event_id, signup_id)
+            if released is not None:
+                await self.gate.store(released)
+            raise await self._duplicate(event_id, base["user_id"])
+        await self._unless_event_cancelled(event_id, doc)
+        return SignupResult(doc, None)
+
+    async def _unless_event_cancelled(self, event_id: str, doc: Document) -> None:
+        """A sign-up written while its event was being cancelled is cancelled too."""
+        event = await self.events.get(event_id)
+        if event is not None and event["status"] == "cancelled":
+            await self._cancel(doc, "event_cancelled")
+            raise SignupClosed(details={"status": "cancelled"})
+
+    async def _duplicate(self, event_id: str, user_id: str) -> AppError:
+        existing = await self.repo.active(event_id, user_id)
+        if existing is None:  # cancelled meanwhile: a retry will do
+            return Conflict()
+        return await self._already(existing)
+
+    async def _already(self, existing: Document) -> AppError:
+        out = await self.out(existing)
+        return AlreadySignedUp(details={"signup": out.model_dump(mode="json")})
+
+    async def _position(self, doc: Document) -> int | None:
+        if doc["status"] != "waitlisted":
+            return None
+        return await self.repo.position(doc["event_id"], doc["seq"], str(doc["_id"]))
+
+    # -- cancelling --------------------------------------------------------------------
+
+    async def cancel_mine(self, principal: Principal, event_id: str) -> None:
+        event = await self.events.get(event_id)
+        if event is None or event["status"] == "draft":
+            raise NotFound()
+        doc = await self.repo.active(event_id, principal.user_id)
+        if doc is None:
+            raise NotFound()
+        if self.clock.now() >= event["cancel_deadline"]:
+            raise CancellationClosed()
+        await self._cancel(doc, "user")
+
+    async def _cancel(self, doc: Document, reason: str) -> bool:
+        """Cancel an active sign-up; a confirmed one gives its seat back (after it stopped
+        being confirmed) and the waitlist moves up. False if it was not active."""
+        signup_id, event_id = str(doc["_id"]), doc["event_id"]
+        before = await self.repo.cancel(signup_id, self.clock.now(), reason)
+        if before is None:
+            return False
+        if before["status"] == "confirmed":
+            released = await self.events.release_seat(event_id, signup_id)
+            if released is not None:
+                await self.gate.store(released)
+                await self.promote(event_id)
+        return True
+
+    async def cancel_all(self, event_id: str) -> int:
+        """Every active sign-up of a cancelled event, cancelled; how many."""
+        cancelled = 0
+        while ids := await self.repo.active_ids_of_event(event_id):
+            for signup_id in ids:
+                doc = await self.repo.get(signup_id)
+                if doc is not None:
+                    cancelled += await self._cancel(doc, "event_cancelled")
+        await self.events.mark_signups_closed(event_id)
+        return cancelled
+
+    # -- the waitlist --------------------------------------------------------------------
+
+    async def promote(self, event_id: str) -> int:
+        """Fill the free seats from the waitlist, first in line first; how many moved up."""
+        promoted = 0
+        tried: set[str] = set()
+        while True:
+            event = await self.events.get(event_id)
+            if event is None or event["status"] != "published" or event["seats_left"] <= 0:
+                return promoted
+            holding = {seat["s"] for seat in event["seats"]}
+            line = await self.repo.first_waitlisted(event_id, len(tried) + _PROMOTION_BATCH)
+            candidates = [d for d in line if str(d["_id"]) not in tried | holding]
+            if not candidates:
+                return promoted
+            for candidate in candidates:
+                signup_id = str(candidate["_id"])
+                tried.add(signup_id)
+                now = self.clock.now()
+                epoch = candidate["promo_epoch"]
+                claimed = await self.events.claim_seat(
+                    event_id, signup_id, now, epoch=epoch, first_come=False
+                )
+                if claimed is None:
+                    break  # full again, or another promoter holds this one: look again
+                if await self.repo.confirm_promoted(signup_id, epoch, now) is not None:
+                    await self.gate.store(claimed)
+                    promoted += 1
+                    break  # one seat filled: read the event again
+                released = await self.events.release_seat(event_id, signup_id)
+                if released is not None:
+                    await self.gate.store(released)
+
+    # -- the sweeper ---------------------------------------------------------------------
+
+    async def reconcile(self, event_id: str) -> SweepResult:
+        """Give back every seat whose sign-up is not confirmed (see the module), then
+        promote into the free seats."""
+        event = await self.events.get(event_id)
+        if event is None:
+            return SweepResult(0, 0, 0)
+        if event["status"] == "cancelled":
+            return SweepResult(0, 0, await self.cancel_all(event_id))
+        now = self.clock.now()
+        seats = list(event["seats"])
+        states = await self.repo.states([seat["s"] for seat in seats])
+        released = 0
+        for seat in seats:
+            signup_id = seat["s"]
+            state = states.get(signup_id)
+            status = state["status"] if state else None
+            if status == "confirmed":
+                continue
+            stale = seat["at"] <= now - HOLD_GRACE
+            if status is None or status == "waitlisted":
+                if not stale:
+                    continue  # a request or a promotion still on its way
+                if status is None and not await self.repo.tombstone(signup_id, event_id, now):
+                    status = "unknown"  # written meanwhile: read it again below
+                if status == "waitlisted" and seat.get("e") is not None:
+                    await self.repo.void_promotion(signup_id, seat["e"])
+                again = await self.repo.get(signup_id)
+                if again is not None and again["status"] == "confirmed":
+                    continue
+            if await self.events.release_seat(event_id, signup_id) is not None:
+                released += 1
+        promoted = await self.promote(event_id)
+        latest = await self.events.get(event_id)
+        if latest is not None:
+            await self.gate.store(latest)
+        return SweepResult(released, promoted, 0)
+
+    async def sweep(self) -> SweepResult:
+        """Reconcile every published event with seats and every cancelled event whose
+        sign-ups were not all cancelled."""
+        totals = SweepResult(0, 0, 0)
+        event_ids = [
+            *await self.events.published_with_seats(),
+            *await self.events.cancelled_not_closed(),
+        ]
+        for event_id in event_ids:
+            result = await self.reconcile(event_id)
+            totals = SweepResult(
+                totals.released + result.released,
+                totals.promoted + result.promoted,
+                totals.cancelled + result.cancelled,
+            )
+        return totals
+
+    # -- at the door -------------------------------------------------------------------
+
+    async def check_in(self, event_id: str, ticket: object, by: str) -> CheckinOut:
+        """First scan of a valid ticket of a confirmed sign-up of ``event_id``: attended.
+        Again: 409 ``already_attended`` (when, by whom); forged, cancelled, another
+        event's: 422 ``ticket_invalid``."""
+        ids = self.tickets.verify(ticket)
+        if ids is None or ids[0] != event_id:
+            raise TicketInvalid()
+        signup_id = ids[1]
+        doc = await self.repo.mark_attended(signup_id, event_id, self.clock.now(), by)
+        if doc is None:
+            current = await self.repo.get(signup_id)
+            if current is not None and current.get("attended_at") is not None:
+                raise AlreadyAttended(
+                    details={
+                        "attended_at": current["attended_at"].isoformat(),
+                        "by": current.get("attended_by"),
+                    }
+                )
+            raise TicketInvalid(details={"status": current["status"] if current else None})
+        return CheckinOut(
+            signup_id=signup_id,
+            event_id=event_id,
+            status="attended",
+            attended_at=doc["attended_at"],
+            name=doc.get("name", ""),
+            phone=doc.get("phone_masked", ""),
+        )
+
+    # -- reading ---------------------------------------------------------------------
+
+    async def mine(
+        self, principal: Principal, query: PageQuery
+    ) -> tuple[list[Document], str | None]:
+        position = MY_SIGNUPS.decode(query.cursor)
+        docs = await self.repo.page_of_user(principal.user_id, position, query.limit + 1)
+        return MY_SIGNUPS.page(docs, query.limit)
+
+    async def out(self, doc: Document) -> SignupOut:
+        return SignupOut(
+            id=str(doc["_id"]),
+            event_id=doc["event_id"],
+            status=doc["status"],
+            position=await self._position(doc),
+            ticket=self.tickets.issue(doc["event_id"], str(doc["_id"]))
+            if doc["status"] == "confirmed"
+            else None,
+            name=doc.get("name", ""),
+            phone=doc.get("phone_masked", ""),
+            created_at=doc["created_at"],
+        )
+
+    def phone_of(self, doc: Document) -> str | None:
+        """The full number (for the organizer's export only; never answered elsewhere)."""
+        sealed = doc.get("phone")
+        if not sealed:
+            return None
+        return self.phones.open(
+            SealedPhone(sealed["k"], bytes(sealed["n"]), bytes(sealed["c"])), str(doc["_id"])
+        )
+
+    # -- personal data (server.privacy) ----------------------------------------------
+
+    async def export_personal_data(self, user_id: str) -> Any:
+        return [
+            {
+                "id": str(doc["_id"]),
+                "event_id": doc["event_id"],
+                "status": doc["status"],
+                "name": doc.get("name", ""),
+                # Masked here too: the full number is kept encrypted, for the organizer.
+                "phone": doc.get("phone_masked", ""),
+                "created_at": doc["created_at"].isoformat(),
+                "cancelled_at": doc["cancelled_at"].isoformat()
+                if doc.get("cancelled_at")
+                else None,
+            }
+            for doc in await self.repo.of_user(user_id)
+        ]
+
+    async def erase_personal_data(self, user_id: str) -> None:
+        """Every active sign-up cancelled (a confirmed seat goes to the next in line),
+        then names and phone numbers removed. Idempotent."""
+        for doc in await self.repo.active_of_user(user_id):
+            await self._cancel(doc, "erased")
+        await asyncio.shield(self.repo.anonymise_user(user_id))
