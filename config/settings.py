@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     # How old the counters laid over cached answers may be for readers who are not
     # signed in (signed-in ones get them read for their answer): handlers/stories/counters.py
     feed_counters_ttl_s: float = Field(1.0, ge=0, le=60)
+    # Labour education (handlers/labour): how long a class's join code works, and how
+    # many join attempts a user, and failed ones an address, may make per hour (a join
+    # code is short: the limits are what make guessing one hopeless).
+    join_code_ttl_days: int = Field(30, ge=1, le=365)
+    join_attempts_per_user_per_hour: int = Field(10, ge=1)
+    join_failures_per_address_per_hour: int = Field(50, ge=1)
     shutdown_timeout_s: float = Field(20.0, ge=0)
     image_workers: int = Field(1, ge=1)
     # Uploads waiting for a free image worker (each holds its bytes); 503 past it.

@@ -41,8 +41,9 @@ class Whose(StrEnum):
     """Anyone's but the caller's own, which is 403 (four eyes: nobody publishes what
     they wrote)."""
     owner_or_admin = "owner_or_admin"
-    """The caller's own; an admin reaches everyone's (organizers and their events:
-    another organizer's is 404)."""
+    """The caller's own (as the room defines it: an organizer's event, a class they
+    teach or joined, their check-in), or anyone's for an admin; someone else's is 404
+    to everyone else."""
     link = "link"
     """Whoever holds the signed link the API gave out to those who may see the object
     (private photos: their owner); its bare id is 404 to everyone, owner included."""

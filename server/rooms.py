@@ -10,9 +10,10 @@ from __future__ import annotations
 from handlers.auth import ROOM as AUTH
 from handlers.events import ROOM as EVENTS
 from handlers.idempotency import ROOM as IDEMPOTENCY
+from handlers.labour import ROOM as LABOUR
 from handlers.media import ROOM as MEDIA
 from handlers.ops import ROOM as OPS
 from handlers.stories import ROOM as STORIES
 from server.room import Room
 
-ROOMS: tuple[Room, ...] = (OPS, IDEMPOTENCY, MEDIA, AUTH, STORIES, EVENTS)
+ROOMS: tuple[Room, ...] = (OPS, IDEMPOTENCY, MEDIA, AUTH, STORIES, EVENTS, LABOUR)

@@ -23,6 +23,7 @@ import orjson
 # The purposes in use; a new one is a new constant here (its key comes for free).
 ACCESS_TOKEN = "access-token"  # noqa: S105 (a purpose name, not a secret)
 MEDIA_URL = "media-url"
+JOIN_CODE = "join-code"
 
 _SIGNATURE_BYTES = 18  # 144 bits, 24 URL-safe characters, no padding
 _MAX_EXPIRES_DIGITS = 12  # Unix seconds up to the year 33658: enough, and bounded

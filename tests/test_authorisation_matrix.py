@@ -306,6 +306,10 @@ def test_the_declarations_promise_what_api_md_says() -> None:
     assert mine.expected({Role.student}, set(), 201) == (201, None)
     assert mine.expected({Role.student}, {"c"}, 201) == (404, "not_found")
     assert mine.expected({Role.student}, {"m"}, 201) == (422, "mnf")
+    theirs = Access.signed_in().on("k", "class", Whose.owner_or_admin)
+    assert theirs.expected({Role.teacher}, set(), 200) == (200, None)
+    assert theirs.expected({Role.teacher}, {"k"}, 200) == (404, "not_found")
+    assert theirs.expected({Role.admin}, {"k"}, 200) == (200, None)
     assert Access.public().expected(None, set(), 200) == (200, None)
     with pytest.raises(ValueError, match="needs its own code"):
         Access.signed_in().on("s", "story", Whose.not_owner)

@@ -99,6 +99,14 @@ class UserRepo:
         )
         return {str(doc["_id"]): doc.get("nickname") or "" async for doc in cursor}
 
+    async def get_many(self, user_ids: list[str]) -> list[UserRecord]:
+        """The live accounts among ``user_ids``, in one query."""
+        oids = [oid for oid in map(object_id, dict.fromkeys(user_ids)) if oid is not None]
+        if not oids:
+            return []
+        cursor = self.collection.find({"_id": {"$in": oids}, "deleted_at": None})
+        return [UserRecord.from_doc(doc) async for doc in cursor]
+
     async def find_by_username(self, username: str) -> UserRecord | None:
         doc = await self.collection.find_one({"username": username, "deleted_at": None})
         return UserRecord.from_doc(doc) if doc else None
@@ -176,6 +184,40 @@ class UserRepo:
             {"_id": ObjectId(user_id), "deleted_at": None},
             update,
             return_document=ReturnDocument.AFTER,
+        )
+        return UserRecord.from_doc(doc) if doc else None
+
+    async def set_affiliation(
+        self,
+        user_id: str,
+        *,
+        school_id: str | None,
+        class_id: str | None,
+        add_role: Role | None = None,
+        remove_role: Role | None = None,
+        now: datetime,
+    ) -> UserRecord | None:
+        """School and class (None removes them) and one role added or taken, in one
+        write; None if the account does not exist (or is erased)."""
+        oid = object_id(user_id)
+        if oid is None:
+            return None
+        affiliation = {"school_id": school_id, "class_id": class_id}
+        update: Document = {
+            "$set": {
+                **{key: value for key, value in affiliation.items() if value is not None},
+                "updated_at": now,
+            }
+        }
+        unset = {key: "" for key, value in affiliation.items() if value is None}
+        if unset:
+            update["$unset"] = unset
+        if add_role is not None:
+            update["$addToSet"] = {"roles": add_role.value}
+        if remove_role is not None:
+            update["$pull"] = {"roles": remove_role.value}
+        doc = await self.collection.find_one_and_update(
+            {"_id": oid, "deleted_at": None}, update, return_document=ReturnDocument.AFTER
         )
         return UserRecord.from_doc(doc) if doc else None
 

@@ -344,6 +344,33 @@ class AuthService:
             await self.media.release([old_avatar], ref)  # the sweeper may now collect it
         return user
 
+    async def set_affiliation(
+        self,
+        user_id: str,
+        *,
+        school_id: str | None,
+        class_id: str | None,
+        add_role: Role | None = None,
+        remove_role: Role | None = None,
+    ) -> UserRecord:
+        """The school and class ``GET /me`` shows (the labour room decides them), and the
+        role that goes with them; tokens carry the new roles from their next refresh."""
+        user = await self.users.set_affiliation(
+            user_id,
+            school_id=school_id,
+            class_id=class_id,
+            add_role=add_role,
+            remove_role=remove_role,
+            now=self.clock.now(),
+        )
+        if user is None:
+            raise NotFound()
+        return user
+
+    async def real_users(self, user_ids: list[str]) -> dict[str, UserRecord]:
+        """The live accounts among ``user_ids``, in one query."""
+        return {user.id: user for user in await self.users.get_many(user_ids)}
+
     async def create_staff_user(
         self, username: str, password: str, roles: list[Role], *, update: bool = False
     ) -> UserRecord:

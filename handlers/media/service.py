@@ -357,6 +357,16 @@ class MediaService:
         await self._delete_files(files)
         await self.repo.delete(str(doc["_id"]))
 
+    async def delete_of_owner(self, owner_id: str, purposes: Collection[str]) -> int:
+        """Delete every photo ``owner_id`` uploaded for one of ``purposes`` (a guardian
+        withdrew consent: the check-in photos go, the avatar stays); how many."""
+        deleted = 0
+        for doc in await self.repo.of_owner(owner_id):
+            if doc["purpose"] in purposes:
+                await self.delete_media(doc)
+                deleted += 1
+        return deleted
+
     async def sweep(self) -> dict[str, int]:
         now = self.clock.now()
         unreferenced = await self.repo.unreferenced_before(now - UNREFERENCED_GRACE)

@@ -542,7 +542,12 @@ async def test_seed_uploads_the_art_and_creates_nothing_twice(
     source = DemoSource(data=DEFAULT_DATA_DIR, art=tmp_path)
     # What `python -m server seed` runs: every room's seed, checked first, in room order.
     writers = [room.seed(source) for room in ROOMS if room.seed is not None]
-    assert [room.name for room in ROOMS if room.seed is not None] == ["auth", "stories", "events"]
+    assert [room.name for room in ROOMS if room.seed is not None] == [
+        "auth",
+        "stories",
+        "events",
+        "labour",
+    ]
 
     async def seed() -> tuple[int, int]:
         lines = [await write(client.app) for write in writers]

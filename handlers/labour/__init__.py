@@ -1,0 +1,127 @@
+"""劳动教育打卡: schools, classes with join codes, guardian consent, tasks, check-ins."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
+
+from aiohttp import web
+
+from handlers.auth.keys import AUTH_SERVICE
+from handlers.labour.keys import REVIEW_SERVICE, SCHOOL_SERVICE, TASK_SERVICE
+from handlers.labour.periods import TaskNotOpen
+from handlers.labour.repo import SchoolRepo, TaskRepo
+from handlers.labour.review import AlreadyReviewed, ReviewService
+from handlers.labour.routes import routes
+from handlers.labour.schemas import TaskIn
+from handlers.labour.schools import (
+    GuardianConsentRequired,
+    JoinCodeInvalid,
+    NotATeacher,
+    SchoolService,
+)
+from handlers.labour.tasks import AlreadyCheckedIn, PhotoRequired, TaskService
+from handlers.media.keys import MEDIA_SERVICE
+from server.keys import AUDIT, CLOCK, MONGO_DB, RATE_LIMITER, SETTINGS, SIGNER, WECHAT
+from server.paging import PageQuery
+from server.principal import Principal, Role
+from server.privacy import PersonalDataProvider
+from server.room import Database, DemoSource, Room, SeedWriter
+from server.signing import JOIN_CODE
+from server.wechat import ContentRejected
+
+DEMO_SCHOOL = ("株洲市匠心实验小学（演示）", "天元区")
+
+
+@contextlib.asynccontextmanager
+async def setup(app: web.Application) -> AsyncIterator[None]:
+    db = app[MONGO_DB]
+    schools = SchoolService(
+        app[SETTINGS],
+        SchoolRepo(db),
+        app[AUTH_SERVICE],
+        app[RATE_LIMITER],
+        app[AUDIT],
+        app[CLOCK],
+        app[SIGNER].for_purpose(JOIN_CODE),
+    )
+    app[SCHOOL_SERVICE] = schools
+    tasks = TaskService(
+        TaskRepo(db), schools, app[MEDIA_SERVICE], app[AUTH_SERVICE], app[WECHAT], app[CLOCK]
+    )
+    app[TASK_SERVICE] = tasks
+    app[REVIEW_SERVICE] = ReviewService(TaskRepo(db), schools, tasks, app[CLOCK])
+    yield
+
+
+async def ensure_indexes(db: Database) -> None:
+    await SchoolRepo(db).ensure_indexes()
+    await TaskRepo(db).ensure_indexes()
+
+
+def privacy(app: web.Application) -> Sequence[PersonalDataProvider]:
+    # Erased in reverse: the check-ins (and their photos) first, then the classes.
+    return (app[SCHOOL_SERVICE], app[TASK_SERVICE])
+
+
+def seed(source: DemoSource) -> SeedWriter:
+    """A demo school with the demo ``teacher`` (made by the auth room's seed) attached,
+    one class and one daily task; what exists already is left alone."""
+
+    async def write(app: web.Application) -> str:
+        schools, tasks = app[SCHOOL_SERVICE], app[TASK_SERVICE]
+        user = await app[AUTH_SERVICE].get_staff_user("teacher")
+        teacher = Principal(user.id, "seed", frozenset(user.roles), "seed")
+        admin = Principal("seed", "seed", frozenset({Role.admin}), "seed")
+        school = await schools.demo_school(admin, *DEMO_SCHOOL)
+        await schools.attach_teacher(admin, school.id, teacher.user_id)
+        classes = await schools.classes_of(teacher, PageQuery())
+        demo_class = (
+            classes.items[0]
+            if classes.items
+            else await schools.create_class(teacher, school.id, "三年级（1）班", 3)
+        )
+        if not (await tasks.tasks_page(teacher, PageQuery())).items:
+            today = app[CLOCK].today()
+            await tasks.create_task(
+                teacher,
+                TaskIn(
+                    title="整理自己的书桌（演示）",
+                    description="每天放学后整理书桌，拍一张整理后的照片。",
+                    category="daily_life",
+                    class_ids=[demo_class.id],
+                    start_date=today,
+                    end_date=today + timedelta(days=30),
+                    frequency="daily",
+                    hours=0.5,
+                    photo_required=True,
+                    makeup_days=2,
+                ),
+            )
+        return (
+            f"demo labour: {school.name}, class {demo_class.name} "
+            f"(join code {demo_class.join_code}), one daily task by 'teacher'"
+        )
+
+    return write
+
+
+ROOM = Room(
+    name="labour",
+    routes=(routes,),
+    setup=setup,
+    indexes=ensure_indexes,
+    privacy=privacy,
+    seed=seed,
+    errors=(
+        GuardianConsentRequired,
+        JoinCodeInvalid,
+        NotATeacher,
+        TaskNotOpen,
+        PhotoRequired,
+        AlreadyCheckedIn,
+        AlreadyReviewed,
+        ContentRejected,
+    ),
+)

@@ -1,0 +1,13 @@
+"""The labour room's typed keys."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from handlers.labour.review import ReviewService
+from handlers.labour.schools import SchoolService
+from handlers.labour.tasks import TaskService
+
+SCHOOL_SERVICE = web.AppKey("school_service", SchoolService)
+TASK_SERVICE = web.AppKey("task_service", TaskService)
+REVIEW_SERVICE = web.AppKey("review_service", ReviewService)

@@ -1,0 +1,376 @@
+"""The only code that touches the labour room's collections, and the only place in the
+room that writes a MongoDB filter or update.
+
+Integrity is in unique indexes, never in a read before a write:
+
+- ``classes.join_code_digest``: no two classes answer to one join code.
+- ``enrolments._id`` is the student's id: a student is in one class at a time, and
+  moving class is one atomic update of that document (``class_history`` keeps where
+  they were).
+- ``checkins.slot`` is ``<task>:<student>:<period>``: one check-in per task, student and
+  period. A rejected check-in moves its slot out of the way (to its own id), so it may
+  be redone.
+
+Every indexed field is top level (see DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from server.paging import ID_DESCENDING, Keyset, Position, SortField
+from server.repo import as_object_id, find_page
+
+Document = dict[str, Any]
+
+SCHOOLS = Keyset("schools", ID_DESCENDING)
+CLASSES = Keyset("classes", ID_DESCENDING)
+STUDENTS = Keyset("class_students", (SortField("_id", "str"),))
+"""A class's students by their user id (an enrolment's ``_id``)."""
+TASKS = Keyset("tasks", ID_DESCENDING)
+MY_CHECKINS = Keyset("my_checkins", ID_DESCENDING)
+TEACHER_CHECKINS = Keyset("teacher_checkins", ID_DESCENDING)
+
+
+class SlotTaken(Exception):
+    """The student has a check-in for this task and period already."""
+
+
+class CodeTaken(Exception):
+    """Another class answers to this join code (a collision: draw another)."""
+
+
+def new_id() -> str:
+    """An id for a document about to be written (its photos are marked as used first)."""
+    return str(ObjectId())
+
+
+def _oids(ids: list[str]) -> list[ObjectId]:
+    return [oid for oid in map(as_object_id, ids) if oid is not None]
+
+
+class SchoolRepo:
+    """Schools, their teachers, classes, enrolments, class history and consents."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.schools = db["schools"]
+        self.teachers = db["school_teachers"]
+        self.classes = db["classes"]
+        self.enrolments = db["enrolments"]
+        self.history = db["class_history"]
+        self.consents = db["guardian_consents"]
+
+    async def ensure_indexes(self) -> None:
+        await self.teachers.create_index([("school_id", ASCENDING)])
+        await self.classes.create_index([("join_code_digest", ASCENDING)], unique=True)
+        await self.classes.create_index([("teacher_id", ASCENDING)])
+        await self.enrolments.create_index([("class_id", ASCENDING)])
+        await self.history.create_index([("student_id", ASCENDING), ("joined_at", ASCENDING)])
+        await self.consents.create_index([("student_id", ASCENDING)])
+
+    # -- schools and teachers ---------------------------------------------------------
+
+    async def insert_school(self, doc: Document) -> Document:
+        doc = {**doc, "_id": ObjectId()}
+        await self.schools.insert_one(doc)
+        return doc
+
+    async def get_school(self, school_id: str) -> Document | None:
+        oid = as_object_id(school_id)
+        return await self.schools.find_one({"_id": oid}) if oid else None
+
+    async def find_school_by_name(self, name: str) -> Document | None:
+        return await self.schools.find_one({"name": name})
+
+    async def schools_page(self, position: Position | None, limit: int) -> list[Document]:
+        return await find_page(self.schools, {}, SCHOOLS, position, limit)
+
+    async def attach_teacher(self, user_id: str, school_id: str, now: datetime) -> None:
+        """The teacher's school (one: attaching again moves them)."""
+        await self.teachers.update_one(
+            {"_id": user_id},
+            {"$set": {"school_id": school_id, "attached_at": now}},
+            upsert=True,
+        )
+
+    async def school_of_teacher(self, user_id: str) -> str | None:
+        doc = await self.teachers.find_one({"_id": user_id})
+        return str(doc["school_id"]) if doc else None
+
+    # -- classes ------------------------------------------------------------------------
+
+    async def insert_class(self, doc: Document) -> Document:
+        """Insert under ``doc["_id"]``; ``CodeTaken`` if its join code collides."""
+        doc = {**doc, "_id": as_object_id(doc["_id"]) or ObjectId()}
+        try:
+            await self.classes.insert_one(doc)
+        except DuplicateKeyError:
+            raise CodeTaken() from None
+        return doc
+
+    async def get_class(self, class_id: str) -> Document | None:
+        oid = as_object_id(class_id)
+        return await self.classes.find_one({"_id": oid}) if oid else None
+
+    async def get_classes(self, class_ids: list[str]) -> list[Document]:
+        oids = _oids(class_ids)
+        if not oids:
+            return []
+        return [doc async for doc in self.classes.find({"_id": {"$in": oids}})]
+
+    async def class_by_code_digest(self, digest: str) -> Document | None:
+        return await self.classes.find_one({"join_code_digest": digest})
+
+    async def set_join_code(
+        self, class_id: str, generation: str, digest: str, expires_at: datetime
+    ) -> Document | None:
+        """A new join code for the class (the old one stops working); ``CodeTaken`` on a
+        collision."""
+        oid = as_object_id(class_id)
+        if oid is None:
+            return None
+        try:
+            return await self.classes.find_one_and_update(
+                {"_id": oid},
+                {
+                    "$set": {
+                        "join_code_generation": generation,
+                        "join_code_digest": digest,
+                        "join_code_expires_at": expires_at,
+                    }
+                },
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            raise CodeTaken() from None
+
+    async def class_ids_of_teacher(self, teacher_id: str, limit: int = 1000) -> list[str]:
+        cursor = self.classes.find({"teacher_id": teacher_id}, projection={"_id": 1})
+        return [str(doc["_id"]) async for doc in cursor.limit(limit)]
+
+    async def classes_of_teacher(
+        self, teacher_id: str, position: Position | None, limit: int
+    ) -> list[Document]:
+        return await find_page(self.classes, {"teacher_id": teacher_id}, CLASSES, position, limit)
+
+    async def student_counts(self, class_ids: list[str]) -> dict[str, int]:
+        """Students now in each class, counted (no counter that can drift)."""
+        if not class_ids:
+            return {}
+        cursor = await self.enrolments.aggregate(
+            [
+                {"$match": {"class_id": {"$in": class_ids}}},
+                {"$group": {"_id": "$class_id", "n": {"$sum": 1}}},
+            ]
+        )
+        counts = {str(doc["_id"]): int(doc["n"]) async for doc in cursor}
+        return {class_id: counts.get(class_id, 0) for class_id in class_ids}
+
+    # -- enrolments and history ---------------------------------------------------------
+
+    async def enrol(self, student_id: str, fields: Document) -> Document | None:
+        """Put the student in a class (moving them if they were in another): one atomic
+        write of their one enrolment; returns the enrolment it replaced, if any."""
+        for _ in range(3):
+            try:
+                return await self.enrolments.find_one_and_update(
+                    {"_id": student_id},
+                    {"$set": fields},
+                    upsert=True,
+                    return_document=ReturnDocument.BEFORE,
+                )
+            except DuplicateKeyError:
+                continue  # a concurrent first join inserted it: now it is an update
+        raise RuntimeError("enrolment neither inserted nor updated")
+
+    async def enrolment(self, student_id: str) -> Document | None:
+        return await self.enrolments.find_one({"_id": student_id})
+
+    async def enrolments_of(self, student_ids: list[str]) -> list[Document]:
+        if not student_ids:
+            return []
+        return [doc async for doc in self.enrolments.find({"_id": {"$in": student_ids}})]
+
+    async def unenrol(self, student_id: str, class_id: str | None = None) -> Document | None:
+        """Take the student out of their class (of ``class_id`` only, if given)."""
+        query: Document = {"_id": student_id}
+        if class_id is not None:
+            query["class_id"] = class_id
+        return await self.enrolments.find_one_and_delete(query)
+
+    async def students_page(
+        self, class_id: str, position: Position | None, limit: int
+    ) -> list[Document]:
+        return await find_page(self.enrolments, {"class_id": class_id}, STUDENTS, position, limit)
+
+    async def add_history(self, doc: Document) -> None:
+        await self.history.insert_one({**doc, "_id": ObjectId()})
+
+    async def close_history(
+        self, student_id: str, class_id: str, now: datetime, reason: str
+    ) -> None:
+        await self.history.update_many(
+            {"student_id": student_id, "class_id": class_id, "left_at": None},
+            {"$set": {"left_at": now, "left_reason": reason}},
+        )
+
+    async def history_of(self, student_id: str) -> list[Document]:
+        cursor = self.history.find({"student_id": student_id}).sort("joined_at", ASCENDING)
+        return [doc async for doc in cursor]
+
+    async def delete_history_of(self, student_id: str) -> None:
+        await self.history.delete_many({"student_id": student_id})
+
+    # -- guardian consents --------------------------------------------------------------
+
+    async def insert_consent(self, doc: Document) -> Document:
+        doc = {**doc, "_id": ObjectId()}
+        await self.consents.insert_one(doc)
+        return doc
+
+    async def consents_of(self, student_id: str) -> list[Document]:
+        cursor = self.consents.find({"student_id": student_id}).sort("consented_at", ASCENDING)
+        return [doc async for doc in cursor]
+
+    async def withdraw_consents(self, student_id: str, now: datetime) -> int:
+        result = await self.consents.update_many(
+            {"student_id": student_id, "withdrawn_at": None}, {"$set": {"withdrawn_at": now}}
+        )
+        return int(result.modified_count)
+
+    async def delete_consents_of(self, student_id: str) -> None:
+        await self.consents.delete_many({"student_id": student_id})
+
+
+class TaskRepo:
+    """Tasks and check-ins."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.tasks = db["labour_tasks"]
+        self.checkins = db["checkins"]
+
+    async def ensure_indexes(self) -> None:
+        await self.tasks.create_index([("class_ids", ASCENDING), ("_id", DESCENDING)])
+        await self.tasks.create_index([("teacher_id", ASCENDING), ("_id", DESCENDING)])
+        await self.checkins.create_index([("slot", ASCENDING)], unique=True)
+        await self.checkins.create_index([("student_id", ASCENDING), ("_id", DESCENDING)])
+        await self.checkins.create_index([("task_id", ASCENDING), ("period", ASCENDING)])
+
+    # -- tasks ---------------------------------------------------------------------------
+
+    async def insert_task(self, doc: Document) -> Document:
+        doc = {**doc, "_id": ObjectId()}
+        await self.tasks.insert_one(doc)
+        return doc
+
+    async def get_task(self, task_id: str) -> Document | None:
+        oid = as_object_id(task_id)
+        return await self.tasks.find_one({"_id": oid}) if oid else None
+
+    async def tasks_of_class(
+        self, class_id: str, position: Position | None, limit: int
+    ) -> list[Document]:
+        return await find_page(
+            self.tasks, {"class_ids": class_id, "status": "open"}, TASKS, position, limit
+        )
+
+    async def tasks_of_teacher(
+        self, teacher_id: str, position: Position | None, limit: int
+    ) -> list[Document]:
+        return await find_page(self.tasks, {"teacher_id": teacher_id}, TASKS, position, limit)
+
+    # -- check-ins ----------------------------------------------------------------------
+
+    async def insert_checkin(self, doc: Document) -> Document:
+        """Insert under ``doc["_id"]``; ``SlotTaken`` if its slot is taken (the unique
+        index decides, not a read before)."""
+        doc = {**doc, "_id": as_object_id(doc["_id"]) or ObjectId()}
+        try:
+            await self.checkins.insert_one(doc)
+        except DuplicateKeyError:
+            raise SlotTaken() from None
+        return doc
+
+    async def get_checkin(self, checkin_id: str) -> Document | None:
+        oid = as_object_id(checkin_id)
+        return await self.checkins.find_one({"_id": oid}) if oid else None
+
+    async def delete_checkin(self, checkin_id: str) -> bool:
+        oid = as_object_id(checkin_id)
+        if oid is None:
+            return False
+        result = await self.checkins.delete_one({"_id": oid})
+        return bool(result.deleted_count)
+
+    async def checkins_for_periods(
+        self, student_id: str, task_periods: list[tuple[str, str]]
+    ) -> list[Document]:
+        """The student's check-ins of these (task, period) pairs, oldest first."""
+        if not task_periods:
+            return []
+        cursor = self.checkins.find(
+            {
+                "student_id": student_id,
+                "$or": [{"task_id": task, "period": period} for task, period in task_periods],
+            }
+        ).sort("_id", ASCENDING)
+        return [doc async for doc in cursor]
+
+    async def checkins_page(
+        self, student_id: str, position: Position | None, limit: int
+    ) -> list[Document]:
+        return await find_page(
+            self.checkins, {"student_id": student_id}, MY_CHECKINS, position, limit
+        )
+
+    async def checkins_of_student(self, student_id: str, limit: int = 500) -> list[Document]:
+        cursor = self.checkins.find({"student_id": student_id}).sort("_id", ASCENDING)
+        return [doc async for doc in cursor.limit(limit)]
+
+    async def checkins_of_classes(
+        self,
+        class_ids: list[str] | None,
+        status: str | None,
+        position: Position | None,
+        limit: int,
+    ) -> list[Document]:
+        """Check-ins of these classes (None: of every class), newest first."""
+        query: Document = {}
+        if class_ids is not None:
+            query["class_id"] = {"$in": class_ids}
+        if status is not None:
+            query["status"] = status
+        return await find_page(self.checkins, query, TEACHER_CHECKINS, position, limit)
+
+    async def review(
+        self, checkin_id: str, decision: str, review: Document, credited_hours: float
+    ) -> Document | None:
+        """Decide a submitted check-in, once: the update matches only while it is
+        ``submitted``, so of two teachers deciding at the same moment one wins and the
+        hours are credited once. A rejected check-in frees its slot (its own id takes
+        it), so the student may redo it. None if it is not submitted (any more)."""
+        oid = as_object_id(checkin_id)
+        if oid is None:
+            return None
+        changes: Document = {"status": decision, "review": review}
+        if decision == "approved":
+            changes["credited_hours"] = credited_hours
+        else:
+            changes["slot"] = str(oid)
+        return await self.checkins.find_one_and_update(
+            {"_id": oid, "status": "submitted"},
+            {"$set": changes},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def get_checkins(self, checkin_ids: list[str]) -> list[Document]:
+        oids = _oids(checkin_ids)
+        if not oids:
+            return []
+        return [doc async for doc in self.checkins.find({"_id": {"$in": oids}})]

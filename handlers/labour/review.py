@@ -1,0 +1,124 @@
+"""Teachers review check-ins of their own classes: one, or many in one request.
+
+A decision is one conditional update that matches only a ``submitted`` check-in
+(``TaskRepo.review``): two teachers approving the same check-in at the same moment
+make one decision, and the hours are credited once. The hours credited are the ones
+the check-in was made for, so editing a task later never rewrites approved hours.
+A rejection frees the check-in's period: the student may redo it.
+"""
+
+from __future__ import annotations
+
+from handlers.labour.repo import TEACHER_CHECKINS, Document, TaskRepo
+from handlers.labour.schemas import (
+    BulkReviewOut,
+    BulkReviewResult,
+    CheckInOut,
+    CheckInPage,
+    TeacherCheckInQuery,
+)
+from handlers.labour.schools import SchoolService, is_admin
+from handlers.labour.tasks import TaskService
+from server.clock import Clock
+from server.errors import Conflict, NotFound
+from server.principal import Principal
+
+
+class AlreadyReviewed(Conflict):
+    code = "already_reviewed"
+    message = "这条打卡已经审核过了"
+
+
+class ReviewService:
+    def __init__(
+        self, repo: TaskRepo, schools: SchoolService, tasks: TaskService, clock: Clock
+    ) -> None:
+        self.repo = repo
+        self.schools = schools
+        self.tasks = tasks
+        self.clock = clock
+
+    async def _teaches(self, principal: Principal, docs: list[Document]) -> set[str]:
+        """The classes among ``docs``' that the caller may review (teacher or admin)."""
+        classes = await self.schools.classes_by_id([doc["class_id"] for doc in docs])
+        return {
+            class_id
+            for class_id, doc in classes.items()
+            if is_admin(principal) or doc["teacher_id"] == principal.user_id
+        }
+
+    async def page(self, principal: Principal, query: TeacherCheckInQuery) -> CheckInPage:
+        """Check-ins of the caller's classes (one of them with ``class_id``; another
+        teacher's class: 404), newest first, with real names."""
+        position = TEACHER_CHECKINS.decode(query.cursor)
+        class_ids: list[str] | None
+        if query.class_id is not None:
+            await self.schools.own_class(principal, query.class_id)
+            class_ids = [query.class_id]
+        elif is_admin(principal):
+            class_ids = None
+        else:
+            class_ids = await self.schools.class_ids_taught(principal)
+        docs = await self.repo.checkins_of_classes(
+            class_ids, query.status, position, query.limit + 1
+        )
+        docs, next_cursor = TEACHER_CHECKINS.page(docs, query.limit)
+        return CheckInPage(items=await self.outs(principal, docs), next_cursor=next_cursor)
+
+    async def outs(self, principal: Principal, docs: list[Document]) -> list[CheckInOut]:
+        outs = await self.tasks.checkin_outs(docs)
+        names = await self.schools.real_names(principal, [doc["student_id"] for doc in docs])
+        for out in outs:
+            out.student_name = names.get(out.student_id)
+        return outs
+
+    async def _decide(
+        self, principal: Principal, doc: Document, decision: str, comment: str
+    ) -> Document | None:
+        review = {
+            "decision": decision,
+            "comment": comment,
+            "by": principal.user_id,
+            "at": self.clock.now(),
+        }
+        return await self.repo.review(str(doc["_id"]), decision, review, float(doc["hours"]))
+
+    async def review(
+        self, principal: Principal, checkin_id: str, decision: str, comment: str
+    ) -> CheckInOut:
+        doc = await self.repo.get_checkin(checkin_id)
+        if doc is None or doc["class_id"] not in await self._teaches(principal, [doc]):
+            raise NotFound()
+        decided = await self._decide(principal, doc, decision, comment)
+        if decided is None:
+            current = await self.repo.get_checkin(checkin_id)
+            raise AlreadyReviewed(details={"status": current["status"] if current else None})
+        return (await self.outs(principal, [decided]))[0]
+
+    async def review_many(
+        self, principal: Principal, checkin_ids: list[str], decision: str, comment: str
+    ) -> BulkReviewOut:
+        """Each id decided on its own (the same rules as one by one); a result per id,
+        in the order given."""
+        ids = list(dict.fromkeys(checkin_ids))
+        docs = {str(doc["_id"]): doc for doc in await self.repo.get_checkins(ids)}
+        allowed = await self._teaches(principal, list(docs.values()))
+        results = []
+        for checkin_id in ids:
+            doc = docs.get(checkin_id)
+            if doc is None or doc["class_id"] not in allowed:
+                results.append(BulkReviewResult(id=checkin_id, status=None, error="not_found"))
+                continue
+            decided = await self._decide(principal, doc, decision, comment)
+            current = decided or await self.repo.get_checkin(checkin_id)
+            if current is None:  # erased meanwhile (consent withdrawn)
+                results.append(BulkReviewResult(id=checkin_id, status=None, error="not_found"))
+            elif decided is None:
+                results.append(
+                    BulkReviewResult(
+                        id=checkin_id, status=current["status"], error="already_reviewed"
+                    )
+                )
+            else:
+                results.append(BulkReviewResult(id=checkin_id, status=decided["status"]))
+        return BulkReviewOut(results=results)

@@ -1,0 +1,225 @@
+"""The labour room's edge: schools, classes, consent, tasks and check-ins."""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from handlers.media.schemas import MediaOut
+from server.ids import ObjectIdText
+from server.paging import Page, PageQuery
+from server.rest import ApiIn, ApiOut
+
+Category = Literal["daily_life", "productive", "service"]
+Frequency = Literal["once", "daily", "weekly"]
+Relationship = Literal["father", "mother", "grandparent", "other_guardian"]
+CheckInStatus = Literal["submitted", "approved", "rejected"]
+MyStatus = Literal["todo", "submitted", "approved", "rejected"]
+
+# -- schools and classes ------------------------------------------------------------------
+
+
+class SchoolIn(ApiIn):
+    name: str = Field(min_length=1, max_length=64)
+    district: str = Field(min_length=1, max_length=32)
+
+
+class SchoolOut(ApiOut):
+    id: str
+    name: str
+    district: str
+    created_at: datetime
+
+
+class SchoolPage(Page[SchoolOut]):
+    pass
+
+
+class TeacherIn(ApiIn):
+    user_id: ObjectIdText
+
+
+class TeacherOut(ApiOut):
+    user_id: str
+    school_id: str
+
+
+class ClassIn(ApiIn):
+    school_id: ObjectIdText
+    name: str = Field(min_length=1, max_length=32)
+    grade: int = Field(ge=1, le=12, description="1-6 primary, 7-9 junior, 10-12 senior")
+
+
+class ClassOut(ApiOut):
+    id: str
+    school_id: str
+    name: str
+    grade: int
+    join_code: str | None = Field(description="Only in answers to the class's teacher")
+    join_code_expires_at: datetime | None = None
+    student_count: int
+
+
+class ClassPage(Page[ClassOut]):
+    pass
+
+
+class ConsentIn(ApiIn):
+    guardian_name: str = Field(min_length=1, max_length=32)
+    relationship: Relationship
+    version: str = Field(min_length=1, max_length=32)
+
+
+class JoinIn(ApiIn):
+    join_code: str = Field(min_length=1, max_length=32)
+    student_name: str = Field(min_length=1, max_length=32)
+    # Optional here so that its absence is the contract's 422 guardian_consent_required,
+    # not a generic invalid_request.
+    guardian_consent: ConsentIn | None = None
+
+
+class ConsentTextOut(ApiOut):
+    version: str
+    title: str
+    text: str
+    sha256: str
+
+
+class StudentOut(ApiOut):
+    """A student as their own class's teacher sees them (real name included)."""
+
+    user_id: str
+    student_name: str
+    nickname: str
+    joined_at: datetime
+
+
+class StudentPage(Page[StudentOut]):
+    pass
+
+
+class WithdrawnOut(ApiOut):
+    status: Literal["withdrawn"] = "withdrawn"
+    erased_checkins: int
+
+
+# -- tasks and check-ins --------------------------------------------------------------------
+
+
+class TaskIn(ApiIn):
+    title: str = Field(min_length=1, max_length=64)
+    description: str = Field("", max_length=2000)
+    category: Category
+    class_ids: list[ObjectIdText] = Field(min_length=1, max_length=20)
+    start_date: date = Field(description="Asia/Shanghai date")
+    end_date: date = Field(description="Asia/Shanghai date, inclusive")
+    frequency: Frequency
+    hours: float = Field(gt=0, le=24, description="Credited per approved check-in")
+    photo_required: bool = False
+    makeup_days: int = Field(
+        0, ge=0, le=7, description="补卡: days after a period a late check-in is taken"
+    )
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> TaskIn:
+        if self.end_date < self.start_date:
+            raise ValueError("end_date is before start_date")
+        if (self.end_date - self.start_date).days > 366:
+            raise ValueError("a task lasts at most a year")
+        return self
+
+
+class TaskOut(ApiOut):
+    id: str
+    title: str
+    description: str
+    category: Category
+    class_ids: list[str]
+    start_date: date
+    end_date: date
+    frequency: Frequency
+    hours: float
+    photo_required: bool
+    makeup_days: int
+    status: Literal["open", "closed"]
+    my_status: MyStatus | None = Field(
+        None, description="The caller's state in the current period (students)"
+    )
+    period: str | None = Field(None, description="The current period (students)")
+
+
+class TaskPage(Page[TaskOut]):
+    pass
+
+
+class CheckInIn(ApiIn):
+    note: str = Field("", max_length=500)
+    media_ids: list[str] = Field(default_factory=list, max_length=9)
+    date: dt.date | None = Field(
+        None,
+        description="The Asia/Shanghai day checked in for (补卡 of an earlier period within "
+        "the task's makeup_days); today when left out",
+    )
+
+
+class ReviewOut(ApiOut):
+    decision: Literal["approved", "rejected"]
+    comment: str
+    by: str
+    at: datetime
+
+
+class CheckInOut(ApiOut):
+    id: str
+    task_id: str
+    student_id: str
+    period: str
+    status: CheckInStatus
+    note: str
+    photos: list[MediaOut]
+    late: bool
+    flags: list[str]
+    review: ReviewOut | None
+    created_at: datetime
+    student_name: str | None = Field(
+        None, description="The student's real name: only for the teacher of their class"
+    )
+
+
+class CheckInPage(Page[CheckInOut]):
+    pass
+
+
+class TeacherCheckInQuery(PageQuery):
+    status: CheckInStatus | None = None
+    class_id: ObjectIdText | None = None
+
+
+Decision = Literal["approved", "rejected"]
+
+
+class ReviewIn(ApiIn):
+    decision: Decision
+    comment: str = Field("", max_length=200)
+
+
+class BulkReviewIn(ApiIn):
+    ids: list[ObjectIdText] = Field(min_length=1, max_length=100)
+    decision: Decision
+    comment: str = Field("", max_length=200)
+
+
+class BulkReviewResult(ApiOut):
+    id: str
+    status: CheckInStatus | None = Field(description="The check-in's status after the request")
+    error: Literal["not_found", "already_reviewed"] | None = None
+
+
+class BulkReviewOut(ApiOut):
+    results: list[BulkReviewResult]
+
+
+__all__ = ["PageQuery"]

@@ -1,0 +1,457 @@
+"""Schools, their teachers, classes with join codes, enrolment with guardian consent.
+
+Who sees what: an admin everything; a teacher the classes they created (in the school
+an admin attached them to) and, inside those classes only, their students' real names;
+a student their own class (without its join code). Anything else is 404, not 403.
+
+A student is in one class at a time: their enrolment is one document (``_id`` = their
+user id), so joining another class is one atomic write that moves them, and
+``class_history`` keeps where they were. The school and class shown by ``GET /me`` and
+the ``student`` role are written to the account through the auth room's service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+from typing import Any
+
+from config.settings import Settings
+from handlers.auth.repo import UserRecord
+from handlers.auth.service import AuthService
+from handlers.labour import codes, consent
+from handlers.labour.repo import (
+    CLASSES,
+    SCHOOLS,
+    STUDENTS,
+    CodeTaken,
+    Document,
+    SchoolRepo,
+    new_id,
+)
+from handlers.labour.schemas import (
+    ClassOut,
+    ClassPage,
+    ConsentIn,
+    SchoolOut,
+    SchoolPage,
+    StudentOut,
+    StudentPage,
+)
+from server.audit import AuditLog, user_actor
+from server.clock import Clock
+from server.errors import AppError, InvalidRequest, NotFound, RateLimited
+from server.paging import PageQuery
+from server.principal import Principal, Role
+from server.redis_state import RateLimiter
+from server.signing import PurposeSigner
+
+_CODE_ATTEMPTS = 5  # draws of a fresh generation before a (40-bit) collision is an error
+
+
+class GuardianConsentRequired(AppError):
+    status = 422
+    code = "guardian_consent_required"
+    message = "加入班级需要监护人同意"
+
+
+class JoinCodeInvalid(AppError):
+    status = 422
+    code = "join_code_invalid"
+    message = "班级码无效或已过期，请向老师确认"
+
+
+class NotATeacher(InvalidRequest):
+    code = "not_a_teacher"
+    message = "该账号不是教师账号"
+
+
+def is_admin(principal: Principal) -> bool:
+    return Role.admin in principal.roles
+
+
+class SchoolService:
+    privacy_section = "labour_classes"
+
+    def __init__(
+        self,
+        settings: Settings,
+        repo: SchoolRepo,
+        auth: AuthService,
+        rate_limiter: RateLimiter,
+        audit: AuditLog,
+        clock: Clock,
+        code_signer: PurposeSigner,
+    ) -> None:
+        self.settings = settings
+        self.repo = repo
+        self.auth = auth
+        self.rate_limiter = rate_limiter
+        self.audit = audit
+        self.clock = clock
+        self.code_signer = code_signer
+
+    # -- schools and teachers (admins) --------------------------------------------------
+
+    async def create_school(self, principal: Principal, name: str, district: str) -> SchoolOut:
+        doc = await self.repo.insert_school(
+            {
+                "name": name,
+                "district": district,
+                "created_by": principal.user_id,
+                "created_at": self.clock.now(),
+            }
+        )
+        return self.school_out(doc)
+
+    async def demo_school(self, principal: Principal, name: str, district: str) -> SchoolOut:
+        """The school of this name, created if missing (``python -m server seed``)."""
+        doc = await self.repo.find_school_by_name(name)
+        if doc is None:
+            return await self.create_school(principal, name, district)
+        return self.school_out(doc)
+
+    async def schools_page(self, query: PageQuery) -> SchoolPage:
+        position = SCHOOLS.decode(query.cursor)
+        docs = await self.repo.schools_page(position, query.limit + 1)
+        docs, next_cursor = SCHOOLS.page(docs, query.limit)
+        return SchoolPage(items=[self.school_out(doc) for doc in docs], next_cursor=next_cursor)
+
+    async def attach_teacher(self, principal: Principal, school_id: str, user_id: str) -> str:
+        """Attach a teacher account (it must hold the ``teacher`` role) to the school."""
+        if await self.repo.get_school(school_id) is None:
+            raise NotFound()
+        try:
+            user = await self.auth.get_user(user_id)
+        except NotFound:
+            raise InvalidRequest.for_fields({"user_id": "no such account"}) from None
+        if Role.teacher not in user.roles:
+            raise NotATeacher(details={"fields": {"user_id": "not a teacher account"}})
+        await self.repo.attach_teacher(user_id, school_id, self.clock.now())
+        await self.auth.set_affiliation(user_id, school_id=school_id, class_id=None)
+        await self.audit.record(
+            user_actor(principal.user_id), "teacher_attached", user_id, {"school_id": school_id}
+        )
+        return school_id
+
+    @staticmethod
+    def school_out(doc: Document) -> SchoolOut:
+        return SchoolOut(
+            id=str(doc["_id"]),
+            name=doc["name"],
+            district=doc["district"],
+            created_at=doc["created_at"],
+        )
+
+    # -- classes (teachers) ---------------------------------------------------------------
+
+    def _code_fields(self, class_id: str) -> tuple[Document, str]:
+        generation = codes.new_generation()
+        code = codes.derive_code(self.code_signer, class_id, generation)
+        expires_at = self.clock.now() + timedelta(days=self.settings.join_code_ttl_days)
+        fields = {
+            "join_code_generation": generation,
+            "join_code_digest": codes.digest(self.code_signer, code),
+            "join_code_expires_at": expires_at,
+        }
+        return fields, code
+
+    async def create_class(
+        self, principal: Principal, school_id: str, name: str, grade: int
+    ) -> ClassOut:
+        """A class in the teacher's own school (another school, or none: 404)."""
+        if (
+            not is_admin(principal)
+            and await self.repo.school_of_teacher(principal.user_id) != school_id
+        ):
+            raise NotFound()
+        if await self.repo.get_school(school_id) is None:
+            raise NotFound()
+        class_id = new_id()
+        for _ in range(_CODE_ATTEMPTS):
+            fields, _code = self._code_fields(class_id)
+            try:
+                doc = await self.repo.insert_class(
+                    {
+                        "_id": class_id,
+                        "school_id": school_id,
+                        "teacher_id": principal.user_id,
+                        "name": name,
+                        "grade": grade,
+                        "created_at": self.clock.now(),
+                        **fields,
+                    }
+                )
+            except CodeTaken:
+                continue
+            return (await self.class_outs([doc], principal))[0]
+        raise RuntimeError("no free join code after several draws")
+
+    async def rotate_join_code(self, principal: Principal, class_id: str) -> ClassOut:
+        await self.own_class(principal, class_id)
+        for _ in range(_CODE_ATTEMPTS):
+            fields, _code = self._code_fields(class_id)
+            try:
+                doc = await self.repo.set_join_code(
+                    class_id,
+                    fields["join_code_generation"],
+                    fields["join_code_digest"],
+                    fields["join_code_expires_at"],
+                )
+            except CodeTaken:
+                continue
+            if doc is None:
+                raise NotFound()
+            return (await self.class_outs([doc], principal))[0]
+        raise RuntimeError("no free join code after several draws")
+
+    async def own_class(self, principal: Principal, class_id: str) -> Document:
+        """The class, if the caller is its teacher (or an admin); else 404."""
+        doc = await self.repo.get_class(class_id)
+        if doc is None or not (is_admin(principal) or doc["teacher_id"] == principal.user_id):
+            raise NotFound()
+        return doc
+
+    async def visible_class(self, principal: Principal, class_id: str) -> Document:
+        """The class, for its teacher, an admin or a student in it; else 404."""
+        doc = await self.repo.get_class(class_id)
+        if doc is None:
+            raise NotFound()
+        if is_admin(principal) or doc["teacher_id"] == principal.user_id:
+            return doc
+        enrolment = await self.repo.enrolment(principal.user_id)
+        if enrolment is None or enrolment["class_id"] != class_id:
+            raise NotFound()
+        return doc
+
+    async def classes_of(self, principal: Principal, query: PageQuery) -> ClassPage:
+        """The caller's classes: the ones they teach."""
+        position = CLASSES.decode(query.cursor)
+        docs = await self.repo.classes_of_teacher(principal.user_id, position, query.limit + 1)
+        docs, next_cursor = CLASSES.page(docs, query.limit)
+        return ClassPage(items=await self.class_outs(docs, principal), next_cursor=next_cursor)
+
+    async def classes_by_id(self, class_ids: list[str]) -> dict[str, Document]:
+        return {str(doc["_id"]): doc for doc in await self.repo.get_classes(class_ids)}
+
+    async def class_outs(self, docs: list[Document], principal: Principal) -> list[ClassOut]:
+        """``ClassOut`` of each class; the join code only for its teacher (and admins)."""
+        counts = await self.repo.student_counts([str(doc["_id"]) for doc in docs])
+        outs = []
+        for doc in docs:
+            class_id = str(doc["_id"])
+            teaches = is_admin(principal) or doc["teacher_id"] == principal.user_id
+            code = (
+                codes.derive_code(self.code_signer, class_id, doc["join_code_generation"])
+                if teaches
+                else None
+            )
+            outs.append(
+                ClassOut(
+                    id=class_id,
+                    school_id=doc["school_id"],
+                    name=doc["name"],
+                    grade=doc["grade"],
+                    join_code=code,
+                    join_code_expires_at=doc["join_code_expires_at"] if teaches else None,
+                    student_count=counts[class_id],
+                )
+            )
+        return outs
+
+    # -- joining, with a guardian's consent ------------------------------------------------
+
+    async def _guard_attempts(self, principal: Principal, address: str) -> None:
+        """Every attempt counts against the user; failed ones against the address too
+        (one school's students share a NAT address and mostly type the code right)."""
+        wait = await self.rate_limiter.hit(
+            f"join:user:{principal.user_id}", self.settings.join_attempts_per_user_per_hour, 3600
+        )
+        if wait is None:
+            wait = await self.rate_limiter.blocked_for(
+                f"join:address:{address}", self.settings.join_failures_per_address_per_hour, 3600
+            )
+        if wait is not None:
+            raise RateLimited(wait, "尝试次数过多，请稍后再试")
+
+    async def join(
+        self,
+        principal: Principal,
+        address: str,
+        join_code: str,
+        student_name: str,
+        guardian: ConsentIn | None,
+    ) -> UserRecord:
+        """Join (or move to) the class of ``join_code`` with a guardian's consent."""
+        current = consent.current()
+        if guardian is None:
+            raise GuardianConsentRequired(details={"current_version": current.version})
+        if guardian.version != current.version:
+            raise GuardianConsentRequired(
+                "监护人同意书已更新，请监护人阅读新版后再同意",
+                details={
+                    "current_version": current.version,
+                    "fields": {"guardian_consent.version": "not the current version"},
+                },
+            )
+        await self._guard_attempts(principal, address)
+        code = codes.normalise(join_code)
+        doc = None
+        if code is not None:
+            doc = await self.repo.class_by_code_digest(codes.digest(self.code_signer, code))
+        if doc is None or doc["join_code_expires_at"] <= self.clock.now():
+            await self.rate_limiter.hit(
+                f"join:address:{address}", self.settings.join_failures_per_address_per_hour, 3600
+            )
+            raise JoinCodeInvalid(details={"fields": {"join_code": "unknown or expired"}})
+        class_id, school_id = str(doc["_id"]), doc["school_id"]
+        student_id = principal.user_id
+        now = self.clock.now()
+        record = await self.repo.insert_consent(
+            {
+                "student_id": student_id,
+                "class_id": class_id,
+                "guardian_name": guardian.guardian_name,
+                "relationship": guardian.relationship,
+                "version": current.version,
+                "text_sha256": current.sha256,
+                "consented_at": now,
+                "withdrawn_at": None,
+            }
+        )
+        before = await self.repo.enrol(
+            student_id,
+            {
+                "class_id": class_id,
+                "school_id": school_id,
+                "student_name": student_name,
+                "consent_id": str(record["_id"]),
+                "joined_at": now,
+            },
+        )
+        if before is None or before["class_id"] != class_id:
+            if before is not None:
+                await self.repo.close_history(student_id, before["class_id"], now, "moved")
+            await self.repo.add_history(
+                {
+                    "student_id": student_id,
+                    "class_id": class_id,
+                    "school_id": school_id,
+                    "joined_at": now,
+                    "left_at": None,
+                }
+            )
+        return await self.auth.set_affiliation(
+            student_id, school_id=school_id, class_id=class_id, add_role=Role.student
+        )
+
+    async def enrolment(self, student_id: str) -> Document | None:
+        """The student's class now (None: in no class, so no check-ins)."""
+        return await self.repo.enrolment(student_id)
+
+    async def students_page(
+        self, principal: Principal, class_id: str, query: PageQuery
+    ) -> StudentPage:
+        """The class's students with their real names: for its teacher only."""
+        await self.own_class(principal, class_id)
+        position = STUDENTS.decode(query.cursor)
+        docs = await self.repo.students_page(class_id, position, query.limit + 1)
+        docs, next_cursor = STUDENTS.page(docs, query.limit)
+        names = await self.auth.display_names([doc["_id"] for doc in docs])
+        items = [
+            StudentOut(
+                user_id=doc["_id"],
+                student_name=doc["student_name"],
+                nickname=names[doc["_id"]],
+                joined_at=doc["joined_at"],
+            )
+            for doc in docs
+        ]
+        return StudentPage(items=items, next_cursor=next_cursor)
+
+    async def real_names(self, principal: Principal, student_ids: list[str]) -> dict[str, str]:
+        """Real names of those of ``student_ids`` now in a class the caller teaches (two
+        queries, whatever their number)."""
+        enrolments = await self.repo.enrolments_of(list(dict.fromkeys(student_ids)))
+        classes = await self.classes_by_id([doc["class_id"] for doc in enrolments])
+        return {
+            doc["_id"]: doc["student_name"]
+            for doc in enrolments
+            if doc["class_id"] in classes
+            and (is_admin(principal) or classes[doc["class_id"]]["teacher_id"] == principal.user_id)
+        }
+
+    async def class_ids_taught(self, principal: Principal) -> list[str]:
+        return await self.repo.class_ids_of_teacher(principal.user_id)
+
+    async def remove_student(self, principal: Principal, class_id: str, student_id: str) -> None:
+        """The teacher takes a student out of their class (history and check-ins stay)."""
+        await self.own_class(principal, class_id)
+        removed = await self.repo.unenrol(student_id, class_id)
+        if removed is None:
+            raise NotFound()
+        await self.leave(student_id, class_id, "removed")
+        await self.audit.record(
+            user_actor(principal.user_id), "student_removed", student_id, {"class_id": class_id}
+        )
+
+    async def leave(self, student_id: str, class_id: str | None, reason: str) -> None:
+        """After an enrolment ended: history closed, the account no longer a student."""
+        if class_id is not None:
+            await self.repo.close_history(student_id, class_id, self.clock.now(), reason)
+        with contextlib.suppress(NotFound):  # an erased account: nothing to update
+            await self.auth.set_affiliation(
+                student_id, school_id=None, class_id=None, remove_role=Role.student
+            )
+
+    async def stop_student(self, student_id: str) -> None:
+        """Consent withdrawn: consents marked, out of their class at once (no check-in
+        is taken from here on); idempotent, so a retry finishes a failed run."""
+        await self.repo.withdraw_consents(student_id, self.clock.now())
+        enrolment = await self.repo.unenrol(student_id)
+        await self.leave(
+            student_id, enrolment["class_id"] if enrolment else None, "consent_withdrawn"
+        )
+        await self.repo.delete_history_of(student_id)
+
+    # -- personal data (server.privacy) -------------------------------------------------
+
+    async def export_personal_data(self, user_id: str) -> Any:
+        enrolment = await self.repo.enrolment(user_id)
+        return {
+            "enrolment": None
+            if enrolment is None
+            else {
+                "class_id": enrolment["class_id"],
+                "school_id": enrolment["school_id"],
+                "student_name": enrolment["student_name"],
+                "joined_at": enrolment["joined_at"].isoformat(),
+            },
+            "classes_joined": [
+                {
+                    "class_id": doc["class_id"],
+                    "school_id": doc["school_id"],
+                    "joined_at": doc["joined_at"].isoformat(),
+                    "left_at": doc["left_at"].isoformat() if doc.get("left_at") else None,
+                }
+                for doc in await self.repo.history_of(user_id)
+            ],
+            "guardian_consents": [
+                {
+                    "class_id": doc["class_id"],
+                    "guardian_name": doc["guardian_name"],
+                    "relationship": doc["relationship"],
+                    "version": doc["version"],
+                    "consented_at": doc["consented_at"].isoformat(),
+                    "withdrawn_at": doc["withdrawn_at"].isoformat()
+                    if doc.get("withdrawn_at")
+                    else None,
+                }
+                for doc in await self.repo.consents_of(user_id)
+            ],
+        }
+
+    async def erase_personal_data(self, user_id: str) -> None:
+        await self.repo.unenrol(user_id)
+        await self.repo.delete_history_of(user_id)
+        await self.repo.delete_consents_of(user_id)

@@ -1,0 +1,325 @@
+"""Labour tasks (teachers') and check-ins (students'), with photos and notes.
+
+A check-in is one insert: the unique ``slot`` (``<task>:<student>:<period>``) refuses a
+second one in the same period (409 ``already_checked_in``), so 300 students tapping at
+once need no lock and no read before the write. Its photos must be the student's own
+``checkin`` media (the media room checks and marks them before the insert and lets go
+of them if the insert is refused); its note goes through WeChat text security first
+(``risky`` is 422 ``content_rejected``; one WeChat could not pass is kept and flagged
+for the teacher). Check-in photos are private: signed URLs appear only in answers to the
+student, the teacher of the class they checked in from, and admins.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from handlers.auth.service import AuthService
+from handlers.labour.periods import current_period, slot_for
+from handlers.labour.repo import MY_CHECKINS, TASKS, Document, SlotTaken, TaskRepo, new_id
+from handlers.labour.schemas import CheckInOut, CheckInPage, ReviewOut, TaskIn, TaskOut, TaskPage
+from handlers.labour.schools import SchoolService, is_admin
+from handlers.media.service import MediaService
+from server.clock import Clock
+from server.errors import AppError, Conflict, NotFound
+from server.paging import PageQuery
+from server.principal import Principal
+from server.wechat import ContentRejected, WeChatClient, WeChatUnavailable
+
+CHECKIN_PURPOSES = ("checkin",)
+
+
+class AlreadyCheckedIn(Conflict):
+    code = "already_checked_in"
+    message = "本期已经打过卡了"
+
+
+class PhotoRequired(AppError):
+    status = 422
+    code = "photo_required"
+    message = "这个任务需要上传照片"
+
+
+def checkin_ref(checkin_id: str) -> str:
+    return f"checkin:{checkin_id}"
+
+
+class TaskService:
+    privacy_section = "labour_checkins"
+
+    def __init__(
+        self,
+        repo: TaskRepo,
+        schools: SchoolService,
+        media: MediaService,
+        auth: AuthService,
+        wechat: WeChatClient,
+        clock: Clock,
+    ) -> None:
+        self.repo = repo
+        self.schools = schools
+        self.media = media
+        self.auth = auth
+        self.wechat = wechat
+        self.clock = clock
+
+    # -- tasks ------------------------------------------------------------------------
+
+    async def create_task(self, principal: Principal, body: TaskIn) -> TaskOut:
+        """A task for classes the caller teaches (any other class id: 404)."""
+        class_ids = list(dict.fromkeys(body.class_ids))
+        classes = await self.schools.classes_by_id(class_ids)
+        for class_id in class_ids:
+            doc = classes.get(class_id)
+            if doc is None or not (is_admin(principal) or doc["teacher_id"] == principal.user_id):
+                raise NotFound(details={"fields": {"class_ids": f"no class of yours: {class_id}"}})
+        now = self.clock.now()
+        doc = await self.repo.insert_task(
+            {
+                "teacher_id": principal.user_id,
+                "school_ids": sorted({classes[c]["school_id"] for c in class_ids}),
+                "title": body.title,
+                "description": body.description,
+                "category": body.category,
+                "class_ids": class_ids,
+                "start_date": body.start_date.isoformat(),
+                "end_date": body.end_date.isoformat(),
+                "frequency": body.frequency,
+                "hours": body.hours,
+                "photo_required": body.photo_required,
+                "makeup_days": body.makeup_days,
+                "status": "open",
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        return self.task_out(doc)
+
+    async def tasks_page(self, principal: Principal, query: PageQuery) -> TaskPage:
+        """A student's: their class's open tasks with ``my_status``; a teacher's (in no
+        class): the tasks they set."""
+        position = TASKS.decode(query.cursor)
+        enrolment = await self.schools.enrolment(principal.user_id)
+        if enrolment is None:
+            docs = await self.repo.tasks_of_teacher(principal.user_id, position, query.limit + 1)
+            docs, next_cursor = TASKS.page(docs, query.limit)
+            return TaskPage(items=[self.task_out(doc) for doc in docs], next_cursor=next_cursor)
+        docs = await self.repo.tasks_of_class(enrolment["class_id"], position, query.limit + 1)
+        docs, next_cursor = TASKS.page(docs, query.limit)
+        return TaskPage(
+            items=await self.student_task_outs(principal.user_id, docs), next_cursor=next_cursor
+        )
+
+    async def visible_task(self, principal: Principal, task_id: str) -> TaskOut:
+        """A task for its teacher, an admin, or a student of a class it is set for."""
+        doc = await self.repo.get_task(task_id)
+        if doc is None:
+            raise NotFound()
+        if is_admin(principal) or doc["teacher_id"] == principal.user_id:
+            return self.task_out(doc)
+        enrolment = await self.schools.enrolment(principal.user_id)
+        if enrolment is None or enrolment["class_id"] not in doc["class_ids"]:
+            raise NotFound()
+        return (await self.student_task_outs(principal.user_id, [doc]))[0]
+
+    async def student_task_outs(self, student_id: str, docs: list[Document]) -> list[TaskOut]:
+        """Tasks with the student's state in each one's current period (one query)."""
+        today = self.clock.today()
+        periods = {str(doc["_id"]): current_period(doc, today) for doc in docs}
+        latest: dict[str, str] = {}
+        for checkin in await self.repo.checkins_for_periods(student_id, list(periods.items())):
+            latest[checkin["task_id"]] = checkin["status"]  # oldest first: the last wins
+        return [
+            self.task_out(
+                doc,
+                my_status=latest.get(str(doc["_id"]), "todo"),
+                period=periods[str(doc["_id"])],
+            )
+            for doc in docs
+        ]
+
+    @staticmethod
+    def task_out(doc: Document, my_status: Any = None, period: str | None = None) -> TaskOut:
+        return TaskOut(
+            id=str(doc["_id"]),
+            title=doc["title"],
+            description=doc["description"],
+            category=doc["category"],
+            class_ids=doc["class_ids"],
+            start_date=date.fromisoformat(doc["start_date"]),
+            end_date=date.fromisoformat(doc["end_date"]),
+            frequency=doc["frequency"],
+            hours=doc["hours"],
+            photo_required=doc["photo_required"],
+            makeup_days=doc["makeup_days"],
+            status=doc["status"],
+            my_status=my_status,
+            period=period,
+        )
+
+    # -- check-ins ----------------------------------------------------------------------
+
+    async def _check_note(self, student_id: str, note: str) -> list[str]:
+        """WeChat text security (scene 4, 社交日志) on a note; the flags it leaves."""
+        if not note:
+            return []
+        openid = await self.auth.openid_of(student_id)
+        if openid is None:
+            return ["note_unchecked"]
+        try:
+            check = await self.wechat.msg_sec_check(note, openid, scene=4)
+        except WeChatUnavailable:
+            return ["note_unchecked"]  # the teacher reads it before approving anyway
+        if check.suggest == "risky":
+            raise ContentRejected(details={"fields": {"note": "refused by content security"}})
+        return [] if check.suggest == "pass" else ["note_review"]
+
+    async def check_in(
+        self,
+        principal: Principal,
+        task_id: str,
+        note: str,
+        media_ids: list[str],
+        day: date | None,
+    ) -> CheckInOut:
+        student_id = principal.user_id
+        enrolment = await self.schools.enrolment(student_id)
+        task = await self.repo.get_task(task_id)
+        if task is None or enrolment is None or enrolment["class_id"] not in task["class_ids"]:
+            raise NotFound()
+        slot = slot_for(task, self.clock.today(), day)
+        media_ids = list(dict.fromkeys(media_ids))
+        if task["photo_required"] and not media_ids:
+            raise PhotoRequired(details={"fields": {"media_ids": "at least one photo"}})
+        flags = await self._check_note(student_id, note)
+        checkin_id = new_id()
+        ref = checkin_ref(checkin_id)
+        await self.media.use(
+            media_ids,
+            ref,
+            owner_id=student_id,
+            public=False,
+            purposes=CHECKIN_PURPOSES,
+            field="media_ids",
+        )
+        doc: Document = {
+            "_id": checkin_id,
+            "slot": f"{task_id}:{student_id}:{slot.period}",
+            "task_id": task_id,
+            "student_id": student_id,
+            "class_id": enrolment["class_id"],
+            "school_id": enrolment["school_id"],
+            "teacher_id": task["teacher_id"],
+            "category": task["category"],
+            "hours": task["hours"],
+            "period": slot.period,
+            "status": "submitted",
+            "note": note,
+            "media_ids": media_ids,
+            "late": slot.late,
+            "flags": flags,
+            "review": None,
+            "created_at": self.clock.now(),
+        }
+        try:
+            doc = await self.repo.insert_checkin(doc)
+        except SlotTaken:
+            await self.media.release(media_ids, ref)
+            raise AlreadyCheckedIn(details={"period": slot.period}) from None
+        except BaseException:
+            await self.media.release(media_ids, ref)
+            raise
+        # Consent withdrawn while this request ran: its erasure may have missed the
+        # check-in, so it goes now (check-ins stop at once).
+        if await self.schools.enrolment(student_id) is None:
+            await self._erase(doc)
+            raise NotFound()
+        return (await self.checkin_outs([doc]))[0]
+
+    async def visible_checkin(self, principal: Principal, checkin_id: str) -> CheckInOut:
+        """A check-in for its student, the teacher of its class, or an admin; else 404."""
+        doc = await self.repo.get_checkin(checkin_id)
+        if doc is None or not await self._may_see(principal, doc):
+            raise NotFound()
+        return (await self.checkin_outs([doc]))[0]
+
+    async def _may_see(self, principal: Principal, doc: Document) -> bool:
+        if doc["student_id"] == principal.user_id or is_admin(principal):
+            return True
+        classes = await self.schools.classes_by_id([doc["class_id"]])
+        teaching = classes.get(doc["class_id"])
+        return teaching is not None and teaching["teacher_id"] == principal.user_id
+
+    async def my_checkins(self, principal: Principal, query: PageQuery) -> CheckInPage:
+        position = MY_CHECKINS.decode(query.cursor)
+        docs = await self.repo.checkins_page(principal.user_id, position, query.limit + 1)
+        docs, next_cursor = MY_CHECKINS.page(docs, query.limit)
+        return CheckInPage(items=await self.checkin_outs(docs), next_cursor=next_cursor)
+
+    async def checkin_outs(self, docs: list[Document]) -> list[CheckInOut]:
+        """``CheckIn`` of each document, its photos read in one query (signed URLs: only
+        call this for viewers allowed to see them)."""
+        photos = await self.media.get_outs([m for doc in docs for m in doc["media_ids"]])
+        return [
+            CheckInOut(
+                id=str(doc["_id"]),
+                task_id=doc["task_id"],
+                student_id=doc["student_id"],
+                period=doc["period"],
+                status=doc["status"],
+                note=doc["note"],
+                photos=[photos[m] for m in doc["media_ids"] if m in photos],
+                late=doc["late"],
+                flags=doc["flags"],
+                review=ReviewOut(**doc["review"]) if doc.get("review") else None,
+                created_at=doc["created_at"],
+            )
+            for doc in docs
+        ]
+
+    # -- consent withdrawn, erasure ------------------------------------------------------
+
+    async def _erase(self, doc: Document) -> None:
+        checkin_id = str(doc["_id"])
+        await self.media.release(doc["media_ids"], checkin_ref(checkin_id))
+        await self.repo.delete_checkin(checkin_id)
+
+    async def erase_checkins(self, student_id: str) -> int:
+        """Every check-in of the student and every check-in photo they uploaded."""
+        erased = 0
+        while docs := await self.repo.checkins_of_student(student_id):
+            for doc in docs:
+                await self._erase(doc)
+                erased += 1
+        await self.media.delete_of_owner(student_id, CHECKIN_PURPOSES)
+        return erased
+
+    async def withdraw_consent(self, principal: Principal) -> int:
+        """A guardian withdraws consent: check-ins stop at once (the student leaves their
+        class first), then their labour data and check-in photos are erased. Each step
+        is idempotent: a retry finishes a failed run. The account stays a resident's."""
+        await self.schools.stop_student(principal.user_id)
+        return await self.erase_checkins(principal.user_id)
+
+    # -- personal data (server.privacy) -------------------------------------------------
+
+    async def export_personal_data(self, user_id: str) -> Any:
+        return [
+            {
+                "id": str(doc["_id"]),
+                "task_id": doc["task_id"],
+                "class_id": doc["class_id"],
+                "period": doc["period"],
+                "status": doc["status"],
+                "note": doc["note"],
+                "media_ids": doc["media_ids"],
+                "late": doc["late"],
+                "hours": doc["hours"],
+                "created_at": doc["created_at"].isoformat(),
+            }
+            for doc in await self.repo.checkins_of_student(user_id, limit=100_000)
+        ]
+
+    async def erase_personal_data(self, user_id: str) -> None:
+        await self.erase_checkins(user_id)
