@@ -350,6 +350,31 @@ class SignupRepo:
             return_document=ReturnDocument.AFTER,
         )
 
+    async def record_scan(self, signup_id: str, event_id: str, at: datetime, by: str) -> None:
+        """An offline scan of a confirmed sign-up of ``event_id``: its check-in becomes
+        ``(at, by)`` unless an earlier scan is recorded (ties: the smaller ``by``), so
+        whatever order scans arrive in, and however often, the earliest one stays."""
+        await self.collection.update_one(
+            {
+                "_id": as_object_id(signup_id),
+                "event_id": event_id,
+                "status": "confirmed",
+                "$or": [
+                    {"attended_at": None},
+                    {"attended_at": {"$gt": at}},
+                    {"attended_at": at, "attended_by": {"$gt": by}},
+                ],
+            },
+            {"$set": {"attended_at": at, "attended_by": by}},
+        )
+
+    async def get_many(self, signup_ids: list[str]) -> dict[str, Document]:
+        oids = [oid for oid in map(as_object_id, signup_ids) if oid is not None]
+        if not oids:
+            return {}
+        cursor = self.collection.find({"_id": {"$in": oids}})
+        return {str(doc["_id"]): doc async for doc in cursor}
+
     async def active_ids_of_event(self, event_id: str, limit: int = 500) -> list[str]:
         cursor = self.collection.find(
             {"event_id": event_id, "status": {"$in": list(ACTIVE_STATUSES)}},

@@ -6,9 +6,13 @@ from aiohttp import web
 
 from handlers.events.keys import EVENT_SERVICE, SIGNUP_SERVICE
 from handlers.events.schemas import (
+    MAX_SCANS,
     AdminEventOut,
     AdminEventPage,
     CancelledOut,
+    CheckinBatchCounts,
+    CheckinBatchIn,
+    CheckinBatchOut,
     CheckinIn,
     CheckinOut,
     EventIn,
@@ -242,3 +246,25 @@ async def check_in(request: web.Request) -> web.Response:
     signups = request.app[SIGNUP_SERVICE]
     out = await signups.check_in(str(event["_id"]), body.ticket, user_actor(principal.user_id))
     return respond(out)
+
+
+@routes.post(
+    "/admin/events/{event_id}/checkins",
+    f"Tickets scanned offline, each with its scan time (at most {MAX_SCANS} a batch): a "
+    "result per scan; a sign-up is checked in once, at its earliest scan, whatever the "
+    "order and however many times a batch is sent",
+    access=MANAGE, body=CheckinBatchIn, response=CheckinBatchOut,
+)  # fmt: skip
+async def check_in_batch(request: web.Request) -> web.Response:
+    principal = current_principal(request)
+    body = await read_body(request, CheckinBatchIn)
+    event = await request.app[EVENT_SERVICE].owned(principal, path_object_id(request, "event_id"))
+    results = await request.app[SIGNUP_SERVICE].check_in_batch(
+        str(event["_id"]),
+        [(scan.ticket, scan.scanned_at) for scan in body.scans],
+        user_actor(principal.user_id),
+    )
+    counts = dict.fromkeys(CheckinBatchCounts.model_fields, 0)
+    for result in results:
+        counts[result.result] += 1
+    return respond(CheckinBatchOut(results=results, counts=CheckinBatchCounts(**counts)))

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from handlers.events.gate import SeatGate
@@ -44,7 +44,13 @@ from handlers.events.repo import (
     active_key,
     new_id,
 )
-from handlers.events.schemas import CheckinOut, SignupOut
+from handlers.events.schemas import (
+    SCAN_CLOCK_SKEW,
+    CheckinOut,
+    ScanOut,
+    ScanResult,
+    SignupOut,
+)
 from handlers.events.tickets import TicketCodec
 from server.clock import Clock
 from server.errors import AppError, Conflict, InvalidRequest, NotFound, Unavailable
@@ -105,6 +111,26 @@ class SweepResult:
     released: int
     promoted: int
     cancelled: int
+
+
+def _stored_instant(at: datetime) -> datetime:
+    """``at`` in UTC, to the millisecond: as MongoDB keeps it, so that a scan can be told
+    from the one recorded."""
+    utc = at.astimezone(UTC)
+    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+
+
+def _scan_out(index: int, result: ScanResult, doc: Document | None) -> ScanOut:
+    shown = doc is not None and result in ("attended", "already_attended")
+    return ScanOut(
+        index=index,
+        result=result,
+        signup_id=str(doc["_id"]) if doc is not None else None,
+        attended_at=doc["attended_at"] if shown and doc else None,
+        by=doc.get("attended_by") if shown and doc else None,
+        name=doc.get("name", "") if doc is not None else None,
+        phone=doc.get("phone_masked", "") if doc is not None else None,
+    )
 
 
 def signup_fingerprint(event_id: str, name: str, phone: str) -> str:
@@ -400,6 +426,53 @@ class SignupService:
             name=doc.get("name", ""),
             phone=doc.get("phone_masked", ""),
         )
+
+    async def check_in_batch(
+        self, event_id: str, scans: list[tuple[str, datetime]], by: str
+    ) -> list[ScanOut]:
+        """Scans made offline at the door, each ``(ticket, scanned_at)``: a sign-up's
+        check-in is its earliest scan, whatever order the scans come in and however many
+        times a batch is sent; each scan is answered from what is recorded after the
+        whole batch (so a batch sent again is answered the same way)."""
+        now = self.clock.now()
+        parsed: list[tuple[str, datetime] | None] = []
+        for ticket, at in scans:
+            ids = self.tickets.verify(ticket)
+            mine = ids is not None and ids[0] == event_id
+            parsed.append((ids[1], _stored_instant(at)) if ids is not None and mine else None)
+        before = await self.repo.get_many(list({scan[0] for scan in parsed if scan}))
+        decided: dict[int, tuple[ScanResult, Document | None]] = {}
+        earliest: dict[str, datetime] = {}
+        for index, scan in enumerate(parsed):
+            doc = before.get(scan[0]) if scan is not None else None
+            if scan is None or doc is None or doc["status"] != "confirmed":
+                decided[index] = ("ticket_invalid", None)
+            elif not self._plausible_scan(doc, scan[1], now):
+                decided[index] = ("scan_time_invalid", doc)
+            elif scan[0] not in earliest or scan[1] < earliest[scan[0]]:
+                earliest[scan[0]] = scan[1]
+        for signup_id, at in earliest.items():
+            await self.repo.record_scan(signup_id, event_id, at, by)
+        after = await self.repo.get_many(list(earliest))
+        results: list[ScanOut] = []
+        for index, scan in enumerate(parsed):
+            if index in decided or scan is None:
+                results.append(_scan_out(index, *decided[index]))
+                continue
+            doc = after.get(scan[0])
+            if doc is None or doc["status"] != "confirmed" or doc["attended_at"] is None:
+                # cancelled meanwhile
+                results.append(_scan_out(index, "ticket_invalid", None))
+                continue
+            won = _stored_instant(doc["attended_at"]) == scan[1] and doc["attended_by"] == by
+            results.append(_scan_out(index, "attended" if won else "already_attended", doc))
+        return results
+
+    def _plausible_scan(self, doc: Document, at: datetime, now: datetime) -> bool:
+        """Not later than now beyond the skew a device's clock may have, nor before the
+        ticket existed (the sign-up's confirmation, with the same skew)."""
+        issued: datetime = doc.get("confirmed_at") or doc["created_at"]
+        return issued - SCAN_CLOCK_SKEW <= at <= now + SCAN_CLOCK_SKEW
 
     # -- reading ---------------------------------------------------------------------
 
