@@ -30,6 +30,7 @@ from handlers.events.signups import (
     EventFull,
     PhoneInvalid,
     SignupClosed,
+    SignupNotConfirmed,
     SignupService,
     TicketInvalid,
 )
@@ -137,5 +138,6 @@ ROOM = Room(
         SpeakerNotFound,
         TicketInvalid,
         AlreadyAttended,
+        SignupNotConfirmed,
     ),
 )

@@ -155,6 +155,20 @@ async def my_signups(request: web.Request) -> web.Response:
     return respond(MySignupPage(items=items, next_cursor=next_cursor))
 
 
+@routes.get(
+    "/me/signups/{signup_id}/ticket.png",
+    "The QR code of my confirmed sign-up's ticket (PNG; never cached by a proxy)",
+    access=Access.signed_in().on("signup_id", "signup", Whose.owner),
+    content_type="image/png", errors=("signup_not_confirmed",),
+)  # fmt: skip
+async def ticket_png(request: web.Request) -> web.Response:
+    signups = request.app[SIGNUP_SERVICE]
+    png = await signups.ticket_png(current_principal(request), path_object_id(request, "signup_id"))
+    return web.Response(
+        body=png, content_type="image/png", headers={"Cache-Control": "private, no-store"}
+    )
+
+
 # -- organizers ------------------------------------------------------------------------
 
 

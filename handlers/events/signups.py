@@ -51,7 +51,7 @@ from handlers.events.schemas import (
     ScanResult,
     SignupOut,
 )
-from handlers.events.tickets import TicketCodec
+from handlers.events.tickets import TicketCodec, qr_png
 from server.clock import Clock
 from server.errors import AppError, Conflict, InvalidRequest, NotFound, Unavailable
 from server.paging import PageQuery
@@ -93,6 +93,11 @@ class TicketInvalid(AppError):
 class AlreadyAttended(Conflict):
     code = "already_attended"
     message = "这张票已经签到过"
+
+
+class SignupNotConfirmed(Conflict):
+    code = "signup_not_confirmed"
+    message = "报名尚未确认，还没有入场票"
 
 
 class PhoneInvalid(InvalidRequest):
@@ -496,6 +501,17 @@ class SignupService:
             phone=doc.get("phone_masked", ""),
             created_at=doc["created_at"],
         )
+
+    async def ticket_png(self, principal: Principal, signup_id: str) -> bytes:
+        """The QR code of the caller's own confirmed sign-up; someone else's is 404, one
+        not confirmed (waitlisted, cancelled) 409 ``signup_not_confirmed``."""
+        doc = await self.repo.get(signup_id)
+        if doc is None or doc.get("user_id") != principal.user_id:
+            raise NotFound()
+        if doc["status"] != "confirmed":
+            raise SignupNotConfirmed(details={"status": doc["status"]})
+        ticket = self.tickets.issue(doc["event_id"], signup_id)
+        return await asyncio.to_thread(qr_png, ticket)
 
     def phone_of(self, doc: Document) -> str | None:
         """The full number (for the organizer's export only; never answered elsewhere)."""

@@ -11,6 +11,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from handlers.events.schemas import MAX_SCANS
+from handlers.events.tickets import qr_png
 from server.clock import SettableClock
 from tests.events.conftest import create_event, phone_of
 from tests.fixtures.app import Client
@@ -200,3 +201,33 @@ async def test_an_offline_batch_is_bounded_and_its_scan_times_carry_an_offset(
     full = await client.post(path, json={"scans": [scan] * MAX_SCANS}, headers=organizer.headers)
     assert full.status == 200
     assert (await full.json())["counts"]["ticket_invalid"] == MAX_SCANS
+
+
+async def test_the_ticket_qr_code_is_its_owner_s_and_only_while_confirmed(
+    client: Client, organizer: Session, clock: SettableClock
+) -> None:
+    event = await create_event(client, organizer, clock, capacity=1)
+    holder, waiting = await sign_in_wechat(client, "qr1"), await sign_in_wechat(client, "qr2")
+    confirmed = await _signed_up(client, holder, event["id"], 1)
+    waitlisted = await _signed_up(client, waiting, event["id"], 2)
+    path = "/api/v1/me/signups/{}/ticket.png"
+    resp = await client.get(path.format(confirmed["id"]), headers=holder.headers)
+    assert resp.status == 200
+    assert resp.content_type == "image/png"
+    assert resp.headers["Cache-Control"] == "private, no-store"
+    png = await resp.read()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    # The picture holds the ticket (segno draws it the same way every time).
+    assert png == qr_png(str(confirmed["ticket"]))
+    for other in (waiting, organizer):
+        resp = await client.get(path.format(confirmed["id"]), headers=other.headers)
+        assert resp.status == 404
+    resp = await client.get(path.format(waitlisted["id"]), headers=waiting.headers)
+    assert resp.status == 409
+    assert_error(await resp.json(), "signup_not_confirmed")
+    cancel = await client.delete(f"/api/v1/events/{event['id']}/signups/me", headers=holder.headers)
+    assert cancel.status == 200
+    resp = await client.get(path.format(confirmed["id"]), headers=holder.headers)
+    assert resp.status == 409
+    # The waiting one was promoted: their ticket now draws.
+    assert (await client.get(path.format(waitlisted["id"]), headers=waiting.headers)).status == 200
