@@ -9,6 +9,9 @@ from handlers.events.schemas import (
     MAX_SCANS,
     AdminEventOut,
     AdminEventPage,
+    AdminSignupPage,
+    AdminSignupQuery,
+    AttendanceOut,
     CancelledOut,
     CheckinBatchCounts,
     CheckinBatchIn,
@@ -241,6 +244,32 @@ async def cancel_event(request: web.Request) -> web.Response:
     events = request.app[EVENT_SERVICE]
     doc = await events.cancel(current_principal(request), path_object_id(request, "event_id"))
     return respond(await events.admin_out(doc))
+
+
+@routes.get(
+    "/admin/events/{event_id}/signups",
+    "The event's sign-ups (status=confirmed|waitlisted|cancelled; the waitlist in order, "
+    "with positions), phone numbers masked",
+    access=MANAGE, query=AdminSignupQuery, response=AdminSignupPage,
+)  # fmt: skip
+async def list_event_signups(request: web.Request) -> web.Response:
+    query = read_query(request, AdminSignupQuery)
+    event = await request.app[EVENT_SERVICE].owned(
+        current_principal(request), path_object_id(request, "event_id")
+    )
+    return respond(await request.app[SIGNUP_SERVICE].organizer_page(str(event["_id"]), query))
+
+
+@routes.get(
+    "/admin/events/{event_id}/attendance",
+    "Sign-up counts by status, check-ins and the attendance rate",
+    access=MANAGE, response=AttendanceOut,
+)  # fmt: skip
+async def event_attendance(request: web.Request) -> web.Response:
+    event = await request.app[EVENT_SERVICE].owned(
+        current_principal(request), path_object_id(request, "event_id")
+    )
+    return respond(await request.app[SIGNUP_SERVICE].attendance(event))
 
 
 # -- tickets and the door --------------------------------------------------------------

@@ -193,6 +193,50 @@ class CheckinBatchOut(ApiOut):
     counts: CheckinBatchCounts
 
 
+class AdminSignupQuery(PageQuery):
+    status: SignupStatus | None = None
+    """One status (``waitlisted``: in waitlist order, with positions); none: every
+    sign-up, in the order they were made."""
+
+
+class AdminSignupOut(ApiOut):
+    id: str
+    user_id: str | None
+    """None once the person erased their account."""
+    status: SignupStatus
+    position: int | None
+    """Place in the waitlist (1 is next), while waitlisted."""
+    promoted: bool
+    """Confirmed from the waitlist."""
+    name: str
+    phone: str
+    """Masked: ``138****0000`` (in full only in the Excel export)."""
+    created_at: datetime
+    confirmed_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    """``user``, ``event_cancelled`` or ``erased``."""
+    attended_at: datetime | None
+    attended_by: str | None
+
+
+class AdminSignupPage(Page[AdminSignupOut]):
+    pass
+
+
+class AttendanceOut(ApiOut):
+    capacity: int
+    seats_left: int
+    confirmed: int
+    waitlisted: int
+    cancelled: int
+    attended: int
+    """Confirmed sign-ups checked in at the door."""
+    not_attended: int
+    attendance_rate: float | None
+    """``attended / confirmed`` (0..1), None while nobody is confirmed."""
+
+
 class TicketKeyOut(ApiOut):
     algorithm: Literal["Ed25519"]
     public_key: str

@@ -37,7 +37,9 @@ from typing import Any
 from handlers.events.gate import SeatGate
 from handlers.events.phones import PhoneCipher, SealedPhone, mask_phone, normalise_phone
 from handlers.events.repo import (
+    EVENT_SIGNUPS,
     MY_SIGNUPS,
+    WAITLIST,
     Document,
     EventRepo,
     SignupRepo,
@@ -46,6 +48,10 @@ from handlers.events.repo import (
 )
 from handlers.events.schemas import (
     SCAN_CLOCK_SKEW,
+    AdminSignupOut,
+    AdminSignupPage,
+    AdminSignupQuery,
+    AttendanceOut,
     CheckinOut,
     ScanOut,
     ScanResult,
@@ -135,6 +141,24 @@ def _scan_out(index: int, result: ScanResult, doc: Document | None) -> ScanOut:
         by=doc.get("attended_by") if shown and doc else None,
         name=doc.get("name", "") if doc is not None else None,
         phone=doc.get("phone_masked", "") if doc is not None else None,
+    )
+
+
+def _admin_out(doc: Document, position: int | None) -> AdminSignupOut:
+    return AdminSignupOut(
+        id=str(doc["_id"]),
+        user_id=doc.get("user_id"),
+        status=doc["status"],
+        position=position,
+        promoted=doc.get("promoted", False),
+        name=doc.get("name", ""),
+        phone=doc.get("phone_masked", ""),
+        created_at=doc["created_at"],
+        confirmed_at=doc.get("confirmed_at"),
+        cancelled_at=doc.get("cancelled_at"),
+        cancel_reason=doc.get("cancel_reason"),
+        attended_at=doc.get("attended_at"),
+        attended_by=doc.get("attended_by"),
     )
 
 
@@ -512,6 +536,38 @@ class SignupService:
             raise SignupNotConfirmed(details={"status": doc["status"]})
         ticket = self.tickets.issue(doc["event_id"], signup_id)
         return await asyncio.to_thread(qr_png, ticket)
+
+    # -- the organizer's views ---------------------------------------------------------
+
+    async def organizer_page(self, event_id: str, query: AdminSignupQuery) -> AdminSignupPage:
+        """A page of the event's sign-ups by status (phone numbers masked); waitlisted
+        ones carry their positions."""
+        keyset = WAITLIST if query.status == "waitlisted" else EVENT_SIGNUPS
+        position = keyset.decode(query.cursor)
+        docs = await self.repo.page_of_event(event_id, query.status, position, query.limit + 1)
+        docs, next_cursor = keyset.page(docs, query.limit)
+        positions: list[int | None]
+        if query.status == "waitlisted" and docs:
+            first = await self._position(docs[0]) or 1  # the rest of the page follow it
+            positions = list(range(first, first + len(docs)))
+        else:
+            positions = [await self._position(doc) for doc in docs]
+        items = [_admin_out(doc, at) for doc, at in zip(docs, positions, strict=True)]
+        return AdminSignupPage(items=items, next_cursor=next_cursor)
+
+    async def attendance(self, event: Document) -> AttendanceOut:
+        tally = await self.repo.tally(str(event["_id"]))
+        confirmed, attended = tally["confirmed"], tally["attended"]
+        return AttendanceOut(
+            capacity=event["capacity"],
+            seats_left=event["seats_left"],
+            confirmed=confirmed,
+            waitlisted=tally["waitlisted"],
+            cancelled=tally["cancelled"],
+            attended=attended,
+            not_attended=confirmed - attended,
+            attendance_rate=round(attended / confirmed, 4) if confirmed else None,
+        )
 
     def phone_of(self, doc: Document) -> str | None:
         """The full number (for the organizer's export only; never answered elsewhere)."""

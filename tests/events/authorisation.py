@@ -73,6 +73,8 @@ plain(
     ("GET", "/api/v1/admin/events"),
     ("GET", ADMIN_EVENT),
     ("POST", ADMIN_EVENT + "/cancel"),
+    ("GET", ADMIN_EVENT + "/signups"),
+    ("GET", ADMIN_EVENT + "/attendance"),
 )
 plain(("POST", ADMIN_EVENT + "/publish"), states={"event_id": "draft"})
 
