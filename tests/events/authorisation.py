@@ -75,6 +75,7 @@ plain(
     ("POST", ADMIN_EVENT + "/cancel"),
     ("GET", ADMIN_EVENT + "/signups"),
     ("GET", ADMIN_EVENT + "/attendance"),
+    ("GET", ADMIN_EVENT + "/signups.xlsx"),
 )
 plain(("POST", ADMIN_EVENT + "/publish"), states={"event_id": "draft"})
 
