@@ -380,6 +380,32 @@ class SignupRepo:
         cursor = self.collection.find({"_id": {"$in": oids}})
         return {str(doc["_id"]): doc async for doc in cursor}
 
+    # -- key rotation (phones.py) -------------------------------------------------------
+
+    async def sealed_not_under(self, key_id: str, after: Any | None, limit: int) -> list[Document]:
+        """Sign-ups whose phone number is sealed under another key than ``key_id``, in
+        ``_id`` order after ``after``."""
+        query: Document = {"phone.k": {"$exists": True, "$ne": key_id}}
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        cursor = (
+            self.collection.find(query, projection={"phone": 1})
+            .sort([("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
+    async def count_not_under(self, key_id: str) -> int:
+        return await self.collection.count_documents({"phone.k": {"$exists": True, "$ne": key_id}})
+
+    async def reseal_phone(self, signup_id: Any, old: Document, new: Document) -> bool:
+        """Replace the sealed number, only while it is still ``old`` (not erased, not
+        re-sealed by another run meanwhile)."""
+        result = await self.collection.update_one(
+            {"_id": signup_id, "phone.k": old["k"], "phone.n": old["n"]}, {"$set": {"phone": new}}
+        )
+        return result.modified_count == 1
+
     async def active_ids_of_event(self, event_id: str, limit: int = 500) -> list[str]:
         cursor = self.collection.find(
             {"event_id": event_id, "status": {"$in": list(ACTIVE_STATUSES)}},

@@ -118,6 +118,18 @@ class SignupResult:
 
 
 @dataclass(frozen=True, slots=True)
+class RotationResult:
+    key_id: str
+    """The key every number is sealed under now (the first of PHONE_ENCRYPTION_KEYS)."""
+    rotated: int
+    unreadable: int
+    """Sealed under a key no longer configured: left as they are."""
+    remaining: int
+    """Not under ``key_id`` after the run (the unreadable ones, and any sealed meanwhile
+    by a process still running with older settings)."""
+
+
+@dataclass(frozen=True, slots=True)
 class SweepResult:
     released: int
     promoted: int
@@ -577,6 +589,26 @@ class SignupService:
         return self.phones.open(
             SealedPhone(sealed["k"], bytes(sealed["n"]), bytes(sealed["c"])), str(doc["_id"])
         )
+
+    async def rotate_phone_keys(self, batch: int = 500) -> RotationResult:
+        """Seal every phone number under the current key (the first configured). Each
+        number is re-sealed by one conditional update, so a run can stop anywhere and be
+        run again: it only ever looks at numbers under another key."""
+        current = self.phones.current_key_id
+        rotated = unreadable = 0
+        after: Any = None
+        while docs := await self.repo.sealed_not_under(current, after, batch):
+            for doc in docs:
+                digits = self.phone_of(doc)
+                if digits is None:
+                    unreadable += 1
+                    continue
+                fresh = self.phones.seal(digits, str(doc["_id"]))
+                new = {"k": fresh.key_id, "n": fresh.nonce, "c": fresh.ciphertext}
+                rotated += await self.repo.reseal_phone(doc["_id"], doc["phone"], new)
+            after = docs[-1]["_id"]
+        remaining = await self.repo.count_not_under(current)
+        return RotationResult(current, rotated, unreadable, remaining)
 
     # -- personal data (server.privacy) ----------------------------------------------
 
