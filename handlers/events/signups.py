@@ -143,6 +143,14 @@ def _stored_instant(at: datetime) -> datetime:
     return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
 
+def _scan_instant(at: datetime) -> datetime | None:
+    """A scan's time as stored, or None when it is none in UTC (year 1 at +14:00)."""
+    try:
+        return _stored_instant(at)
+    except OverflowError:
+        return None
+
+
 def _scan_out(index: int, result: ScanResult, doc: Document | None) -> ScanOut:
     shown = doc is not None and result in ("attended", "already_attended")
     return ScanOut(
@@ -476,11 +484,11 @@ class SignupService:
         times a batch is sent; each scan is answered from what is recorded after the
         whole batch (so a batch sent again is answered the same way)."""
         now = self.clock.now()
-        parsed: list[tuple[str, datetime] | None] = []
+        parsed: list[tuple[str, datetime | None] | None] = []
         for ticket, at in scans:
             ids = self.tickets.verify(ticket)
             mine = ids is not None and ids[0] == event_id
-            parsed.append((ids[1], _stored_instant(at)) if ids is not None and mine else None)
+            parsed.append((ids[1], _scan_instant(at)) if ids is not None and mine else None)
         before = await self.repo.get_many(list({scan[0] for scan in parsed if scan}))
         decided: dict[int, tuple[ScanResult, Document | None]] = {}
         earliest: dict[str, datetime] = {}
@@ -488,7 +496,7 @@ class SignupService:
             doc = before.get(scan[0]) if scan is not None else None
             if scan is None or doc is None or doc["status"] != "confirmed":
                 decided[index] = ("ticket_invalid", None)
-            elif not self._plausible_scan(doc, scan[1], now):
+            elif scan[1] is None or not self._plausible_scan(doc, scan[1], now):
                 decided[index] = ("scan_time_invalid", doc)
             elif scan[0] not in earliest or scan[1] < earliest[scan[0]]:
                 earliest[scan[0]] = scan[1]
