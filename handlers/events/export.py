@@ -53,7 +53,7 @@ def _when(instant: datetime) -> str:
 async def export_signups(
     event: Document, signups: SignupService, audit: AuditLog, actor: str
 ) -> Export:
-    docs = await signups.repo.of_event(str(event["_id"]))
+    docs = await signups.of_event(str(event["_id"]))
     waiting = sorted(
         (doc for doc in docs if doc["status"] == "waitlisted"),
         key=lambda doc: (doc["seq"], doc["_id"]),

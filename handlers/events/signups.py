@@ -575,6 +575,10 @@ class SignupService:
         items = [_admin_out(doc, at) for doc, at in zip(docs, positions, strict=True)]
         return AdminSignupPage(items=items, next_cursor=next_cursor)
 
+    async def of_event(self, event_id: str) -> list[Document]:
+        """Every sign-up of the event (for the Excel export), in the order they were made."""
+        return await self.repo.of_event(event_id)
+
     async def attendance(self, event: Document) -> AttendanceOut:
         tally = await self.repo.tally(str(event["_id"]))
         confirmed, attended = tally["confirmed"], tally["attended"]
