@@ -49,7 +49,13 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
     )
     app[SCHOOL_SERVICE] = schools
     tasks = TaskService(
-        TaskRepo(db), schools, app[MEDIA_SERVICE], app[AUTH_SERVICE], app[WECHAT], app[CLOCK]
+        TaskRepo(db),
+        schools,
+        app[MEDIA_SERVICE],
+        app[AUTH_SERVICE],
+        app[WECHAT],
+        app[MESSAGE_SERVICE],
+        app[CLOCK],
     )
     app[TASK_SERVICE] = tasks
     app[REVIEW_SERVICE] = ReviewService(

@@ -73,12 +73,12 @@ class MessageRepo:
         cursor = self.collection.find({"user_id": user_id}).sort("created_at", ASCENDING)
         return [doc async for doc in cursor]
 
-    async def erase_user(self, user_id: str, now: datetime) -> None:
-        """Nothing more is sent to them; what was sent keeps no words of theirs."""
+    async def erase_user(self, user_id: str, now: datetime, kind: str | None = None) -> None:
+        """Nothing more is sent to them (of ``kind``, or at all); what was sent keeps
+        no words of theirs."""
+        match: Document = {"user_id": user_id} | ({"kind": kind} if kind else {})
         await self.collection.update_many(
-            {"user_id": user_id, "state": {"$in": ["pending", "sending"]}},
+            match | {"state": {"$in": ["pending", "sending"]}},
             {"$set": {"state": "erased", "updated_at": now}},
         )
-        await self.collection.update_many(
-            {"user_id": user_id}, {"$set": {"data": {}, "page": "", "user_id": None}}
-        )
+        await self.collection.update_many(match, {"$set": {"data": {}, "page": ""}})

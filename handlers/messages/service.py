@@ -223,3 +223,8 @@ class MessageService:
 
     async def erase_personal_data(self, user_id: str) -> None:
         await self.repo.erase_user(user_id, self.clock.now())
+
+    async def forget(self, user_id: str, kind: MessageKind) -> None:
+        """Erase a person's messages of one kind (a guardian withdrew consent: the
+        messages about check-ins go with the check-ins)."""
+        await self.repo.erase_user(user_id, self.clock.now(), kind)

@@ -91,3 +91,20 @@ async def test_wechat_failing_then_answering_then_43101(
     assert [m["touser"] for m in fake_wechat.state.messages] == ["dev-s1"]
     doc = await client.app[MESSAGE_SERVICE].get(f"checkin_reviewed:{theirs}")
     assert doc is not None and doc["state"] == "unsubscribed"
+
+
+async def test_withdrawing_consent_erases_the_messages_about_check_ins(
+    client: Client, world: World, fake_wechat: FakeWeChat
+) -> None:
+    _, mine, _ = await checked_in(client, world)
+    fake_wechat.state.failure = "http_500"  # not sent yet when consent is withdrawn
+    decision = {"decision": "approved", "comment": "很好"}
+    await post_ok(client, f"/checkins/{mine}/review", world.a.teacher, decision)
+    await sweep_messages(client.app)
+    resp = await client.post(f"{API}/me/guardian-consent/withdraw", headers=world.s1.headers)
+    assert resp.status == 200, await resp.text()
+    fake_wechat.state.failure = "none"
+    doc = await client.app[MESSAGE_SERVICE].get(f"checkin_reviewed:{mine}")
+    assert doc is not None and (doc["state"], doc["data"]) == ("erased", {})
+    assert await sweep_messages(client.app) == {}
+    assert fake_wechat.state.messages == []
