@@ -10,7 +10,7 @@ from aiohttp import web
 
 from handlers.auth.keys import AUTH_SERVICE
 from handlers.labour.keys import REVIEW_SERVICE, SCHOOL_SERVICE, TASK_SERVICE
-from handlers.labour.periods import TaskNotOpen
+from handlers.labour.periods import TaskClosed, TaskNotOpen
 from handlers.labour.repo import SchoolRepo, TaskRepo
 from handlers.labour.review import AlreadyReviewed, ReviewService
 from handlers.labour.routes import routes
@@ -119,6 +119,7 @@ ROOM = Room(
         JoinCodeInvalid,
         NotATeacher,
         TaskNotOpen,
+        TaskClosed,
         PhotoRequired,
         AlreadyCheckedIn,
         AlreadyReviewed,

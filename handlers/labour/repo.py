@@ -273,6 +273,29 @@ class TaskRepo:
         oid = as_object_id(task_id)
         return await self.tasks.find_one({"_id": oid}) if oid else None
 
+    async def update_open_task(self, task_id: str, changes: Document) -> Document | None:
+        """``changes`` to the task while it is open (None: it is closed, or gone)."""
+        oid = as_object_id(task_id)
+        if oid is None:
+            return None
+        return await self.tasks.find_one_and_update(
+            {"_id": oid, "status": "open"},
+            {"$set": changes},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def close_task(self, task_id: str, now: datetime) -> Document | None:
+        """Close the task (once: a closed one keeps its ``closed_at``); the task after."""
+        oid = as_object_id(task_id)
+        if oid is None:
+            return None
+        closed = await self.tasks.find_one_and_update(
+            {"_id": oid, "status": "open"},
+            {"$set": {"status": "closed", "closed_at": now, "updated_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return closed or await self.tasks.find_one({"_id": oid})
+
     async def tasks_of_class(
         self, class_id: str, position: Position | None, limit: int
     ) -> list[Document]:

@@ -36,6 +36,7 @@ from handlers.labour.schemas import (
     TaskIn,
     TaskOut,
     TaskPage,
+    TaskPatch,
     TeacherCheckInQuery,
     TeacherIn,
     TeacherOut,
@@ -247,6 +248,36 @@ async def get_task(request: web.Request) -> web.Response:
     )
 
 
+@routes.patch(
+    "/tasks/{task_id}", "Edit my open task (only the fields sent); check-ins already made "
+    "keep their hours, approved ones their credited hours",
+    access=TEACHERS.on("task_id", "task", Whose.owner_or_admin), body=TaskPatch,
+    response=TaskOut, errors=("task_closed",),
+)  # fmt: skip
+async def update_task(request: web.Request) -> web.Response:
+    body = await read_body(request, TaskPatch)
+    return respond(
+        await request.app[TASK_SERVICE].update_task(
+            current_principal(request),
+            path_object_id(request, "task_id"),
+            body.model_dump(include=body.model_fields_set),
+        )
+    )
+
+
+@routes.post(
+    "/tasks/{task_id}/close", "Close my task: no new check-ins (422 task_closed); what was "
+    "checked in stays and may still be reviewed",
+    access=TEACHERS.on("task_id", "task", Whose.owner_or_admin), response=TaskOut,
+)  # fmt: skip
+async def close_task(request: web.Request) -> web.Response:
+    return respond(
+        await request.app[TASK_SERVICE].close_task(
+            current_principal(request), path_object_id(request, "task_id")
+        )
+    )
+
+
 @routes.post(
     "/tasks/{task_id}/checkins",
     "Check in for the current period (or, with date, make up an earlier one: late); "
@@ -254,7 +285,8 @@ async def get_task(request: web.Request) -> web.Response:
     access=SIGNED_IN.on("task_id", "assigned_task", Whose.owner), body=CheckInIn,
     response=CheckInOut, status=201,
     errors=(
-        "already_checked_in", "task_not_open", "photo_required", "media_not_found",
+        "already_checked_in", "task_not_open", "task_closed", "photo_required",
+        "media_not_found",
         "content_rejected", "idempotency_key_reused",
     ),
 )  # fmt: skip

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 from handlers.media.schemas import MediaOut
 from server.ids import ObjectIdText
 from server.paging import Page, PageQuery
-from server.rest import ApiIn, ApiOut
+from server.rest import ApiIn, ApiOut, patch_field
 
 Category = Literal["daily_life", "productive", "service"]
 Frequency = Literal["once", "daily", "weekly"]
@@ -125,11 +125,39 @@ class TaskIn(ApiIn):
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> TaskIn:
-        if self.end_date < self.start_date:
-            raise ValueError("end_date is before start_date")
-        if (self.end_date - self.start_date).days > 366:
-            raise ValueError("a task lasts at most a year")
+        problem = date_range_problem(self.start_date, self.end_date)
+        if problem:
+            raise ValueError(problem)
         return self
+
+
+MAX_TASK_DAYS = 366
+
+
+def date_range_problem(start: date, end: date) -> str | None:
+    """Why a task cannot run from ``start`` to ``end`` (None: it can)."""
+    if end < start:
+        return "end_date is before start_date"
+    if (end - start).days > MAX_TASK_DAYS:
+        return "a task lasts at most a year"
+    return None
+
+
+class TaskPatch(ApiIn):
+    """Only the fields sent change. The frequency is fixed once set (it decides what the
+    periods of the check-ins already made are); changing hours or category applies to
+    check-ins made from now on: the ones made before keep theirs, and approved hours are
+    never rewritten."""
+
+    title: str = patch_field(min_length=1, max_length=64)
+    description: str = patch_field(max_length=2000)
+    category: Category = patch_field()
+    class_ids: list[ObjectIdText] = patch_field(min_length=1, max_length=20)
+    start_date: date = patch_field(description="Asia/Shanghai date")
+    end_date: date = patch_field(description="Asia/Shanghai date, inclusive")
+    hours: float = patch_field(gt=0, le=24)
+    photo_required: bool = patch_field()
+    makeup_days: int = patch_field(ge=0, le=7)
 
 
 class TaskOut(ApiOut):
@@ -145,6 +173,8 @@ class TaskOut(ApiOut):
     photo_required: bool
     makeup_days: int
     status: Literal["open", "closed"]
+    closed_at: datetime | None = None
+    updated_at: datetime | None = None
     my_status: MyStatus | None = Field(
         None, description="The caller's state in the current period (students)"
     )
@@ -184,6 +214,11 @@ class CheckInOut(ApiOut):
     flags: list[str]
     review: ReviewOut | None
     created_at: datetime
+    day: dt.date = Field(description="The Asia/Shanghai day checked in for (a daily task's period)")
+    hours: float = Field(description="Hours this check-in is worth (the task's when it was made)")
+    credited_hours: float | None = Field(
+        None, description="Hours credited by its approval (never rewritten by task edits)"
+    )
     student_name: str | None = Field(
         None, description="The student's real name: only for the teacher of their class"
     )

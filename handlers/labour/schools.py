@@ -381,6 +381,9 @@ class SchoolService:
             and (is_admin(principal) or classes[doc["class_id"]]["teacher_id"] == principal.user_id)
         }
 
+    async def school_of_teacher(self, user_id: str) -> str | None:
+        return await self.repo.school_of_teacher(user_id)
+
     async def class_ids_taught(self, principal: Principal) -> list[str]:
         return await self.repo.class_ids_of_teacher(principal.user_id)
 

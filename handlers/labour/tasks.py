@@ -16,13 +16,21 @@ from datetime import date
 from typing import Any
 
 from handlers.auth.service import AuthService
-from handlers.labour.periods import current_period, slot_for
+from handlers.labour.periods import TaskClosed, current_period, slot_for
 from handlers.labour.repo import MY_CHECKINS, TASKS, Document, SlotTaken, TaskRepo, new_id
-from handlers.labour.schemas import CheckInOut, CheckInPage, ReviewOut, TaskIn, TaskOut, TaskPage
+from handlers.labour.schemas import (
+    CheckInOut,
+    CheckInPage,
+    ReviewOut,
+    TaskIn,
+    TaskOut,
+    TaskPage,
+    date_range_problem,
+)
 from handlers.labour.schools import SchoolService, is_admin
 from handlers.media.service import MediaService
-from server.clock import Clock
-from server.errors import AppError, Conflict, NotFound
+from server.clock import Clock, local_date
+from server.errors import AppError, Conflict, InvalidRequest, NotFound
 from server.paging import PageQuery
 from server.principal import Principal
 from server.wechat import ContentRejected, WeChatClient, WeChatUnavailable
@@ -43,6 +51,13 @@ class PhotoRequired(AppError):
 
 def checkin_ref(checkin_id: str) -> str:
     return f"checkin:{checkin_id}"
+
+
+def checkin_day(doc: Document) -> date:
+    """The Shanghai day a check-in was made for (check-ins of the first increment carry
+    no ``day``: the day they were made)."""
+    day = doc.get("day")
+    return date.fromisoformat(day) if day else local_date(doc["created_at"])
 
 
 class TaskService:
@@ -66,19 +81,37 @@ class TaskService:
 
     # -- tasks ------------------------------------------------------------------------
 
-    async def create_task(self, principal: Principal, body: TaskIn) -> TaskOut:
-        """A task for classes the caller teaches (any other class id: 404)."""
-        class_ids = list(dict.fromkeys(body.class_ids))
+    async def _task_classes(self, principal: Principal, class_ids: list[str]) -> list[str]:
+        """``class_ids`` without repeats, each a class the caller teaches (else 404) in the
+        school they teach at now (a teacher moved to another school keeps their old
+        classes, but sets no new task for them: 422)."""
+        class_ids = list(dict.fromkeys(class_ids))
         classes = await self.schools.classes_by_id(class_ids)
         for class_id in class_ids:
             doc = classes.get(class_id)
             if doc is None or not (is_admin(principal) or doc["teacher_id"] == principal.user_id):
                 raise NotFound(details={"fields": {"class_ids": f"no class of yours: {class_id}"}})
+        if not is_admin(principal):
+            school_id = await self.schools.school_of_teacher(principal.user_id)
+            for class_id in class_ids:
+                if classes[class_id]["school_id"] != school_id:
+                    raise InvalidRequest.for_fields(
+                        {"class_ids": f"not a class of your school: {class_id}"}
+                    )
+        return class_ids
+
+    async def _school_ids(self, class_ids: list[str]) -> list[str]:
+        classes = await self.schools.classes_by_id(class_ids)
+        return sorted({classes[c]["school_id"] for c in class_ids if c in classes})
+
+    async def create_task(self, principal: Principal, body: TaskIn) -> TaskOut:
+        """A task for classes the caller teaches (any other class id: 404)."""
+        class_ids = await self._task_classes(principal, body.class_ids)
         now = self.clock.now()
         doc = await self.repo.insert_task(
             {
                 "teacher_id": principal.user_id,
-                "school_ids": sorted({classes[c]["school_id"] for c in class_ids}),
+                "school_ids": await self._school_ids(class_ids),
                 "title": body.title,
                 "description": body.description,
                 "category": body.category,
@@ -95,6 +128,55 @@ class TaskService:
             }
         )
         return self.task_out(doc)
+
+    async def own_task(self, principal: Principal, task_id: str) -> Document:
+        """The task, if the caller set it (or is an admin); else 404."""
+        doc = await self.repo.get_task(task_id)
+        if doc is None or not (is_admin(principal) or doc["teacher_id"] == principal.user_id):
+            raise NotFound()
+        return doc
+
+    async def update_task(
+        self, principal: Principal, task_id: str, fields: dict[str, Any]
+    ) -> TaskOut:
+        """Edit the caller's open task (only the fields sent). Check-ins already made keep
+        their period, hours and category, and approved ones their ``credited_hours``:
+        an edit never rewrites what was credited. A closed task: 422 ``task_closed``."""
+        current = await self.own_task(principal, task_id)
+        if current["status"] != "open":
+            raise TaskClosed()
+        changes: Document = {}
+        for name in ("title", "description", "category", "hours", "photo_required", "makeup_days"):
+            if name in fields:
+                changes[name] = fields[name]
+        if "class_ids" in fields:
+            changes["class_ids"] = await self._task_classes(principal, fields["class_ids"])
+            changes["school_ids"] = await self._school_ids(changes["class_ids"])
+        start = fields.get("start_date") or date.fromisoformat(current["start_date"])
+        end = fields.get("end_date") or date.fromisoformat(current["end_date"])
+        problem = date_range_problem(start, end)
+        if problem:
+            named = [n for n in ("start_date", "end_date") if n in fields] or ["end_date"]
+            raise InvalidRequest.for_fields(dict.fromkeys(named, problem))
+        if "start_date" in fields:
+            changes["start_date"] = start.isoformat()
+        if "end_date" in fields:
+            changes["end_date"] = end.isoformat()
+        changes["updated_at"] = self.clock.now()
+        updated = await self.repo.update_open_task(task_id, changes)
+        if updated is None:  # closed (or erased) since it was read
+            raise TaskClosed()
+        return self.task_out(updated)
+
+    async def close_task(self, principal: Principal, task_id: str) -> TaskOut:
+        """Close the caller's task: it takes no new check-ins (422 ``task_closed``) and
+        leaves the students' lists; what was checked in stays, and may still be
+        reviewed. Closing a closed task answers it as it is."""
+        await self.own_task(principal, task_id)
+        closed = await self.repo.close_task(task_id, self.clock.now())
+        if closed is None:
+            raise NotFound()
+        return self.task_out(closed)
 
     async def tasks_page(self, principal: Principal, query: PageQuery) -> TaskPage:
         """A student's: their class's open tasks with ``my_status``; a teacher's (in no
@@ -154,6 +236,8 @@ class TaskService:
             photo_required=doc["photo_required"],
             makeup_days=doc["makeup_days"],
             status=doc["status"],
+            closed_at=doc.get("closed_at"),
+            updated_at=doc.get("updated_at"),
             my_status=my_status,
             period=period,
         )
@@ -214,6 +298,7 @@ class TaskService:
             "category": task["category"],
             "hours": task["hours"],
             "period": slot.period,
+            "day": slot.day.isoformat(),
             "status": "submitted",
             "note": note,
             "media_ids": media_ids,
@@ -274,6 +359,9 @@ class TaskService:
                 flags=doc["flags"],
                 review=ReviewOut(**doc["review"]) if doc.get("review") else None,
                 created_at=doc["created_at"],
+                day=checkin_day(doc),
+                hours=doc["hours"],
+                credited_hours=doc.get("credited_hours"),
             )
             for doc in docs
         ]
