@@ -9,7 +9,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from handlers.auth.keys import AUTH_SERVICE
-from handlers.labour.keys import REVIEW_SERVICE, SCHOOL_SERVICE, TASK_SERVICE
+from handlers.labour.keys import REVIEW_SERVICE, SCHOOL_SERVICE, SUMMARY_SERVICE, TASK_SERVICE
 from handlers.labour.periods import TaskClosed, TaskNotOpen
 from handlers.labour.repo import SchoolRepo, TaskRepo
 from handlers.labour.review import AlreadyReviewed, ReviewService
@@ -21,6 +21,7 @@ from handlers.labour.schools import (
     NotATeacher,
     SchoolService,
 )
+from handlers.labour.summary import SummaryService
 from handlers.labour.tasks import AlreadyCheckedIn, PhotoRequired, TaskService
 from handlers.media.keys import MEDIA_SERVICE
 from server.keys import AUDIT, CLOCK, MONGO_DB, RATE_LIMITER, SETTINGS, SIGNER, WECHAT
@@ -52,6 +53,7 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
     )
     app[TASK_SERVICE] = tasks
     app[REVIEW_SERVICE] = ReviewService(TaskRepo(db), schools, tasks, app[CLOCK])
+    app[SUMMARY_SERVICE] = SummaryService(TaskRepo(db), schools, app[CLOCK])
     yield
 
 

@@ -6,8 +6,10 @@ from aiohttp import web
 
 from handlers.labour.review import ReviewService
 from handlers.labour.schools import SchoolService
+from handlers.labour.summary import SummaryService
 from handlers.labour.tasks import TaskService
 
 SCHOOL_SERVICE = web.AppKey("school_service", SchoolService)
 TASK_SERVICE = web.AppKey("task_service", TaskService)
 REVIEW_SERVICE = web.AppKey("review_service", ReviewService)
+SUMMARY_SERVICE = web.AppKey("summary_service", SummaryService)

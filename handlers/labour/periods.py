@@ -44,6 +44,11 @@ def period_of(frequency: str, day: date) -> str:
     return "once"
 
 
+def is_day_period(period: str) -> bool:
+    """Whether ``period`` is a day (a daily task's), not a week or ``once``."""
+    return len(period) == 10 and period[4] == "-" and period[7] == "-"
+
+
 def period_end(task: dict[str, Any], day: date) -> date:
     """The last day of the period ``day`` is in (never past the task's end)."""
     end = date.fromisoformat(task["end_date"])

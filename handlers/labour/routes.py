@@ -16,7 +16,7 @@ from aiohttp import web
 from handlers.auth.routes import user_out
 from handlers.auth.schemas import UserOut
 from handlers.labour import consent
-from handlers.labour.keys import REVIEW_SERVICE, SCHOOL_SERVICE, TASK_SERVICE
+from handlers.labour.keys import REVIEW_SERVICE, SCHOOL_SERVICE, SUMMARY_SERVICE, TASK_SERVICE
 from handlers.labour.schemas import (
     BulkReviewIn,
     BulkReviewOut,
@@ -28,11 +28,13 @@ from handlers.labour.schemas import (
     ClassPage,
     ConsentTextOut,
     JoinIn,
+    LabourSummaryOut,
     ReviewIn,
     SchoolIn,
     SchoolOut,
     SchoolPage,
     StudentPage,
+    StudentSummaryPage,
     TaskIn,
     TaskOut,
     TaskPage,
@@ -367,5 +369,32 @@ async def review_checkin(request: web.Request) -> web.Response:
             path_object_id(request, "checkin_id"),
             body.decision,
             body.comment,
+        )
+    )
+
+
+# -- summaries, progress and reports -------------------------------------------------------
+
+
+@routes.get(
+    "/me/labour-summary", "My hours and counts by category, streaks and badges (each with "
+    "the day it was earned), computed from my approved check-ins",
+    access=SIGNED_IN, response=LabourSummaryOut,
+)  # fmt: skip
+async def my_labour_summary(request: web.Request) -> web.Response:
+    return respond(await request.app[SUMMARY_SERVICE].mine(current_principal(request)))
+
+
+@routes.get(
+    "/classes/{class_id}/labour-summary", "The class's students (a page of them, by user "
+    "id) with the summary of what each checked in in this class; one query per page",
+    access=TEACHERS.on("class_id", "class", Whose.owner_or_admin), query=PageQuery,
+    response=StudentSummaryPage,
+)  # fmt: skip
+async def class_labour_summary(request: web.Request) -> web.Response:
+    query = read_query(request, PageQuery)
+    return respond(
+        await request.app[SUMMARY_SERVICE].of_class(
+            current_principal(request), path_object_id(request, "class_id"), query
         )
     )

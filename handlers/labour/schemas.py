@@ -257,4 +257,46 @@ class BulkReviewOut(ApiOut):
     results: list[BulkReviewResult]
 
 
+# -- summaries and badges ------------------------------------------------------------------
+
+
+class CategorySummary(ApiOut):
+    hours: float = Field(description="Hours credited by approved check-ins")
+    count: int = Field(description="Approved check-ins")
+
+
+class BadgeOut(ApiOut):
+    code: str
+    name: str
+    description: str
+    earned_on: date | None = Field(
+        description="The Asia/Shanghai day it was earned (the approval that completed it); "
+        "null: not yet"
+    )
+
+
+class LabourSummaryOut(ApiOut):
+    total_hours: float
+    approved_count: int
+    by_category: dict[Category, CategorySummary]
+    current_streak: int = Field(
+        description="Consecutive days with an approved daily check-in, through today (or "
+        "yesterday, while today has none approved yet)"
+    )
+    longest_streak: int
+    badges: list[BadgeOut] = Field(description="Every badge; earned_on null: not yet earned")
+    as_of: date = Field(description="The Asia/Shanghai day the streaks are counted to")
+
+
+class StudentSummaryOut(LabourSummaryOut):
+    """A student's summary of the check-ins they made in this class (their teacher's)."""
+
+    user_id: str
+    student_name: str
+
+
+class StudentSummaryPage(Page[StudentSummaryOut]):
+    pass
+
+
 __all__ = ["PageQuery"]

@@ -159,6 +159,9 @@ plain(
     ("GET", "/api/v1/classes/{class_id}/students"),
     ("GET", "/api/v1/tasks/{task_id}"),
     ("GET", "/api/v1/checkins/{checkin_id}"),
+    ("POST", "/api/v1/tasks/{task_id}/close"),
+    ("GET", "/api/v1/me/labour-summary"),
+    ("GET", "/api/v1/classes/{class_id}/labour-summary"),
 )
 plain(("POST", "/api/v1/me/guardian-consent/withdraw"), caller="fresh_user")
 
@@ -226,9 +229,6 @@ async def review_checkin(case: Case) -> Call:
 async def review_checkins(case: Case) -> Call:
     checkin_id = await _checkin_in_class_of(case.world, _caller_id(case))
     return Call(json={"ids": [checkin_id], "decision": "approved"})
-
-
-plain(("POST", "/api/v1/tasks/{task_id}/close"))
 
 
 @builds("PATCH", "/api/v1/tasks/{task_id}")
