@@ -209,6 +209,22 @@ class SchoolRepo:
     ) -> list[Document]:
         return await find_page(self.enrolments, {"class_id": class_id}, STUDENTS, position, limit)
 
+    async def roster_page(
+        self, class_ids: list[str], position: Position | None, limit: int
+    ) -> list[Document]:
+        """Students now in any of these classes, by user id."""
+        query = {"class_id": {"$in": class_ids}}
+        return await find_page(self.enrolments, query, STUDENTS, position, limit)
+
+    async def roster_ids(self, class_ids: list[str], limit: int = 10_000) -> list[str]:
+        cursor = self.enrolments.find({"class_id": {"$in": class_ids}}, projection={"_id": 1})
+        return [str(doc["_id"]) async for doc in cursor.limit(limit)]
+
+    async def roster(self, class_id: str, limit: int = 2_000) -> list[Document]:
+        """Every student now in the class, by user id."""
+        cursor = self.enrolments.find({"class_id": class_id}).sort("_id", ASCENDING)
+        return [doc async for doc in cursor.limit(limit)]
+
     async def add_history(self, doc: Document) -> None:
         await self.history.insert_one({**doc, "_id": ObjectId()})
 
@@ -261,6 +277,8 @@ class TaskRepo:
         await self.checkins.create_index([("slot", ASCENDING)], unique=True)
         await self.checkins.create_index([("student_id", ASCENDING), ("_id", DESCENDING)])
         await self.checkins.create_index([("task_id", ASCENDING), ("period", ASCENDING)])
+        # The teacher's lists, progress and the class report.
+        await self.checkins.create_index([("class_id", ASCENDING), ("_id", DESCENDING)])
 
     # -- tasks ---------------------------------------------------------------------------
 
@@ -367,6 +385,29 @@ class TaskRepo:
         if class_id is not None:
             query["class_id"] = class_id
         cursor = self.checkins.find(query, projection=dict.fromkeys(fields, 1))
+        return [doc async for doc in cursor]
+
+    async def checkins_of_task(
+        self, task_id: str, periods: list[str], fields: tuple[str, ...]
+    ) -> list[Document]:
+        """The task's check-ins of these periods (``fields`` of each), oldest first."""
+        if not periods:
+            return []
+        cursor = self.checkins.find(
+            {"task_id": task_id, "period": {"$in": periods}},
+            projection=dict.fromkeys(fields, 1),
+        ).sort("_id", ASCENDING)
+        return [doc async for doc in cursor]
+
+    async def approved_in_class(
+        self, class_id: str, first: str, last: str, fields: tuple[str, ...]
+    ) -> list[Document]:
+        """Approved check-ins made in the class for the days ``first`` to ``last``
+        (ISO dates, inclusive)."""
+        cursor = self.checkins.find(
+            {"class_id": class_id, "status": "approved", "day": {"$gte": first, "$lte": last}},
+            projection=dict.fromkeys(fields, 1),
+        )
         return [doc async for doc in cursor]
 
     async def checkins_of_classes(

@@ -16,7 +16,13 @@ from aiohttp import web
 from handlers.auth.routes import user_out
 from handlers.auth.schemas import UserOut
 from handlers.labour import consent
-from handlers.labour.keys import REVIEW_SERVICE, SCHOOL_SERVICE, SUMMARY_SERVICE, TASK_SERVICE
+from handlers.labour.keys import (
+    REPORT_SERVICE,
+    REVIEW_SERVICE,
+    SCHOOL_SERVICE,
+    SUMMARY_SERVICE,
+    TASK_SERVICE,
+)
 from handlers.labour.schemas import (
     BulkReviewIn,
     BulkReviewOut,
@@ -29,6 +35,8 @@ from handlers.labour.schemas import (
     ConsentTextOut,
     JoinIn,
     LabourSummaryOut,
+    ProgressQuery,
+    ReportQuery,
     ReviewIn,
     SchoolIn,
     SchoolOut,
@@ -39,6 +47,7 @@ from handlers.labour.schemas import (
     TaskOut,
     TaskPage,
     TaskPatch,
+    TaskProgressOut,
     TeacherCheckInQuery,
     TeacherIn,
     TeacherOut,
@@ -55,6 +64,7 @@ from server.middleware import client_ip
 from server.paging import PageQuery
 from server.principal import Role
 from server.rest import read_body, read_query, respond
+from server.spreadsheet import XLSX_CONTENT_TYPE, xlsx_response
 
 routes = ApiRoutes(tag="labour")
 
@@ -398,3 +408,33 @@ async def class_labour_summary(request: web.Request) -> web.Response:
             current_principal(request), path_object_id(request, "class_id"), query
         )
     )
+
+
+@routes.get(
+    "/tasks/{task_id}/progress", "Who has done what in each period of my task (a page of "
+    "its students, by user id; totals per period over all of them)",
+    access=TEACHERS.on("task_id", "task", Whose.owner_or_admin), query=ProgressQuery,
+    response=TaskProgressOut,
+)  # fmt: skip
+async def task_progress(request: web.Request) -> web.Response:
+    query = read_query(request, ProgressQuery)
+    return respond(
+        await request.app[REPORT_SERVICE].progress(
+            current_principal(request), path_object_id(request, "task_id"), query
+        )
+    )
+
+
+@routes.get(
+    "/classes/{class_id}/report.xlsx", "My class's report (Excel): its students × the three "
+    "categories, approved hours and counts for the days asked, with totals; the export is "
+    "in the audit log", access=TEACHERS.on("class_id", "class", Whose.owner_or_admin),
+    query=ReportQuery, content_type=XLSX_CONTENT_TYPE,
+)  # fmt: skip
+async def class_report(request: web.Request) -> web.Response:
+    query = read_query(request, ReportQuery)
+    body, filename = await request.app[REPORT_SERVICE].class_report(
+        current_principal(request), path_object_id(request, "class_id"), query.from_date,
+        query.to_date,
+    )  # fmt: skip
+    return xlsx_response(body, filename)

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 from handlers.media.schemas import MediaOut
 from server.ids import ObjectIdText
 from server.paging import Page, PageQuery
-from server.rest import ApiIn, ApiOut, patch_field
+from server.rest import ApiIn, ApiOut, ApiQuery, patch_field
 
 Category = Literal["daily_life", "productive", "service"]
 Frequency = Literal["once", "daily", "weekly"]
@@ -297,6 +297,55 @@ class StudentSummaryOut(LabourSummaryOut):
 
 class StudentSummaryPage(Page[StudentSummaryOut]):
     pass
+
+
+# -- teachers' views ------------------------------------------------------------------------
+
+MAX_VIEW_DAYS = 92
+MAX_REPORT_DAYS = 366
+
+
+class ProgressQuery(PageQuery):
+    """Students by user id, a page of them; periods of the days ``from_date`` to
+    ``to_date`` (default: the last 31 days of the task up to today)."""
+
+    class_id: ObjectIdText | None = Field(None, description="One of the task's classes only")
+    from_date: date | None = None
+    to_date: date | None = None
+
+
+class ProgressCell(ApiOut):
+    period: str
+    status: MyStatus
+    checkin_id: str | None
+    late: bool
+
+
+class StudentProgress(ApiOut):
+    user_id: str
+    student_name: str
+    class_id: str
+    done: int = Field(description="Periods with a check-in submitted or approved")
+    cells: list[ProgressCell] = Field(description="One per period, in the order of periods")
+
+
+class PeriodTotals(ApiOut):
+    period: str
+    approved: int
+    submitted: int
+    rejected: int
+    todo: int = Field(description="Students of the task's classes with nothing checked in")
+
+
+class TaskProgressOut(Page[StudentProgress]):
+    task: TaskOut
+    periods: list[str]
+    totals: list[PeriodTotals] = Field(description="Over every student, not only this page")
+
+
+class ReportQuery(ApiQuery):
+    from_date: date = Field(description="Asia/Shanghai day, the first counted")
+    to_date: date = Field(description="Asia/Shanghai day, the last counted (at most a year)")
 
 
 __all__ = ["PageQuery"]

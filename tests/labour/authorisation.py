@@ -162,6 +162,7 @@ plain(
     ("POST", "/api/v1/tasks/{task_id}/close"),
     ("GET", "/api/v1/me/labour-summary"),
     ("GET", "/api/v1/classes/{class_id}/labour-summary"),
+    ("GET", "/api/v1/tasks/{task_id}/progress"),
 )
 plain(("POST", "/api/v1/me/guardian-consent/withdraw"), caller="fresh_user")
 
@@ -234,3 +235,9 @@ async def review_checkins(case: Case) -> Call:
 @builds("PATCH", "/api/v1/tasks/{task_id}")
 async def update_task(case: Case) -> Call:
     return Call(json={"title": "矩阵任务（改）", "hours": 2})
+
+
+@builds("GET", "/api/v1/classes/{class_id}/report.xlsx")
+async def class_report(case: Case) -> Call:
+    today = case.world.app[CLOCK].today().isoformat()
+    return Call(query={"from_date": today, "to_date": today})

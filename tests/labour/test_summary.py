@@ -58,14 +58,20 @@ class Days:
 
 
 async def daily_task(
-    app: web.Application, world: World, start: str, end: str, **fields: Any
+    app: web.Application,
+    world: World,
+    start: str,
+    end: str,
+    teacher_id: str | None = None,
+    **fields: Any,
 ) -> str:
+    """A task (daily unless ``fields`` say otherwise) for a1, set by its teacher."""
     body = {
         "title": "整理书桌", "category": "daily_life", "class_ids": [world.a1["id"]],
         "start_date": start, "end_date": end, "frequency": "daily", "hours": 0.5,
         "makeup_days": 3, **fields,
     }  # fmt: skip
-    teacher = as_principal(world.a.teacher.user_id, Role.teacher)
+    teacher = as_principal(teacher_id or world.a.teacher.user_id, Role.teacher)
     task = await app[TASK_SERVICE].create_task(teacher, TaskIn.model_validate(body))
     return task.id
 
