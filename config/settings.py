@@ -45,6 +45,15 @@ class Settings(BaseSettings):
     wechat_push_token: SecretStr = SecretStr("")
     wechat_push_aes_key: SecretStr = SecretStr("")
     wechat_push_max_skew_s: int = Field(300, ge=10, le=3600)
+    # Subscribe messages (订阅消息, handlers/messages): the template each kind of message
+    # uses, as chosen in the mini-program's console (their keywords: docs/operations.md).
+    # Empty: that kind is not sent; development and tests fall back to "dev-<kind>",
+    # which our fake WeChat accepts. Which version of the mini-program a tap opens.
+    wechat_template_checkin_reviewed: str = ""
+    wechat_template_event_reminder: str = ""
+    wechat_template_event_promoted: str = ""
+    wechat_template_event_cancelled: str = ""
+    wechat_miniprogram_state: Literal["formal", "trial", "developer"] = "formal"
 
     # Sign-up phone numbers, AES-256-GCM (handlers/events/phones.py): "id:base64key,..."
     # (32-byte keys); the first seals, all open. Empty: a key derived from JWT_SECRET.
@@ -139,6 +148,13 @@ class Settings(BaseSettings):
                     + ". On your own machine set APP_ENV=development"
                 )
         return self
+
+    def message_template(self, kind: str) -> str:
+        """The template id of a kind of subscribe message; "" when it is not sent."""
+        configured: str = getattr(self, f"wechat_template_{kind}")
+        if configured or self.app_env == "production":
+            return configured
+        return f"dev-{kind}"
 
     @property
     def dev_login_enabled(self) -> bool:

@@ -12,8 +12,9 @@ from handlers.events import ROOM as EVENTS
 from handlers.idempotency import ROOM as IDEMPOTENCY
 from handlers.labour import ROOM as LABOUR
 from handlers.media import ROOM as MEDIA
+from handlers.messages import ROOM as MESSAGES
 from handlers.ops import ROOM as OPS
 from handlers.stories import ROOM as STORIES
 from server.room import Room
 
-ROOMS: tuple[Room, ...] = (OPS, IDEMPOTENCY, MEDIA, AUTH, STORIES, EVENTS, LABOUR)
+ROOMS: tuple[Room, ...] = (OPS, IDEMPOTENCY, MEDIA, AUTH, MESSAGES, STORIES, EVENTS, LABOUR)

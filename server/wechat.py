@@ -7,7 +7,9 @@
   own would each replace the token the others hold);
 - ``msg_sec_check``: text content security (v2), read through ``result.suggest``;
 - ``media_check_async``: image content security (v2); the verdict arrives later at our
-  message-push endpoint (``server/wechat_push.py`` verifies it).
+  message-push endpoint (``server/wechat_push.py`` verifies it);
+- ``send_subscribe_message``: a subscribe message (订阅消息) to a user, for the
+  outbox (``handlers/messages``), which decides what each answer means.
 
 A call rejected for its token (40001/42001/40014) refreshes it once and is retried once;
 callers who saw the same stale token share that one refresh. The base URL is
@@ -36,6 +38,7 @@ _BAD_CODE_ERRCODES = {40029, 40163}
 _QUOTA_ERRCODE = 45011  # the per-minute call quota: the client may try again next minute
 _RISKY_USER_ERRCODE = 40226  # WeChat's 高风险等级用户: refused until WeChat says otherwise
 _TOKEN_ERRCODES = {40001, 42001, 40014}  # invalid, expired, malformed access token
+MiniprogramState = Literal["formal", "trial", "developer"]
 _TOKEN_KEY = ("wechat", "access-token")
 _TOKEN_LOCK_KEY = ("wechat", "access-token-lock")
 _TOKEN_MARGIN_S = 300  # stop using a token 5 minutes before WeChat says it expires
@@ -336,3 +339,28 @@ class WeChatClient:
         if errcode_of(data) != 0 or not isinstance(trace_id, str) or not trace_id:
             raise self._failed(path, data, "内容安全检查暂时不可用，请稍后再试")
         return trace_id
+
+    # -- subscribe messages ------------------------------------------------------------
+
+    async def send_subscribe_message(
+        self,
+        openid: str,
+        template_id: str,
+        page: str,
+        data: dict[str, str],
+        miniprogram_state: MiniprogramState,
+    ) -> int:
+        """``subscribeMessage.send``; WeChat's errcode (0: sent, 43101: the user has not
+        subscribed, or used up their one-time subscription). ``WeChatUnavailable`` when
+        WeChat did not answer (the message may or may not have gone out)."""
+        body = {
+            "touser": openid,
+            "template_id": template_id,
+            "page": page,
+            "data": {keyword: {"value": value} for keyword, value in data.items()},
+            "miniprogram_state": miniprogram_state,
+            "lang": "zh_CN",
+        }
+        data_in = await self._with_token("/cgi-bin/message/subscribe/send", body)
+        errcode = errcode_of(data_in)
+        return -1 if errcode is None else errcode

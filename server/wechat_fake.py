@@ -12,7 +12,10 @@ It checks what the real one checks, so a wrong call fails here too: app id and s
 answer a given ``errcode`` (any JSON value, a non-numeric one too). After
 ``media_check_async`` it fetches the media URL, as WeChat does, and pushes the verdict
 to ``push_url`` over HTTP, signed with ``push_token`` (and encrypted with
-``push_aes_key``: safe mode).
+``push_aes_key``: safe mode). ``subscribeMessage.send`` checks the template's values as
+WeChat does (``thing`` at most 20 characters, ``phrase`` 5, ``time`` a date and time...:
+47003 otherwise), answers 43101 for openids in ``unsubscribed`` and keeps what it
+accepted in ``messages``.
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ class FakeWeChatState:
     media_requests: list[dict[str, Any]] = field(default_factory=list)
     fetched: list[int] = field(default_factory=list)  # HTTP status of each media fetch
     pushed: list[int] = field(default_factory=list)  # HTTP status our push endpoint gave
+    # Subscribe messages: those sent, and the openids that have not subscribed (43101).
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    unsubscribed: set[str] = field(default_factory=set)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     def issue_code(self, openid: str) -> str:
@@ -73,7 +79,7 @@ class FakeWeChatState:
 
     def fail_next(self, call: str, errcode: Any, times: int = 1) -> None:
         """The next ``times`` calls of ``call`` (``jscode2session``, ``stable_token``,
-        ``msg_sec_check``, ``media_check_async``) answer ``errcode``."""
+        ``msg_sec_check``, ``media_check_async``, ``subscribe_send``) answer ``errcode``."""
         self.scripted.setdefault(call, []).extend([errcode] * times)
 
     def expire_tokens(self) -> None:
@@ -292,6 +298,61 @@ async def _check_and_push(
             state.pushed.append(await push(session, state, message))
 
 
+# subscribeMessage.send: what each kind of template value may hold (WeChat's rules).
+_TEMPLATE_VALUE_RULES: dict[str, Callable[[str], bool]] = {
+    "thing": lambda v: 0 < len(v) <= 20,
+    "phrase": lambda v: 0 < len(v) <= 5,
+    "name": lambda v: 0 < len(v) <= 10,
+    "character_string": lambda v: 0 < len(v) <= 32 and v.isascii(),
+    "number": lambda v: 0 < len(v) <= 32 and v.replace(".", "", 1).isdigit(),
+    "time": lambda v: re.fullmatch(r"\d{4}年\d{1,2}月\d{1,2}日 \d{1,2}:\d{2}", v) is not None,
+    "date": lambda v: re.fullmatch(r"\d{4}年\d{1,2}月\d{1,2}日", v) is not None,
+}
+_TEMPLATE_KEYWORD = re.compile(r"^([a-z_]+?)(\d+)$")
+
+
+def _template_data_error(data: object) -> str | None:
+    """Why WeChat would refuse ``data`` (47003), or None."""
+    if not isinstance(data, dict) or not data:
+        return "data"
+    for keyword, item in data.items():
+        match = _TEMPLATE_KEYWORD.match(str(keyword))
+        rule = _TEMPLATE_VALUE_RULES.get(match.group(1)) if match else None
+        value = item.get("value") if isinstance(item, dict) else None
+        if rule is None or not isinstance(value, str) or not rule(value):
+            return f"data.{keyword}.value"
+    return None
+
+
+async def subscribe_send(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    _arrive(state, "subscribe_send")
+    if (failed := await _failing(state, "subscribe_send")) is not None:
+        return failed
+    token = request.query.get("access_token", "")
+    if token in state.expired_tokens:
+        return _errcode(42001, "access_token expired")
+    if token not in state.tokens:
+        return _errcode(40001, "invalid credential, access_token is invalid")
+    body = await _json_body(request)
+    if body is None:
+        return _errcode(47001, "data format error")
+    if body.get("touser") not in state.openids:
+        return _errcode(40003, "invalid openid")
+    if not isinstance(body.get("template_id"), str) or not body["template_id"]:
+        return _errcode(40037, "invalid template_id")
+    if not isinstance(body.get("page", ""), str):
+        return _errcode(47003, "argument invalid! page")
+    if body.get("miniprogram_state", "formal") not in ("developer", "trial", "formal"):
+        return _errcode(47003, "argument invalid! miniprogram_state")
+    if (where := _template_data_error(body.get("data"))) is not None:
+        return _errcode(47003, f"argument invalid! {where} invalid")
+    if body["touser"] in state.unsubscribed:
+        return _errcode(43101, "user refuse to accept the msg")
+    state.messages.append(body)
+    return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": secrets.randbelow(10**12)})
+
+
 def signed_push(
     state: FakeWeChatState,
     message: dict[str, Any],
@@ -337,6 +398,7 @@ def create_fake_wechat_app(state: FakeWeChatState | None = None) -> web.Applicat
     app.router.add_post("/cgi-bin/stable_token", stable_token)
     app.router.add_post("/wxa/msg_sec_check", msg_sec_check)
     app.router.add_post("/wxa/media_check_async", media_check_async)
+    app.router.add_post("/cgi-bin/message/subscribe/send", subscribe_send)
     return app
 
 

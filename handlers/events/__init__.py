@@ -19,8 +19,9 @@ from handlers.events.events import (
     SpeakerNotFound,
 )
 from handlers.events.gate import SeatGate
-from handlers.events.keys import EVENT_SERVICE, SIGNUP_SERVICE
+from handlers.events.keys import EVENT_MESSAGES, EVENT_SERVICE, SIGNUP_SERVICE
 from handlers.events.phones import PhoneCipher, parse_keys
+from handlers.events.reminders import EventMessages
 from handlers.events.repo import EventRepo, SignupRepo
 from handlers.events.routes import routes
 from handlers.events.signups import (
@@ -35,8 +36,9 @@ from handlers.events.signups import (
 )
 from handlers.events.tickets import TicketCodec
 from handlers.media.keys import MEDIA_SERVICE
+from handlers.messages.keys import MESSAGE_SERVICE
 from handlers.stories.keys import PEOPLE_SERVICE
-from server.keys import CLOCK, DEGRADE, MONGO_DB, REDIS, SETTINGS, SIGNER
+from server.keys import CLOCK, DEGRADE, JOBS, MONGO_DB, REDIS, SETTINGS, SIGNER
 from server.principal import Principal
 from server.privacy import PersonalDataProvider
 from server.room import Command, Cron, Database, DemoSource, Room, SeedWriter
@@ -46,6 +48,7 @@ from server.room import Command, Cron, Database, DemoSource, Room, SeedWriter
 class EventServices:
     events: EventService
     signups: SignupService
+    messages: EventMessages
 
 
 def build_services(app: web.Application) -> EventServices:
@@ -54,11 +57,16 @@ def build_services(app: web.Application) -> EventServices:
     gate = SeatGate(app[REDIS], app[DEGRADE])
     keys = parse_keys(app[SETTINGS].phone_encryption_keys.get_secret_value())
     phones = PhoneCipher(keys, app[SIGNER])
-    event_repo = EventRepo(db)
+    event_repo, signup_repo = EventRepo(db), SignupRepo(db)
     tickets = TicketCodec(app[SIGNER])
-    signups = SignupService(event_repo, SignupRepo(db), gate, phones, tickets, clock)
-    events = EventService(event_repo, signups, gate, app[PEOPLE_SERVICE], app[MEDIA_SERVICE], clock)
-    return EventServices(events, signups)
+    messages = EventMessages(
+        app[MESSAGE_SERVICE], event_repo, signup_repo, app[JOBS], app[DEGRADE], clock
+    )
+    signups = SignupService(event_repo, signup_repo, gate, phones, tickets, messages, clock)
+    events = EventService(
+        event_repo, signups, gate, app[PEOPLE_SERVICE], app[MEDIA_SERVICE], messages, clock
+    )
+    return EventServices(events, signups, messages)
 
 
 @contextlib.asynccontextmanager
@@ -66,6 +74,7 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
     services = build_services(app)
     app[EVENT_SERVICE] = services.events
     app[SIGNUP_SERVICE] = services.signups
+    app[EVENT_MESSAGES] = services.messages
     yield
 
 
@@ -87,6 +96,21 @@ async def sweep_signups(app: web.Application) -> dict[str, int]:
 async def finish_events(app: web.Application) -> int:
     """Published events that have ended are stored as finished (every minute)."""
     return await app[EVENT_SERVICE].finish_over()
+
+
+async def remind_event(app: web.Application, event_id: str, starts_at: str) -> int:
+    """The reminders of an event, a day before the start it was queued for."""
+    return await app[EVENT_MESSAGES].remind(event_id, starts_at)
+
+
+async def remind_upcoming(app: web.Application) -> int:
+    """Reminders for events within a day that their job did not give (hourly)."""
+    return await app[EVENT_MESSAGES].remind_upcoming()
+
+
+async def tell_signups(app: web.Application) -> int:
+    """Promotions and cancellations whose message was not queued (every minute)."""
+    return await app[EVENT_MESSAGES].tell_untold()
 
 
 async def _sweep_command(app: web.Application, args: argparse.Namespace) -> None:
@@ -114,9 +138,12 @@ ROOM = Room(
     setup=setup,
     indexes=ensure_indexes,
     privacy=privacy,
+    jobs=(remind_event,),
     crons=(
         Cron(sweep_signups, second=40),
         Cron(finish_events, second=50),
+        Cron(tell_signups, second=35),
+        Cron(remind_upcoming, minute=5, second=0),
     ),
     seed=seed,
     commands=(

@@ -17,6 +17,7 @@ from collections.abc import Collection
 from typing import Any
 
 from handlers.events.gate import SeatGate
+from handlers.events.reminders import EventMessages
 from handlers.events.repo import (
     ADMIN_EVENTS,
     EDITABLE_STATUSES,
@@ -84,6 +85,7 @@ class EventService:
         gate: SeatGate,
         people: PeopleService,
         media: MediaService,
+        messages: EventMessages,
         clock: Clock,
     ) -> None:
         self.repo = repo
@@ -91,6 +93,7 @@ class EventService:
         self.gate = gate
         self.people = people
         self.media = media
+        self.messages = messages
         self.clock = clock
 
     # -- organizers --------------------------------------------------------------------
@@ -202,6 +205,8 @@ class EventService:
         if old_cover and old_cover != new_cover:
             await self.media.release([old_cover], ref)
         await self.gate.store(updated)
+        if updated["status"] == "published" and updated["starts_at"] != current["starts_at"]:
+            await self.messages.schedule_reminders(updated)  # the old job will do nothing
         if delta > 0:
             await self.signups.promote(event_id)
             updated = await self.repo.get(event_id) or updated
@@ -218,6 +223,7 @@ class EventService:
         if updated is None:
             raise EventTransitionInvalid(details={"status": "changed concurrently"})
         await self.gate.store(updated)
+        await self.messages.schedule_reminders(updated)
         return updated
 
     async def cancel(self, principal: Principal, event_id: str) -> Document:

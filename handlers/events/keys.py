@@ -5,7 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from handlers.events.events import EventService
+from handlers.events.reminders import EventMessages
 from handlers.events.signups import SignupService
 
 EVENT_SERVICE = web.AppKey("event_service", EventService)
 SIGNUP_SERVICE = web.AppKey("signup_service", SignupService)
+EVENT_MESSAGES = web.AppKey("event_messages", EventMessages)

@@ -196,6 +196,14 @@ class EventRepo:
     async def titles(self) -> set[str]:
         return {doc["title"] async for doc in self.collection.find({}, projection={"title": 1})}
 
+    async def published_starting_between(self, start: datetime, end: datetime) -> list[str]:
+        """Published events starting in (start, end] (the reminders' sweep)."""
+        cursor = self.collection.find(
+            {"status": "published", "starts_at": {"$gt": start, "$lte": end}},
+            projection={"_id": 1},
+        )
+        return [str(doc["_id"]) async for doc in cursor]
+
     # -- the sweeper -----------------------------------------------------------------
 
     async def published_with_seats(self, limit: int = 1000) -> list[str]:
@@ -235,6 +243,9 @@ class SignupRepo:
             [("event_id", ASCENDING), ("status", ASCENDING), ("seq", ASCENDING), ("_id", ASCENDING)]
         )
         await self.collection.create_index([("user_id", ASCENDING), ("_id", DESCENDING)])
+        await self.collection.create_index(
+            [("tell_pending", ASCENDING), ("tell_pending_at", ASCENDING)]
+        )
 
     async def insert(self, doc: Document) -> bool:
         """Insert under its own id; False when that id or its ``active_key`` is taken."""
@@ -307,7 +318,14 @@ class SignupRepo:
         return await self.collection.find_one_and_update(
             {"_id": as_object_id(signup_id), "status": "waitlisted", "promo_epoch": epoch},
             {
-                "$set": {"status": "confirmed", "confirmed_at": now, "promoted": True},
+                "$set": {
+                    "status": "confirmed",
+                    "confirmed_at": now,
+                    "promoted": True,
+                    # until the message is in the outbox (handlers/events/reminders.py)
+                    "tell_pending": "event_promoted",
+                    "tell_pending_at": now,
+                },
                 "$inc": {"promo_epoch": 1},
             },
             return_document=ReturnDocument.AFTER,
@@ -320,20 +338,38 @@ class SignupRepo:
         )
 
     async def cancel(self, signup_id: str, now: datetime, reason: str) -> Document | None:
-        """An active sign-up -> cancelled; the sign-up as it was before, or None."""
+        """An active sign-up -> cancelled; the sign-up as it was before, or None. The
+        event's cancellation is told to the person (``tell_pending``); their own is not."""
+        changes: Document = {
+            "status": "cancelled",
+            "active_key": inactive_key(signup_id),
+            "cancelled_at": now,
+            "cancel_reason": reason,
+        }
+        if reason == "event_cancelled":
+            changes |= {"tell_pending": "event_cancelled", "tell_pending_at": now}
         return await self.collection.find_one_and_update(
             {"_id": as_object_id(signup_id), "status": {"$in": list(ACTIVE_STATUSES)}},
-            {
-                "$set": {
-                    "status": "cancelled",
-                    "active_key": inactive_key(signup_id),
-                    "cancelled_at": now,
-                    "cancel_reason": reason,
-                },
-                "$inc": {"promo_epoch": 1},
-            },
+            {"$set": changes, "$inc": {"promo_epoch": 1}},
             return_document=ReturnDocument.BEFORE,
         )
+
+    async def told(self, signup_id: str) -> None:
+        """The message ``tell_pending`` asked for is in the outbox."""
+        await self.collection.update_one(
+            {"_id": as_object_id(signup_id)},
+            {"$unset": {"tell_pending": "", "tell_pending_at": ""}},
+        )
+
+    async def untold(self, before: datetime, limit: int) -> list[Document]:
+        """Sign-ups marked ``tell_pending`` before ``before`` (their teller died)."""
+        cursor = self.collection.find(
+            {
+                "tell_pending": {"$in": ["event_promoted", "event_cancelled"]},
+                "tell_pending_at": {"$lte": before},
+            }
+        ).limit(limit)
+        return [doc async for doc in cursor]
 
     async def mark_attended(
         self, signup_id: str, event_id: str, now: datetime, by: str

@@ -36,6 +36,7 @@ from typing import Any
 
 from handlers.events.gate import SeatGate
 from handlers.events.phones import PhoneCipher, SealedPhone, mask_phone, normalise_phone
+from handlers.events.reminders import EventMessages
 from handlers.events.repo import (
     MY_SIGNUPS,
     Document,
@@ -123,11 +124,13 @@ class SignupService:
         gate: SeatGate,
         phones: PhoneCipher,
         tickets: TicketCodec,
+        messages: EventMessages,
         clock: Clock,
     ) -> None:
         self.events = events
         self.repo = repo
         self.gate = gate
+        self.messages = messages
         self.phones = phones
         self.tickets = tickets
         self.clock = clock
@@ -264,6 +267,8 @@ class SignupService:
         before = await self.repo.cancel(signup_id, self.clock.now(), reason)
         if before is None:
             return False
+        if reason == "event_cancelled":
+            await self.messages.tell({**before, "tell_pending": reason})
         if before["status"] == "confirmed":
             released = await self.events.release_seat(event_id, signup_id)
             if released is not None:
@@ -307,8 +312,10 @@ class SignupService:
                 )
                 if claimed is None:
                     break  # full again, or another promoter holds this one: look again
-                if await self.repo.confirm_promoted(signup_id, epoch, now) is not None:
+                confirmed = await self.repo.confirm_promoted(signup_id, epoch, now)
+                if confirmed is not None:
                     await self.gate.store(claimed)
+                    await self.messages.tell(confirmed)
                     promoted += 1
                     break  # one seat filled: read the event again
                 released = await self.events.release_seat(event_id, signup_id)

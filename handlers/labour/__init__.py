@@ -31,11 +31,12 @@ from handlers.labour.schools import (
 from handlers.labour.summary import SummaryService
 from handlers.labour.tasks import AlreadyCheckedIn, PhotoRequired, TaskService
 from handlers.media.keys import MEDIA_SERVICE
+from handlers.messages.keys import MESSAGE_SERVICE
 from server.keys import AUDIT, CLOCK, MONGO_DB, RATE_LIMITER, SETTINGS, SIGNER, WECHAT
 from server.paging import PageQuery
 from server.principal import Principal, Role
 from server.privacy import PersonalDataProvider
-from server.room import Database, DemoSource, Room, SeedWriter
+from server.room import Cron, Database, DemoSource, Room, SeedWriter
 from server.signing import JOIN_CODE
 from server.wechat import ContentRejected
 
@@ -56,10 +57,18 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
     )
     app[SCHOOL_SERVICE] = schools
     tasks = TaskService(
-        TaskRepo(db), schools, app[MEDIA_SERVICE], app[AUTH_SERVICE], app[WECHAT], app[CLOCK]
+        TaskRepo(db),
+        schools,
+        app[MEDIA_SERVICE],
+        app[AUTH_SERVICE],
+        app[WECHAT],
+        app[MESSAGE_SERVICE],
+        app[CLOCK],
     )
     app[TASK_SERVICE] = tasks
-    app[REVIEW_SERVICE] = ReviewService(TaskRepo(db), schools, tasks, app[CLOCK])
+    app[REVIEW_SERVICE] = ReviewService(
+        TaskRepo(db), schools, tasks, app[MESSAGE_SERVICE], app[CLOCK]
+    )
     app[SUMMARY_SERVICE] = SummaryService(TaskRepo(db), schools, app[CLOCK])
     app[REPORT_SERVICE] = ReportService(
         TaskRepo(db), SchoolRepo(db), schools, tasks, app[AUDIT], app[CLOCK]
@@ -75,6 +84,11 @@ async def ensure_indexes(db: Database) -> None:
 def privacy(app: web.Application) -> Sequence[PersonalDataProvider]:
     # Erased in reverse: the check-ins (and their photos) first, then the classes.
     return (app[SCHOOL_SERVICE], app[TASK_SERVICE])
+
+
+async def tell_reviews(app: web.Application) -> int:
+    """Queue the messages of decisions whose request died first (every minute)."""
+    return await app[REVIEW_SERVICE].tell_untold()
 
 
 def seed(source: DemoSource) -> SeedWriter:
@@ -125,6 +139,7 @@ ROOM = Room(
     setup=setup,
     indexes=ensure_indexes,
     privacy=privacy,
+    crons=(Cron(tell_reviews, second=25),),
     seed=seed,
     errors=(
         GuardianConsentRequired,

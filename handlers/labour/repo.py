@@ -277,6 +277,7 @@ class TaskRepo:
         await self.checkins.create_index([("slot", ASCENDING)], unique=True)
         await self.checkins.create_index([("student_id", ASCENDING), ("_id", DESCENDING)])
         await self.checkins.create_index([("task_id", ASCENDING), ("period", ASCENDING)])
+        await self.checkins.create_index([("tell_pending", ASCENDING)])
         # The teacher's lists, progress and the class report.
         await self.checkins.create_index([("class_id", ASCENDING), ("_id", DESCENDING)])
 
@@ -435,7 +436,8 @@ class TaskRepo:
         oid = as_object_id(checkin_id)
         if oid is None:
             return None
-        changes: Document = {"status": decision, "review": review}
+        # tell_pending: until the student's message is in the outbox (ReviewService).
+        changes: Document = {"status": decision, "review": review, "tell_pending": True}
         if decision == "approved":
             changes["credited_hours"] = credited_hours
         else:
@@ -445,6 +447,19 @@ class TaskRepo:
             {"$set": changes},
             return_document=ReturnDocument.AFTER,
         )
+
+    async def told(self, checkin_id: str) -> None:
+        """The decision's message is in the outbox."""
+        oid = as_object_id(checkin_id)
+        if oid is not None:
+            await self.checkins.update_one({"_id": oid}, {"$unset": {"tell_pending": ""}})
+
+    async def untold(self, decided_before: datetime, limit: int) -> list[Document]:
+        """Decisions whose message did not reach the outbox (the request died between)."""
+        cursor = self.checkins.find(
+            {"tell_pending": True, "review.at": {"$lte": decided_before}}
+        ).limit(limit)
+        return [doc async for doc in cursor]
 
     async def get_checkins(self, checkin_ids: list[str]) -> list[Document]:
         oids = _oids(checkin_ids)

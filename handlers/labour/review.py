@@ -5,9 +5,16 @@ A decision is one conditional update that matches only a ``submitted`` check-in
 make one decision, and the hours are credited once. The hours credited are the ones
 the check-in was made for, so editing a task later never rewrites approved hours.
 A rejection frees the check-in's period: the student may redo it.
+
+The student is told by a subscribe message through the outbox (``handlers/messages``),
+one per check-in decided. The decision marks the check-in ``tell_pending`` and the mark
+goes once the message is in the outbox; the worker's minute sweep (``tell_reviews``)
+queues the message of any decision whose request died between the two.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from handlers.labour.repo import TEACHER_CHECKINS, Document, TaskRepo
 from handlers.labour.schemas import (
@@ -19,6 +26,8 @@ from handlers.labour.schemas import (
 )
 from handlers.labour.schools import SchoolService, is_admin
 from handlers.labour.tasks import TaskService
+from handlers.messages.service import Message, MessageService
+from handlers.messages.values import phrase, thing, time_value
 from server.clock import Clock
 from server.errors import Conflict, NotFound
 from server.principal import Principal
@@ -31,11 +40,17 @@ class AlreadyReviewed(Conflict):
 
 class ReviewService:
     def __init__(
-        self, repo: TaskRepo, schools: SchoolService, tasks: TaskService, clock: Clock
+        self,
+        repo: TaskRepo,
+        schools: SchoolService,
+        tasks: TaskService,
+        messages: MessageService,
+        clock: Clock,
     ) -> None:
         self.repo = repo
         self.schools = schools
         self.tasks = tasks
+        self.messages = messages
         self.clock = clock
 
     async def _teaches(self, principal: Principal, docs: list[Document]) -> set[str]:
@@ -81,7 +96,39 @@ class ReviewService:
             "by": principal.user_id,
             "at": self.clock.now(),
         }
-        return await self.repo.review(str(doc["_id"]), decision, review, float(doc["hours"]))
+        decided = await self.repo.review(str(doc["_id"]), decision, review, float(doc["hours"]))
+        if decided is not None:
+            await self._tell(decided)
+        return decided
+
+    async def _tell(self, decided: Document) -> None:
+        """The student's message about a decision, in the outbox (once per check-in)."""
+        checkin_id = str(decided["_id"])
+        task = await self.repo.get_task(str(decided["task_id"]))
+        review = decided["review"]
+        await self.messages.enqueue(
+            Message(
+                key=f"checkin_reviewed:{checkin_id}",
+                user_id=decided["student_id"],
+                kind="checkin_reviewed",
+                page=f"pages/labour/checkin?id={checkin_id}",
+                data={
+                    "thing1": thing(task["title"] if task else "劳动任务"),
+                    "phrase2": phrase("通过" if decided["status"] == "approved" else "未通过"),
+                    "thing3": thing(review.get("comment") or "无"),
+                    "time4": time_value(review["at"]),
+                },
+            )
+        )
+        await self.repo.told(checkin_id)
+
+    async def tell_untold(self, limit: int = 500) -> int:
+        """Queue the messages of decisions whose request died before it did (a minute
+        after the decision: a request still on its way does it itself)."""
+        untold = await self.repo.untold(self.clock.now() - timedelta(minutes=1), limit)
+        for doc in untold:
+            await self._tell(doc)
+        return len(untold)
 
     async def review(
         self, principal: Principal, checkin_id: str, decision: str, comment: str

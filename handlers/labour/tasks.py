@@ -29,6 +29,7 @@ from handlers.labour.schemas import (
 )
 from handlers.labour.schools import SchoolService, is_admin
 from handlers.media.service import MediaService
+from handlers.messages.service import MessageService
 from server.clock import Clock, local_date
 from server.errors import AppError, Conflict, InvalidRequest, NotFound
 from server.paging import PageQuery
@@ -70,6 +71,7 @@ class TaskService:
         media: MediaService,
         auth: AuthService,
         wechat: WeChatClient,
+        messages: MessageService,
         clock: Clock,
     ) -> None:
         self.repo = repo
@@ -77,6 +79,7 @@ class TaskService:
         self.media = media
         self.auth = auth
         self.wechat = wechat
+        self.messages = messages
         self.clock = clock
 
     # -- tasks ------------------------------------------------------------------------
@@ -388,7 +391,9 @@ class TaskService:
         class first), then their labour data and check-in photos are erased. Each step
         is idempotent: a retry finishes a failed run. The account stays a resident's."""
         await self.schools.stop_student(principal.user_id)
-        return await self.erase_checkins(principal.user_id)
+        erased = await self.erase_checkins(principal.user_id)
+        await self.messages.forget(principal.user_id, "checkin_reviewed")
+        return erased
 
     # -- personal data (server.privacy) -------------------------------------------------
 
@@ -410,4 +415,4 @@ class TaskService:
         ]
 
     async def erase_personal_data(self, user_id: str) -> None:
-        await self.erase_checkins(user_id)
+        await self.erase_checkins(user_id)  # the messages room erases their messages

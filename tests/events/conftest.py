@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from handlers.events import EventServices
-from handlers.events.keys import EVENT_SERVICE, SIGNUP_SERVICE
+from handlers.events.keys import EVENT_MESSAGES, EVENT_SERVICE, SIGNUP_SERVICE
 from server.clock import SettableClock
 from server.principal import Principal, Role
 from tests.fixtures.app import Client
@@ -67,4 +67,6 @@ def resident(user_id: str) -> Principal:
 @pytest.fixture
 def services(client: Client) -> EventServices:
     """The test app's own events services (what its routes use)."""
-    return EventServices(client.app[EVENT_SERVICE], client.app[SIGNUP_SERVICE])
+    return EventServices(
+        client.app[EVENT_SERVICE], client.app[SIGNUP_SERVICE], client.app[EVENT_MESSAGES]
+    )
