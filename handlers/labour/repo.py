@@ -278,6 +278,10 @@ class TaskRepo:
         await self.checkins.create_index([("student_id", ASCENDING), ("_id", DESCENDING)])
         await self.checkins.create_index([("task_id", ASCENDING), ("period", ASCENDING)])
         await self.checkins.create_index([("tell_pending", ASCENDING)])
+        # Another student's photo like this one (handlers.labour.photos).
+        await self.checkins.create_index(
+            [("school_id", ASCENDING), ("photo_bands", ASCENDING), ("created_at", ASCENDING)]
+        )
         # The teacher's lists, progress and the class report.
         await self.checkins.create_index([("class_id", ASCENDING), ("_id", DESCENDING)])
 
@@ -338,6 +342,25 @@ class TaskRepo:
         except DuplicateKeyError:
             raise SlotTaken() from None
         return doc
+
+    async def near_photos(
+        self, school_id: str, bands: list[int], since: datetime, not_student: str, limit: int = 200
+    ) -> list[Document]:
+        """Check-ins of the school since ``since``, not by ``not_student``, with a photo
+        sharing one of ``bands`` (the fields a comparison needs)."""
+        cursor = self.checkins.find(
+            {
+                "school_id": school_id,
+                "photo_bands": {"$in": bands},
+                "created_at": {"$gte": since},
+                "student_id": {"$ne": not_student},
+            },
+            projection={
+                "student_id": 1, "class_id": 1, "media_ids": 1, "photo_hashes": 1,
+                "created_at": 1,
+            },
+        ).limit(limit)  # fmt: skip
+        return [doc async for doc in cursor]
 
     async def get_checkin(self, checkin_id: str) -> Document | None:
         oid = as_object_id(checkin_id)

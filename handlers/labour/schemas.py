@@ -202,6 +202,20 @@ class ReviewOut(ApiOut):
     at: datetime
 
 
+class DuplicateOut(ApiOut):
+    """The other student's check-in whose photo this one's resembles (teachers only)."""
+
+    checkin_id: str
+    student_id: str
+    class_id: str
+    media_id: str = Field(description="This check-in's photo")
+    other_media_id: str = Field(description="The other check-in's photo")
+    distance: int = Field(description="Bits of 64 the two photos' hashes differ in")
+    student_name: str | None = Field(
+        None, description="The other student's real name, if in a class of the viewer's"
+    )
+
+
 class CheckInOut(ApiOut):
     id: str
     task_id: str
@@ -218,6 +232,11 @@ class CheckInOut(ApiOut):
     hours: float = Field(description="Hours this check-in is worth (the task's when it was made)")
     credited_hours: float | None = Field(
         None, description="Hours credited by its approval (never rewritten by task edits)"
+    )
+    duplicate_of: DuplicateOut | None = Field(
+        None,
+        description="With the flag duplicate_photo: the check-in whose photo it resembles "
+        "(in answers to teachers and admins only)",
     )
     student_name: str | None = Field(
         None, description="The student's real name: only for the teacher of their class"

@@ -16,11 +16,13 @@ from datetime import date
 from typing import Any
 
 from handlers.auth.service import AuthService
+from handlers.labour import photos
 from handlers.labour.periods import TaskClosed, current_period, slot_for
 from handlers.labour.repo import MY_CHECKINS, TASKS, Document, SlotTaken, TaskRepo, new_id
 from handlers.labour.schemas import (
     CheckInOut,
     CheckInPage,
+    DuplicateOut,
     ReviewOut,
     TaskIn,
     TaskOut,
@@ -282,7 +284,7 @@ class TaskService:
         flags = await self._check_note(student_id, note)
         checkin_id = new_id()
         ref = checkin_ref(checkin_id)
-        await self.media.use(
+        used = await self.media.use(
             media_ids,
             ref,
             owner_id=student_id,
@@ -290,6 +292,8 @@ class TaskService:
             purposes=CHECKIN_PURPOSES,
             field="media_ids",
         )
+        now = self.clock.now()
+        hashes = {m: h for m in media_ids if (h := photos.parse(used[m].get("phash"))) is not None}
         doc: Document = {
             "_id": checkin_id,
             "slot": f"{task_id}:{student_id}:{slot.period}",
@@ -308,9 +312,11 @@ class TaskService:
             "late": slot.late,
             "flags": flags,
             "review": None,
-            "created_at": self.clock.now(),
+            "created_at": now,
         }
         try:
+            if hashes:
+                await self._look_for_duplicates(doc, hashes)
             doc = await self.repo.insert_checkin(doc)
         except SlotTaken:
             await self.media.release(media_ids, ref)
@@ -325,12 +331,37 @@ class TaskService:
             raise NotFound()
         return (await self.checkin_outs([doc]))[0]
 
+    async def _look_for_duplicates(self, doc: Document, hashes: dict[str, int]) -> None:
+        """Keep the photos' hashes on ``doc`` and flag it if another student of the school
+        handed in a photo like one of them in the last weeks (``handlers.labour.photos``)."""
+        doc["photo_hashes"] = [
+            f"{hashes[m]:016x}" if m in hashes else None for m in doc["media_ids"]
+        ]
+        doc["photo_bands"] = sorted({band for h in hashes.values() for band in photos.bands(h)})
+        candidates = await self.repo.near_photos(
+            doc["school_id"], doc["photo_bands"], doc["created_at"] - photos.WINDOW,
+            doc["student_id"],
+        )  # fmt: skip
+        match = photos.closest(hashes, candidates)
+        if match is not None:
+            doc["flags"] = [*doc["flags"], "duplicate_photo"]
+            doc["duplicate_of"] = {
+                "checkin_id": str(match.checkin["_id"]),
+                "student_id": match.checkin["student_id"],
+                "class_id": match.checkin["class_id"],
+                "media_id": match.media_id,
+                "other_media_id": match.other_media_id,
+                "distance": match.distance,
+            }
+
     async def visible_checkin(self, principal: Principal, checkin_id: str) -> CheckInOut:
-        """A check-in for its student, the teacher of its class, or an admin; else 404."""
+        """A check-in for its student, the teacher of its class, or an admin; else 404
+        (``duplicate_of`` only for the teacher and admins)."""
         doc = await self.repo.get_checkin(checkin_id)
         if doc is None or not await self._may_see(principal, doc):
             raise NotFound()
-        return (await self.checkin_outs([doc]))[0]
+        teacher = doc["student_id"] != principal.user_id
+        return (await self.checkin_outs([doc], teacher_view=teacher))[0]
 
     async def _may_see(self, principal: Principal, doc: Document) -> bool:
         if doc["student_id"] == principal.user_id or is_admin(principal):
@@ -345,9 +376,12 @@ class TaskService:
         docs, next_cursor = MY_CHECKINS.page(docs, query.limit)
         return CheckInPage(items=await self.checkin_outs(docs), next_cursor=next_cursor)
 
-    async def checkin_outs(self, docs: list[Document]) -> list[CheckInOut]:
+    async def checkin_outs(
+        self, docs: list[Document], teacher_view: bool = False
+    ) -> list[CheckInOut]:
         """``CheckIn`` of each document, its photos read in one query (signed URLs: only
-        call this for viewers allowed to see them)."""
+        call this for viewers allowed to see them); which other check-in a flagged one
+        resembles only in a ``teacher_view``."""
         photos = await self.media.get_outs([m for doc in docs for m in doc["media_ids"]])
         return [
             CheckInOut(
@@ -365,6 +399,9 @@ class TaskService:
                 day=checkin_day(doc),
                 hours=doc["hours"],
                 credited_hours=doc.get("credited_hours"),
+                duplicate_of=DuplicateOut(**doc["duplicate_of"])
+                if teacher_view and doc.get("duplicate_of")
+                else None,
             )
             for doc in docs
         ]
