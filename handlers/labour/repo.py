@@ -103,6 +103,18 @@ class SchoolRepo:
         doc = await self.teachers.find_one({"_id": user_id})
         return str(doc["school_id"]) if doc else None
 
+    async def teacher_attachment(self, user_id: str) -> Document | None:
+        return await self.teachers.find_one({"_id": user_id})
+
+    async def detach_teacher(self, user_id: str) -> None:
+        await self.teachers.delete_one({"_id": user_id})
+
+    async def get_schools(self, school_ids: list[str]) -> list[Document]:
+        oids = _oids(school_ids)
+        if not oids:
+            return []
+        return [doc async for doc in self.schools.find({"_id": {"$in": oids}})]
+
     # -- classes ------------------------------------------------------------------------
 
     async def insert_class(self, doc: Document) -> Document:
@@ -282,6 +294,7 @@ class TaskRepo:
         await self.checkins.create_index(
             [("school_id", ASCENDING), ("photo_bands", ASCENDING), ("created_at", ASCENDING)]
         )
+        await self.checkins.create_index([("duplicate_student_id", ASCENDING)], sparse=True)
         # The teacher's lists, progress and the class report.
         await self.checkins.create_index([("class_id", ASCENDING), ("_id", DESCENDING)])
 
@@ -318,6 +331,12 @@ class TaskRepo:
             return_document=ReturnDocument.AFTER,
         )
         return closed or await self.tasks.find_one({"_id": oid})
+
+    async def get_tasks(self, task_ids: list[str]) -> list[Document]:
+        oids = _oids(task_ids)
+        if not oids:
+            return []
+        return [doc async for doc in self.tasks.find({"_id": {"$in": oids}})]
 
     async def tasks_of_class(
         self, class_id: str, position: Position | None, limit: int
@@ -361,6 +380,14 @@ class TaskRepo:
             },
         ).limit(limit)  # fmt: skip
         return [doc async for doc in cursor]
+
+    async def forget_duplicates_of(self, student_id: str) -> None:
+        """Check-ins naming one of ``student_id``'s as the photo they resemble name it no
+        more (their ``duplicate_photo`` flag stays, for the teacher)."""
+        await self.checkins.update_many(
+            {"duplicate_student_id": student_id},
+            {"$unset": {"duplicate_of": "", "duplicate_student_id": ""}},
+        )
 
     async def get_checkin(self, checkin_id: str) -> Document | None:
         oid = as_object_id(checkin_id)

@@ -420,7 +420,19 @@ class SchoolService:
     # -- personal data (server.privacy) -------------------------------------------------
 
     async def export_personal_data(self, user_id: str) -> Any:
+        """The class they are in, every class they joined (with its school's and its own
+        name), the guardian consents given (and withdrawn) with the text's version and
+        SHA-256; for a teacher, the school they are attached to."""
         enrolment = await self.repo.enrolment(user_id)
+        history = await self.repo.history_of(user_id)
+        classes = await self.classes_by_id([doc["class_id"] for doc in history])
+        school_ids = {doc["school_id"] for doc in history}
+        teaching = await self.repo.teacher_attachment(user_id)
+        if teaching is not None:
+            school_ids.add(teaching["school_id"])
+        schools = {
+            str(doc["_id"]): doc["name"] for doc in await self.repo.get_schools(list(school_ids))
+        }
         return {
             "enrolment": None
             if enrolment is None
@@ -433,11 +445,16 @@ class SchoolService:
             "classes_joined": [
                 {
                     "class_id": doc["class_id"],
+                    "class_name": classes[doc["class_id"]]["name"]
+                    if doc["class_id"] in classes
+                    else None,
                     "school_id": doc["school_id"],
+                    "school_name": schools.get(doc["school_id"]),
                     "joined_at": doc["joined_at"].isoformat(),
                     "left_at": doc["left_at"].isoformat() if doc.get("left_at") else None,
+                    "left_reason": doc.get("left_reason"),
                 }
-                for doc in await self.repo.history_of(user_id)
+                for doc in history
             ],
             "guardian_consents": [
                 {
@@ -445,6 +462,7 @@ class SchoolService:
                     "guardian_name": doc["guardian_name"],
                     "relationship": doc["relationship"],
                     "version": doc["version"],
+                    "text_sha256": doc.get("text_sha256"),
                     "consented_at": doc["consented_at"].isoformat(),
                     "withdrawn_at": doc["withdrawn_at"].isoformat()
                     if doc.get("withdrawn_at")
@@ -452,9 +470,19 @@ class SchoolService:
                 }
                 for doc in await self.repo.consents_of(user_id)
             ],
+            "teacher_of_school": None
+            if teaching is None
+            else {
+                "school_id": teaching["school_id"],
+                "school_name": schools.get(teaching["school_id"]),
+                "attached_at": teaching["attached_at"].isoformat(),
+            },
         }
 
     async def erase_personal_data(self, user_id: str) -> None:
+        """Enrolment, class history and consents go; a teacher's attachment to a school
+        too (the classes and tasks they made stay the school's, under their id)."""
         await self.repo.unenrol(user_id)
         await self.repo.delete_history_of(user_id)
         await self.repo.delete_consents_of(user_id)
+        await self.repo.detach_teacher(user_id)

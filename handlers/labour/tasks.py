@@ -353,6 +353,8 @@ class TaskService:
                 "other_media_id": match.other_media_id,
                 "distance": match.distance,
             }
+            # Top level, for the index that finds it when that student is erased.
+            doc["duplicate_student_id"] = match.checkin["student_id"]
 
     async def visible_checkin(self, principal: Principal, checkin_id: str) -> CheckInOut:
         """A check-in for its student, the teacher of its class, or an admin; else 404
@@ -421,6 +423,8 @@ class TaskService:
                 await self._erase(doc)
                 erased += 1
         await self.media.delete_of_owner(student_id, CHECKIN_PURPOSES)
+        # Other students' check-ins flagged as like one of theirs no longer name it.
+        await self.repo.forget_duplicates_of(student_id)
         return erased
 
     async def withdraw_consent(self, principal: Principal) -> int:
@@ -435,21 +439,26 @@ class TaskService:
     # -- personal data (server.privacy) -------------------------------------------------
 
     async def export_personal_data(self, user_id: str) -> Any:
-        return [
-            {
-                "id": str(doc["_id"]),
-                "task_id": doc["task_id"],
-                "class_id": doc["class_id"],
-                "period": doc["period"],
-                "status": doc["status"],
-                "note": doc["note"],
-                "media_ids": doc["media_ids"],
-                "late": doc["late"],
-                "hours": doc["hours"],
-                "created_at": doc["created_at"].isoformat(),
-            }
-            for doc in await self.repo.checkins_of_student(user_id, limit=100_000)
-        ]
+        """Every check-in as the student sees it (the review, hours credited, flags and
+        the photos with signed URLs), with its class, category and task title."""
+        docs = await self.repo.checkins_of_student(user_id, limit=100_000)
+        titles = {
+            str(task["_id"]): task["title"]
+            for task in await self.repo.get_tasks(list({doc["task_id"] for doc in docs}))
+        }
+        exported = []
+        for start in range(0, len(docs), 500):
+            chunk = docs[start : start + 500]
+            for doc, out in zip(chunk, await self.checkin_outs(chunk), strict=True):
+                exported.append(
+                    {
+                        **out.model_dump(mode="json", exclude={"duplicate_of", "student_name"}),
+                        "task_title": titles.get(doc["task_id"]),
+                        "class_id": doc["class_id"],
+                        "category": doc["category"],
+                    }
+                )
+        return exported
 
     async def erase_personal_data(self, user_id: str) -> None:
         await self.erase_checkins(user_id)  # the messages room erases their messages
