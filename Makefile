@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 WORKERS ?= 1
 
-.PHONY: run test lint typecheck pytest services services-down install demo-art bench-tools bench bench-media bench-feed clean
+.PHONY: run test lint typecheck pytest services services-down install demo-art bench-tools bench bench-media bench-feed bench-checkins clean
 
 # The venv is rebuilt whenever the dependencies or their pinned versions change.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -60,6 +60,9 @@ bench-feed: services demo-art bench-tools
 
 bench-media: services bench-tools
 	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.media
+
+bench-checkins: services
+	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.checkins
 
 clean: services-down
 	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache
