@@ -41,7 +41,7 @@ from handlers.labour.schemas import (
 from server.audit import AuditLog, user_actor
 from server.clock import Clock
 from server.errors import AppError, InvalidRequest, NotFound, RateLimited
-from server.paging import PageQuery
+from server.paging import PageQuery, Position
 from server.principal import Principal, Role
 from server.redis_state import RateLimiter
 from server.signing import PurposeSigner
@@ -368,6 +368,13 @@ class SchoolService:
             for doc in docs
         ]
         return StudentPage(items=items, next_cursor=next_cursor)
+
+    async def enrolments_page(
+        self, class_id: str, position: Position | None, limit: int
+    ) -> list[Document]:
+        """The class's enrolments after ``position`` (``STUDENTS`` order); the caller has
+        checked that the class is the viewer's."""
+        return await self.repo.students_page(class_id, position, limit)
 
     async def real_names(self, principal: Principal, student_ids: list[str]) -> dict[str, str]:
         """Real names of those of ``student_ids`` now in a class the caller teaches (two

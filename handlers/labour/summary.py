@@ -205,7 +205,7 @@ class SummaryService:
         check-ins they made in this class: one query for the whole page."""
         await self.schools.own_class(principal, class_id)
         position = STUDENTS.decode(query.cursor)
-        students = await self.schools.repo.students_page(class_id, position, query.limit + 1)
+        students = await self.schools.enrolments_page(class_id, position, query.limit + 1)
         students, next_cursor = STUDENTS.page(students, query.limit)
         ids = [doc["_id"] for doc in students]
         by_student: dict[str, list[Document]] = {student_id: [] for student_id in ids}
