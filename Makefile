@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 WORKERS ?= 1
 
-.PHONY: run test lint typecheck pytest services services-down install demo-art bench-tools bench bench-media bench-feed bench-signups clean
+.PHONY: run test lint typecheck pytest services services-down install demo-art bench-tools bench bench-media bench-feed bench-signups bench-checkins clean
 
 # The venv is rebuilt whenever the dependencies or their pinned versions change.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -63,6 +63,9 @@ bench-signups: services
 
 bench-media: services bench-tools
 	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.media
+
+bench-checkins: services
+	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.checkins
 
 clean: services-down
 	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache

@@ -9,9 +9,16 @@ from datetime import timedelta
 from aiohttp import web
 
 from handlers.auth.keys import AUTH_SERVICE
-from handlers.labour.keys import REVIEW_SERVICE, SCHOOL_SERVICE, TASK_SERVICE
-from handlers.labour.periods import TaskNotOpen
+from handlers.labour.keys import (
+    REPORT_SERVICE,
+    REVIEW_SERVICE,
+    SCHOOL_SERVICE,
+    SUMMARY_SERVICE,
+    TASK_SERVICE,
+)
+from handlers.labour.periods import TaskClosed, TaskNotOpen
 from handlers.labour.repo import SchoolRepo, TaskRepo
+from handlers.labour.reports import ReportService
 from handlers.labour.review import AlreadyReviewed, ReviewService
 from handlers.labour.routes import routes
 from handlers.labour.schemas import TaskIn
@@ -21,6 +28,7 @@ from handlers.labour.schools import (
     NotATeacher,
     SchoolService,
 )
+from handlers.labour.summary import SummaryService
 from handlers.labour.tasks import AlreadyCheckedIn, PhotoRequired, TaskService
 from handlers.media.keys import MEDIA_SERVICE
 from handlers.messages.keys import MESSAGE_SERVICE
@@ -60,6 +68,10 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
     app[TASK_SERVICE] = tasks
     app[REVIEW_SERVICE] = ReviewService(
         TaskRepo(db), schools, tasks, app[MESSAGE_SERVICE], app[CLOCK]
+    )
+    app[SUMMARY_SERVICE] = SummaryService(TaskRepo(db), schools, app[CLOCK])
+    app[REPORT_SERVICE] = ReportService(
+        TaskRepo(db), SchoolRepo(db), schools, tasks, app[AUDIT], app[CLOCK]
     )
     yield
 
@@ -134,6 +146,7 @@ ROOM = Room(
         JoinCodeInvalid,
         NotATeacher,
         TaskNotOpen,
+        TaskClosed,
         PhotoRequired,
         AlreadyCheckedIn,
         AlreadyReviewed,

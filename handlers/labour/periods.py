@@ -21,10 +21,19 @@ class TaskNotOpen(AppError):
     message = "该任务当前不在打卡时间内"
 
 
+class TaskClosed(AppError):
+    status = 422
+    code = "task_closed"
+    message = "该任务已结束，不能再打卡或修改"
+
+
 @dataclass(frozen=True, slots=True)
 class Slot:
     period: str
     late: bool
+    day: date
+    """The Asia/Shanghai day checked in for (a daily task's period; the day a weekly or
+    once task was done)."""
 
 
 def period_of(frequency: str, day: date) -> str:
@@ -33,6 +42,11 @@ def period_of(frequency: str, day: date) -> str:
     if frequency == "weekly":
         return str(iso_week(day))
     return "once"
+
+
+def is_day_period(period: str) -> bool:
+    """Whether ``period`` is a day (a daily task's), not a week or ``once``."""
+    return len(period) == 10 and period[4] == "-" and period[7] == "-"
 
 
 def period_end(task: dict[str, Any], day: date) -> date:
@@ -54,10 +68,11 @@ def current_period(task: dict[str, Any], today: date) -> str:
 
 def slot_for(task: dict[str, Any], today: date, day: date | None) -> Slot:
     """The period a check-in made ``today`` for ``day`` fills, and whether it is late;
-    ``TaskNotOpen`` when none can be checked in."""
+    ``TaskClosed`` when its teacher closed it, ``TaskNotOpen`` when no period of it can
+    be checked in today."""
     start, end = date.fromisoformat(task["start_date"]), date.fromisoformat(task["end_date"])
     if task["status"] != "open":
-        raise TaskNotOpen(details={"reason": "closed"})
+        raise TaskClosed()
     if day is None:
         # A daily make-up names its day; the period of a weekly or once task that has
         # ended is its last one.
@@ -70,4 +85,4 @@ def slot_for(task: dict[str, Any], today: date, day: date | None) -> Slot:
     late = ends < today
     if late and (today - ends).days > task["makeup_days"]:
         raise TaskNotOpen(details={"reason": "makeup_window_passed"})
-    return Slot(period_of(task["frequency"], day), late)
+    return Slot(period_of(task["frequency"], day), late, day)

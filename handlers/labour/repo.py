@@ -103,6 +103,18 @@ class SchoolRepo:
         doc = await self.teachers.find_one({"_id": user_id})
         return str(doc["school_id"]) if doc else None
 
+    async def teacher_attachment(self, user_id: str) -> Document | None:
+        return await self.teachers.find_one({"_id": user_id})
+
+    async def detach_teacher(self, user_id: str) -> None:
+        await self.teachers.delete_one({"_id": user_id})
+
+    async def get_schools(self, school_ids: list[str]) -> list[Document]:
+        oids = _oids(school_ids)
+        if not oids:
+            return []
+        return [doc async for doc in self.schools.find({"_id": {"$in": oids}})]
+
     # -- classes ------------------------------------------------------------------------
 
     async def insert_class(self, doc: Document) -> Document:
@@ -209,6 +221,22 @@ class SchoolRepo:
     ) -> list[Document]:
         return await find_page(self.enrolments, {"class_id": class_id}, STUDENTS, position, limit)
 
+    async def roster_page(
+        self, class_ids: list[str], position: Position | None, limit: int
+    ) -> list[Document]:
+        """Students now in any of these classes, by user id."""
+        query = {"class_id": {"$in": class_ids}}
+        return await find_page(self.enrolments, query, STUDENTS, position, limit)
+
+    async def roster_ids(self, class_ids: list[str], limit: int = 10_000) -> list[str]:
+        cursor = self.enrolments.find({"class_id": {"$in": class_ids}}, projection={"_id": 1})
+        return [str(doc["_id"]) async for doc in cursor.limit(limit)]
+
+    async def roster(self, class_id: str, limit: int = 2_000) -> list[Document]:
+        """Every student now in the class, by user id."""
+        cursor = self.enrolments.find({"class_id": class_id}).sort("_id", ASCENDING)
+        return [doc async for doc in cursor.limit(limit)]
+
     async def add_history(self, doc: Document) -> None:
         await self.history.insert_one({**doc, "_id": ObjectId()})
 
@@ -262,6 +290,13 @@ class TaskRepo:
         await self.checkins.create_index([("student_id", ASCENDING), ("_id", DESCENDING)])
         await self.checkins.create_index([("task_id", ASCENDING), ("period", ASCENDING)])
         await self.checkins.create_index([("tell_pending", ASCENDING)])
+        # Another student's photo like this one (handlers.labour.photos).
+        await self.checkins.create_index(
+            [("school_id", ASCENDING), ("photo_bands", ASCENDING), ("created_at", ASCENDING)]
+        )
+        await self.checkins.create_index([("duplicate_student_id", ASCENDING)], sparse=True)
+        # The teacher's lists, progress and the class report.
+        await self.checkins.create_index([("class_id", ASCENDING), ("_id", DESCENDING)])
 
     # -- tasks ---------------------------------------------------------------------------
 
@@ -273,6 +308,35 @@ class TaskRepo:
     async def get_task(self, task_id: str) -> Document | None:
         oid = as_object_id(task_id)
         return await self.tasks.find_one({"_id": oid}) if oid else None
+
+    async def update_open_task(self, task_id: str, changes: Document) -> Document | None:
+        """``changes`` to the task while it is open (None: it is closed, or gone)."""
+        oid = as_object_id(task_id)
+        if oid is None:
+            return None
+        return await self.tasks.find_one_and_update(
+            {"_id": oid, "status": "open"},
+            {"$set": changes},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def close_task(self, task_id: str, now: datetime) -> Document | None:
+        """Close the task (once: a closed one keeps its ``closed_at``); the task after."""
+        oid = as_object_id(task_id)
+        if oid is None:
+            return None
+        closed = await self.tasks.find_one_and_update(
+            {"_id": oid, "status": "open"},
+            {"$set": {"status": "closed", "closed_at": now, "updated_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return closed or await self.tasks.find_one({"_id": oid})
+
+    async def get_tasks(self, task_ids: list[str]) -> list[Document]:
+        oids = _oids(task_ids)
+        if not oids:
+            return []
+        return [doc async for doc in self.tasks.find({"_id": {"$in": oids}})]
 
     async def tasks_of_class(
         self, class_id: str, position: Position | None, limit: int
@@ -297,6 +361,33 @@ class TaskRepo:
         except DuplicateKeyError:
             raise SlotTaken() from None
         return doc
+
+    async def near_photos(
+        self, school_id: str, bands: list[int], since: datetime, not_student: str, limit: int = 200
+    ) -> list[Document]:
+        """Check-ins of the school since ``since``, not by ``not_student``, with a photo
+        sharing one of ``bands`` (the fields a comparison needs)."""
+        cursor = self.checkins.find(
+            {
+                "school_id": school_id,
+                "photo_bands": {"$in": bands},
+                "created_at": {"$gte": since},
+                "student_id": {"$ne": not_student},
+            },
+            projection={
+                "student_id": 1, "class_id": 1, "media_ids": 1, "photo_hashes": 1,
+                "created_at": 1,
+            },
+        ).limit(limit)  # fmt: skip
+        return [doc async for doc in cursor]
+
+    async def forget_duplicates_of(self, student_id: str) -> None:
+        """Check-ins naming one of ``student_id``'s as the photo they resemble name it no
+        more (their ``duplicate_photo`` flag stays, for the teacher)."""
+        await self.checkins.update_many(
+            {"duplicate_student_id": student_id},
+            {"$unset": {"duplicate_of": "", "duplicate_student_id": ""}},
+        )
 
     async def get_checkin(self, checkin_id: str) -> Document | None:
         oid = as_object_id(checkin_id)
@@ -333,6 +424,42 @@ class TaskRepo:
     async def checkins_of_student(self, student_id: str, limit: int = 500) -> list[Document]:
         cursor = self.checkins.find({"student_id": student_id}).sort("_id", ASCENDING)
         return [doc async for doc in cursor.limit(limit)]
+
+    async def approved_of_students(
+        self, student_ids: list[str], fields: tuple[str, ...], class_id: str | None = None
+    ) -> list[Document]:
+        """The approved check-ins of these students (made in ``class_id``, if given), only
+        ``fields`` of each: one query, whatever the number of students."""
+        if not student_ids:
+            return []
+        query: Document = {"student_id": {"$in": student_ids}, "status": "approved"}
+        if class_id is not None:
+            query["class_id"] = class_id
+        cursor = self.checkins.find(query, projection=dict.fromkeys(fields, 1))
+        return [doc async for doc in cursor]
+
+    async def checkins_of_task(
+        self, task_id: str, periods: list[str], fields: tuple[str, ...]
+    ) -> list[Document]:
+        """The task's check-ins of these periods (``fields`` of each), oldest first."""
+        if not periods:
+            return []
+        cursor = self.checkins.find(
+            {"task_id": task_id, "period": {"$in": periods}},
+            projection=dict.fromkeys(fields, 1),
+        ).sort("_id", ASCENDING)
+        return [doc async for doc in cursor]
+
+    async def approved_in_class(
+        self, class_id: str, first: str, last: str, fields: tuple[str, ...]
+    ) -> list[Document]:
+        """Approved check-ins made in the class for the days ``first`` to ``last``
+        (ISO dates, inclusive)."""
+        cursor = self.checkins.find(
+            {"class_id": class_id, "status": "approved", "day": {"$gte": first, "$lte": last}},
+            projection=dict.fromkeys(fields, 1),
+        )
+        return [doc async for doc in cursor]
 
     async def checkins_of_classes(
         self,

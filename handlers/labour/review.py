@@ -81,10 +81,14 @@ class ReviewService:
         return CheckInPage(items=await self.outs(principal, docs), next_cursor=next_cursor)
 
     async def outs(self, principal: Principal, docs: list[Document]) -> list[CheckInOut]:
-        outs = await self.tasks.checkin_outs(docs)
-        names = await self.schools.real_names(principal, [doc["student_id"] for doc in docs])
+        outs = await self.tasks.checkin_outs(docs, teacher_view=True)
+        students = [doc["student_id"] for doc in docs]
+        students += [out.duplicate_of.student_id for out in outs if out.duplicate_of]
+        names = await self.schools.real_names(principal, students)
         for out in outs:
             out.student_name = names.get(out.student_id)
+            if out.duplicate_of is not None:
+                out.duplicate_of.student_name = names.get(out.duplicate_of.student_id)
         return outs
 
     async def _decide(

@@ -16,7 +16,13 @@ from aiohttp import web
 from handlers.auth.routes import user_out
 from handlers.auth.schemas import UserOut
 from handlers.labour import consent
-from handlers.labour.keys import REVIEW_SERVICE, SCHOOL_SERVICE, TASK_SERVICE
+from handlers.labour.keys import (
+    REPORT_SERVICE,
+    REVIEW_SERVICE,
+    SCHOOL_SERVICE,
+    SUMMARY_SERVICE,
+    TASK_SERVICE,
+)
 from handlers.labour.schemas import (
     BulkReviewIn,
     BulkReviewOut,
@@ -28,14 +34,20 @@ from handlers.labour.schemas import (
     ClassPage,
     ConsentTextOut,
     JoinIn,
+    LabourSummaryOut,
+    ProgressQuery,
+    ReportQuery,
     ReviewIn,
     SchoolIn,
     SchoolOut,
     SchoolPage,
     StudentPage,
+    StudentSummaryPage,
     TaskIn,
     TaskOut,
     TaskPage,
+    TaskPatch,
+    TaskProgressOut,
     TeacherCheckInQuery,
     TeacherIn,
     TeacherOut,
@@ -52,6 +64,7 @@ from server.middleware import client_ip
 from server.paging import PageQuery
 from server.principal import Role
 from server.rest import read_body, read_query, respond
+from server.spreadsheet import XLSX_CONTENT_TYPE, xlsx_response
 
 routes = ApiRoutes(tag="labour")
 
@@ -247,6 +260,36 @@ async def get_task(request: web.Request) -> web.Response:
     )
 
 
+@routes.patch(
+    "/tasks/{task_id}", "Edit my open task (only the fields sent); check-ins already made "
+    "keep their hours, approved ones their credited hours",
+    access=TEACHERS.on("task_id", "task", Whose.owner_or_admin), body=TaskPatch,
+    response=TaskOut, errors=("task_closed",),
+)  # fmt: skip
+async def update_task(request: web.Request) -> web.Response:
+    body = await read_body(request, TaskPatch)
+    return respond(
+        await request.app[TASK_SERVICE].update_task(
+            current_principal(request),
+            path_object_id(request, "task_id"),
+            body.model_dump(include=body.model_fields_set),
+        )
+    )
+
+
+@routes.post(
+    "/tasks/{task_id}/close", "Close my task: no new check-ins (422 task_closed); what was "
+    "checked in stays and may still be reviewed",
+    access=TEACHERS.on("task_id", "task", Whose.owner_or_admin), response=TaskOut,
+)  # fmt: skip
+async def close_task(request: web.Request) -> web.Response:
+    return respond(
+        await request.app[TASK_SERVICE].close_task(
+            current_principal(request), path_object_id(request, "task_id")
+        )
+    )
+
+
 @routes.post(
     "/tasks/{task_id}/checkins",
     "Check in for the current period (or, with date, make up an earlier one: late); "
@@ -254,7 +297,8 @@ async def get_task(request: web.Request) -> web.Response:
     access=SIGNED_IN.on("task_id", "assigned_task", Whose.owner), body=CheckInIn,
     response=CheckInOut, status=201,
     errors=(
-        "already_checked_in", "task_not_open", "photo_required", "media_not_found",
+        "already_checked_in", "task_not_open", "task_closed", "photo_required",
+        "media_not_found",
         "content_rejected", "idempotency_key_reused",
     ),
 )  # fmt: skip
@@ -337,3 +381,60 @@ async def review_checkin(request: web.Request) -> web.Response:
             body.comment,
         )
     )
+
+
+# -- summaries, progress and reports -------------------------------------------------------
+
+
+@routes.get(
+    "/me/labour-summary", "My hours and counts by category, streaks and badges (each with "
+    "the day it was earned), computed from my approved check-ins",
+    access=SIGNED_IN, response=LabourSummaryOut,
+)  # fmt: skip
+async def my_labour_summary(request: web.Request) -> web.Response:
+    return respond(await request.app[SUMMARY_SERVICE].mine(current_principal(request)))
+
+
+@routes.get(
+    "/classes/{class_id}/labour-summary", "The class's students (a page of them, by user "
+    "id) with the summary of what each checked in in this class; one query per page",
+    access=TEACHERS.on("class_id", "class", Whose.owner_or_admin), query=PageQuery,
+    response=StudentSummaryPage,
+)  # fmt: skip
+async def class_labour_summary(request: web.Request) -> web.Response:
+    query = read_query(request, PageQuery)
+    return respond(
+        await request.app[SUMMARY_SERVICE].of_class(
+            current_principal(request), path_object_id(request, "class_id"), query
+        )
+    )
+
+
+@routes.get(
+    "/tasks/{task_id}/progress", "Who has done what in each period of my task (a page of "
+    "its students, by user id; totals per period over all of them)",
+    access=TEACHERS.on("task_id", "task", Whose.owner_or_admin), query=ProgressQuery,
+    response=TaskProgressOut,
+)  # fmt: skip
+async def task_progress(request: web.Request) -> web.Response:
+    query = read_query(request, ProgressQuery)
+    return respond(
+        await request.app[REPORT_SERVICE].progress(
+            current_principal(request), path_object_id(request, "task_id"), query
+        )
+    )
+
+
+@routes.get(
+    "/classes/{class_id}/report.xlsx", "My class's report (Excel): its students × the three "
+    "categories, approved hours and counts for the days asked, with totals; the export is "
+    "in the audit log", access=TEACHERS.on("class_id", "class", Whose.owner_or_admin),
+    query=ReportQuery, content_type=XLSX_CONTENT_TYPE,
+)  # fmt: skip
+async def class_report(request: web.Request) -> web.Response:
+    query = read_query(request, ReportQuery)
+    body, filename = await request.app[REPORT_SERVICE].class_report(
+        current_principal(request), path_object_id(request, "class_id"), query.from_date,
+        query.to_date,
+    )  # fmt: skip
+    return xlsx_response(body, filename)

@@ -41,7 +41,7 @@ from handlers.labour.schemas import (
 from server.audit import AuditLog, user_actor
 from server.clock import Clock
 from server.errors import AppError, InvalidRequest, NotFound, RateLimited
-from server.paging import PageQuery
+from server.paging import PageQuery, Position
 from server.principal import Principal, Role
 from server.redis_state import RateLimiter
 from server.signing import PurposeSigner
@@ -369,6 +369,13 @@ class SchoolService:
         ]
         return StudentPage(items=items, next_cursor=next_cursor)
 
+    async def enrolments_page(
+        self, class_id: str, position: Position | None, limit: int
+    ) -> list[Document]:
+        """The class's enrolments after ``position`` (``STUDENTS`` order); the caller has
+        checked that the class is the viewer's."""
+        return await self.repo.students_page(class_id, position, limit)
+
     async def real_names(self, principal: Principal, student_ids: list[str]) -> dict[str, str]:
         """Real names of those of ``student_ids`` now in a class the caller teaches (two
         queries, whatever their number)."""
@@ -380,6 +387,9 @@ class SchoolService:
             if doc["class_id"] in classes
             and (is_admin(principal) or classes[doc["class_id"]]["teacher_id"] == principal.user_id)
         }
+
+    async def school_of_teacher(self, user_id: str) -> str | None:
+        return await self.repo.school_of_teacher(user_id)
 
     async def class_ids_taught(self, principal: Principal) -> list[str]:
         return await self.repo.class_ids_of_teacher(principal.user_id)
@@ -417,7 +427,19 @@ class SchoolService:
     # -- personal data (server.privacy) -------------------------------------------------
 
     async def export_personal_data(self, user_id: str) -> Any:
+        """The class they are in, every class they joined (with its school's and its own
+        name), the guardian consents given (and withdrawn) with the text's version and
+        SHA-256; for a teacher, the school they are attached to."""
         enrolment = await self.repo.enrolment(user_id)
+        history = await self.repo.history_of(user_id)
+        classes = await self.classes_by_id([doc["class_id"] for doc in history])
+        school_ids = {doc["school_id"] for doc in history}
+        teaching = await self.repo.teacher_attachment(user_id)
+        if teaching is not None:
+            school_ids.add(teaching["school_id"])
+        schools = {
+            str(doc["_id"]): doc["name"] for doc in await self.repo.get_schools(list(school_ids))
+        }
         return {
             "enrolment": None
             if enrolment is None
@@ -430,11 +452,16 @@ class SchoolService:
             "classes_joined": [
                 {
                     "class_id": doc["class_id"],
+                    "class_name": classes[doc["class_id"]]["name"]
+                    if doc["class_id"] in classes
+                    else None,
                     "school_id": doc["school_id"],
+                    "school_name": schools.get(doc["school_id"]),
                     "joined_at": doc["joined_at"].isoformat(),
                     "left_at": doc["left_at"].isoformat() if doc.get("left_at") else None,
+                    "left_reason": doc.get("left_reason"),
                 }
-                for doc in await self.repo.history_of(user_id)
+                for doc in history
             ],
             "guardian_consents": [
                 {
@@ -442,6 +469,7 @@ class SchoolService:
                     "guardian_name": doc["guardian_name"],
                     "relationship": doc["relationship"],
                     "version": doc["version"],
+                    "text_sha256": doc.get("text_sha256"),
                     "consented_at": doc["consented_at"].isoformat(),
                     "withdrawn_at": doc["withdrawn_at"].isoformat()
                     if doc.get("withdrawn_at")
@@ -449,9 +477,19 @@ class SchoolService:
                 }
                 for doc in await self.repo.consents_of(user_id)
             ],
+            "teacher_of_school": None
+            if teaching is None
+            else {
+                "school_id": teaching["school_id"],
+                "school_name": schools.get(teaching["school_id"]),
+                "attached_at": teaching["attached_at"].isoformat(),
+            },
         }
 
     async def erase_personal_data(self, user_id: str) -> None:
+        """Enrolment, class history and consents go; a teacher's attachment to a school
+        too (the classes and tasks they made stay the school's, under their id)."""
         await self.repo.unenrol(user_id)
         await self.repo.delete_history_of(user_id)
         await self.repo.delete_consents_of(user_id)
+        await self.repo.detach_teacher(user_id)

@@ -16,14 +16,24 @@ from datetime import date
 from typing import Any
 
 from handlers.auth.service import AuthService
-from handlers.labour.periods import current_period, slot_for
+from handlers.labour import photos
+from handlers.labour.periods import TaskClosed, current_period, slot_for
 from handlers.labour.repo import MY_CHECKINS, TASKS, Document, SlotTaken, TaskRepo, new_id
-from handlers.labour.schemas import CheckInOut, CheckInPage, ReviewOut, TaskIn, TaskOut, TaskPage
+from handlers.labour.schemas import (
+    CheckInOut,
+    CheckInPage,
+    DuplicateOut,
+    ReviewOut,
+    TaskIn,
+    TaskOut,
+    TaskPage,
+    date_range_problem,
+)
 from handlers.labour.schools import SchoolService, is_admin
 from handlers.media.service import MediaService
 from handlers.messages.service import MessageService
-from server.clock import Clock
-from server.errors import AppError, Conflict, NotFound
+from server.clock import Clock, local_date
+from server.errors import AppError, Conflict, InvalidRequest, NotFound
 from server.paging import PageQuery
 from server.principal import Principal
 from server.wechat import ContentRejected, WeChatClient, WeChatUnavailable
@@ -44,6 +54,13 @@ class PhotoRequired(AppError):
 
 def checkin_ref(checkin_id: str) -> str:
     return f"checkin:{checkin_id}"
+
+
+def checkin_day(doc: Document) -> date:
+    """The Shanghai day a check-in was made for (check-ins of the first increment carry
+    no ``day``: the day they were made)."""
+    day = doc.get("day")
+    return date.fromisoformat(day) if day else local_date(doc["created_at"])
 
 
 class TaskService:
@@ -69,19 +86,37 @@ class TaskService:
 
     # -- tasks ------------------------------------------------------------------------
 
-    async def create_task(self, principal: Principal, body: TaskIn) -> TaskOut:
-        """A task for classes the caller teaches (any other class id: 404)."""
-        class_ids = list(dict.fromkeys(body.class_ids))
+    async def _task_classes(self, principal: Principal, class_ids: list[str]) -> list[str]:
+        """``class_ids`` without repeats, each a class the caller teaches (else 404) in the
+        school they teach at now (a teacher moved to another school keeps their old
+        classes, but sets no new task for them: 422)."""
+        class_ids = list(dict.fromkeys(class_ids))
         classes = await self.schools.classes_by_id(class_ids)
         for class_id in class_ids:
             doc = classes.get(class_id)
             if doc is None or not (is_admin(principal) or doc["teacher_id"] == principal.user_id):
                 raise NotFound(details={"fields": {"class_ids": f"no class of yours: {class_id}"}})
+        if not is_admin(principal):
+            school_id = await self.schools.school_of_teacher(principal.user_id)
+            for class_id in class_ids:
+                if classes[class_id]["school_id"] != school_id:
+                    raise InvalidRequest.for_fields(
+                        {"class_ids": f"not a class of your school: {class_id}"}
+                    )
+        return class_ids
+
+    async def _school_ids(self, class_ids: list[str]) -> list[str]:
+        classes = await self.schools.classes_by_id(class_ids)
+        return sorted({classes[c]["school_id"] for c in class_ids if c in classes})
+
+    async def create_task(self, principal: Principal, body: TaskIn) -> TaskOut:
+        """A task for classes the caller teaches (any other class id: 404)."""
+        class_ids = await self._task_classes(principal, body.class_ids)
         now = self.clock.now()
         doc = await self.repo.insert_task(
             {
                 "teacher_id": principal.user_id,
-                "school_ids": sorted({classes[c]["school_id"] for c in class_ids}),
+                "school_ids": await self._school_ids(class_ids),
                 "title": body.title,
                 "description": body.description,
                 "category": body.category,
@@ -98,6 +133,55 @@ class TaskService:
             }
         )
         return self.task_out(doc)
+
+    async def own_task(self, principal: Principal, task_id: str) -> Document:
+        """The task, if the caller set it (or is an admin); else 404."""
+        doc = await self.repo.get_task(task_id)
+        if doc is None or not (is_admin(principal) or doc["teacher_id"] == principal.user_id):
+            raise NotFound()
+        return doc
+
+    async def update_task(
+        self, principal: Principal, task_id: str, fields: dict[str, Any]
+    ) -> TaskOut:
+        """Edit the caller's open task (only the fields sent). Check-ins already made keep
+        their period, hours and category, and approved ones their ``credited_hours``:
+        an edit never rewrites what was credited. A closed task: 422 ``task_closed``."""
+        current = await self.own_task(principal, task_id)
+        if current["status"] != "open":
+            raise TaskClosed()
+        changes: Document = {}
+        for name in ("title", "description", "category", "hours", "photo_required", "makeup_days"):
+            if name in fields:
+                changes[name] = fields[name]
+        if "class_ids" in fields:
+            changes["class_ids"] = await self._task_classes(principal, fields["class_ids"])
+            changes["school_ids"] = await self._school_ids(changes["class_ids"])
+        start = fields.get("start_date") or date.fromisoformat(current["start_date"])
+        end = fields.get("end_date") or date.fromisoformat(current["end_date"])
+        problem = date_range_problem(start, end)
+        if problem:
+            named = [n for n in ("start_date", "end_date") if n in fields] or ["end_date"]
+            raise InvalidRequest.for_fields(dict.fromkeys(named, problem))
+        if "start_date" in fields:
+            changes["start_date"] = start.isoformat()
+        if "end_date" in fields:
+            changes["end_date"] = end.isoformat()
+        changes["updated_at"] = self.clock.now()
+        updated = await self.repo.update_open_task(task_id, changes)
+        if updated is None:  # closed (or erased) since it was read
+            raise TaskClosed()
+        return self.task_out(updated)
+
+    async def close_task(self, principal: Principal, task_id: str) -> TaskOut:
+        """Close the caller's task: it takes no new check-ins (422 ``task_closed``) and
+        leaves the students' lists; what was checked in stays, and may still be
+        reviewed. Closing a closed task answers it as it is."""
+        await self.own_task(principal, task_id)
+        closed = await self.repo.close_task(task_id, self.clock.now())
+        if closed is None:
+            raise NotFound()
+        return self.task_out(closed)
 
     async def tasks_page(self, principal: Principal, query: PageQuery) -> TaskPage:
         """A student's: their class's open tasks with ``my_status``; a teacher's (in no
@@ -157,6 +241,8 @@ class TaskService:
             photo_required=doc["photo_required"],
             makeup_days=doc["makeup_days"],
             status=doc["status"],
+            closed_at=doc.get("closed_at"),
+            updated_at=doc.get("updated_at"),
             my_status=my_status,
             period=period,
         )
@@ -198,7 +284,7 @@ class TaskService:
         flags = await self._check_note(student_id, note)
         checkin_id = new_id()
         ref = checkin_ref(checkin_id)
-        await self.media.use(
+        used = await self.media.use(
             media_ids,
             ref,
             owner_id=student_id,
@@ -206,6 +292,8 @@ class TaskService:
             purposes=CHECKIN_PURPOSES,
             field="media_ids",
         )
+        now = self.clock.now()
+        hashes = {m: h for m in media_ids if (h := photos.parse(used[m].get("phash"))) is not None}
         doc: Document = {
             "_id": checkin_id,
             "slot": f"{task_id}:{student_id}:{slot.period}",
@@ -217,15 +305,18 @@ class TaskService:
             "category": task["category"],
             "hours": task["hours"],
             "period": slot.period,
+            "day": slot.day.isoformat(),
             "status": "submitted",
             "note": note,
             "media_ids": media_ids,
             "late": slot.late,
             "flags": flags,
             "review": None,
-            "created_at": self.clock.now(),
+            "created_at": now,
         }
         try:
+            if hashes:
+                await self._look_for_duplicates(doc, hashes)
             doc = await self.repo.insert_checkin(doc)
         except SlotTaken:
             await self.media.release(media_ids, ref)
@@ -240,12 +331,39 @@ class TaskService:
             raise NotFound()
         return (await self.checkin_outs([doc]))[0]
 
+    async def _look_for_duplicates(self, doc: Document, hashes: dict[str, int]) -> None:
+        """Keep the photos' hashes on ``doc`` and flag it if another student of the school
+        handed in a photo like one of them in the last weeks (``handlers.labour.photos``)."""
+        doc["photo_hashes"] = [
+            f"{hashes[m]:016x}" if m in hashes else None for m in doc["media_ids"]
+        ]
+        doc["photo_bands"] = sorted({band for h in hashes.values() for band in photos.bands(h)})
+        candidates = await self.repo.near_photos(
+            doc["school_id"], doc["photo_bands"], doc["created_at"] - photos.WINDOW,
+            doc["student_id"],
+        )  # fmt: skip
+        match = photos.closest(hashes, candidates)
+        if match is not None:
+            doc["flags"] = [*doc["flags"], "duplicate_photo"]
+            doc["duplicate_of"] = {
+                "checkin_id": str(match.checkin["_id"]),
+                "student_id": match.checkin["student_id"],
+                "class_id": match.checkin["class_id"],
+                "media_id": match.media_id,
+                "other_media_id": match.other_media_id,
+                "distance": match.distance,
+            }
+            # Top level, for the index that finds it when that student is erased.
+            doc["duplicate_student_id"] = match.checkin["student_id"]
+
     async def visible_checkin(self, principal: Principal, checkin_id: str) -> CheckInOut:
-        """A check-in for its student, the teacher of its class, or an admin; else 404."""
+        """A check-in for its student, the teacher of its class, or an admin; else 404
+        (``duplicate_of`` only for the teacher and admins)."""
         doc = await self.repo.get_checkin(checkin_id)
         if doc is None or not await self._may_see(principal, doc):
             raise NotFound()
-        return (await self.checkin_outs([doc]))[0]
+        teacher = doc["student_id"] != principal.user_id
+        return (await self.checkin_outs([doc], teacher_view=teacher))[0]
 
     async def _may_see(self, principal: Principal, doc: Document) -> bool:
         if doc["student_id"] == principal.user_id or is_admin(principal):
@@ -260,9 +378,12 @@ class TaskService:
         docs, next_cursor = MY_CHECKINS.page(docs, query.limit)
         return CheckInPage(items=await self.checkin_outs(docs), next_cursor=next_cursor)
 
-    async def checkin_outs(self, docs: list[Document]) -> list[CheckInOut]:
+    async def checkin_outs(
+        self, docs: list[Document], teacher_view: bool = False
+    ) -> list[CheckInOut]:
         """``CheckIn`` of each document, its photos read in one query (signed URLs: only
-        call this for viewers allowed to see them)."""
+        call this for viewers allowed to see them); which other check-in a flagged one
+        resembles only in a ``teacher_view``."""
         photos = await self.media.get_outs([m for doc in docs for m in doc["media_ids"]])
         return [
             CheckInOut(
@@ -277,6 +398,12 @@ class TaskService:
                 flags=doc["flags"],
                 review=ReviewOut(**doc["review"]) if doc.get("review") else None,
                 created_at=doc["created_at"],
+                day=checkin_day(doc),
+                hours=doc["hours"],
+                credited_hours=doc.get("credited_hours"),
+                duplicate_of=DuplicateOut(**doc["duplicate_of"])
+                if teacher_view and doc.get("duplicate_of")
+                else None,
             )
             for doc in docs
         ]
@@ -296,6 +423,8 @@ class TaskService:
                 await self._erase(doc)
                 erased += 1
         await self.media.delete_of_owner(student_id, CHECKIN_PURPOSES)
+        # Other students' check-ins flagged as like one of theirs no longer name it.
+        await self.repo.forget_duplicates_of(student_id)
         return erased
 
     async def withdraw_consent(self, principal: Principal) -> int:
@@ -310,21 +439,26 @@ class TaskService:
     # -- personal data (server.privacy) -------------------------------------------------
 
     async def export_personal_data(self, user_id: str) -> Any:
-        return [
-            {
-                "id": str(doc["_id"]),
-                "task_id": doc["task_id"],
-                "class_id": doc["class_id"],
-                "period": doc["period"],
-                "status": doc["status"],
-                "note": doc["note"],
-                "media_ids": doc["media_ids"],
-                "late": doc["late"],
-                "hours": doc["hours"],
-                "created_at": doc["created_at"].isoformat(),
-            }
-            for doc in await self.repo.checkins_of_student(user_id, limit=100_000)
-        ]
+        """Every check-in as the student sees it (the review, hours credited, flags and
+        the photos with signed URLs), with its class, category and task title."""
+        docs = await self.repo.checkins_of_student(user_id, limit=100_000)
+        titles = {
+            str(task["_id"]): task["title"]
+            for task in await self.repo.get_tasks(list({doc["task_id"] for doc in docs}))
+        }
+        exported = []
+        for start in range(0, len(docs), 500):
+            chunk = docs[start : start + 500]
+            for doc, out in zip(chunk, await self.checkin_outs(chunk), strict=True):
+                exported.append(
+                    {
+                        **out.model_dump(mode="json", exclude={"duplicate_of", "student_name"}),
+                        "task_title": titles.get(doc["task_id"]),
+                        "class_id": doc["class_id"],
+                        "category": doc["category"],
+                    }
+                )
+        return exported
 
     async def erase_personal_data(self, user_id: str) -> None:
         await self.erase_checkins(user_id)  # the messages room erases their messages

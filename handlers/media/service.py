@@ -290,12 +290,13 @@ class MediaService:
         public: bool,
         purposes: Collection[str] | None = None,
         field: str = "media",
-    ) -> None:
+    ) -> dict[str, Document]:
         """``ref`` (e.g. ``story:<id>``) now uses each of ``media_ids``: all are checked
         first (``require_usable``), then marked; a refusal marks none. Call it before
-        writing the object that refers to them (``release`` them if that write fails)."""
+        writing the object that refers to them (``release`` them if that write fails).
+        Returns the media records as checked (by id)."""
         ids = list(dict.fromkeys(media_ids))
-        await self.require_usable(
+        found = await self.require_usable(
             ids, owner_id=owner_id, public=public, purposes=purposes, field=field
         )
         marked: list[str] = []
@@ -304,6 +305,7 @@ class MediaService:
                 await self.release(marked, ref)  # swept or erased since the check
                 raise MediaNotFound(details={"fields": {field: f"not usable here: {media_id}"}})
             marked.append(media_id)
+        return found
 
     async def release(self, media_ids: Collection[str], ref: str) -> None:
         """``ref`` no longer uses these media (the sweeper may collect them)."""

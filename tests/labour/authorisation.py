@@ -41,10 +41,11 @@ async def _school(world: World) -> str:
 
 
 async def _class_of(world: World, user_id: str) -> tuple[str, str]:
-    """A class taught by ``user_id``: its id and join code."""
-    created = await world.app[SCHOOL_SERVICE].create_class(
-        _as_teacher(user_id), await _school(world), "矩阵班", 3
-    )
+    """A class taught by ``user_id`` (now attached to its school): its id and join code."""
+    schools = world.app[SCHOOL_SERVICE]
+    school_id = await _school(world)
+    await schools.repo.attach_teacher(user_id, school_id, world.app[CLOCK].now())
+    created = await schools.create_class(_as_teacher(user_id), school_id, "矩阵班", 3)
     assert created.join_code is not None
     world.memo[f"labour-code:{created.id}"] = Obj(created.join_code)
     return created.id, created.join_code
@@ -158,6 +159,10 @@ plain(
     ("GET", "/api/v1/classes/{class_id}/students"),
     ("GET", "/api/v1/tasks/{task_id}"),
     ("GET", "/api/v1/checkins/{checkin_id}"),
+    ("POST", "/api/v1/tasks/{task_id}/close"),
+    ("GET", "/api/v1/me/labour-summary"),
+    ("GET", "/api/v1/classes/{class_id}/labour-summary"),
+    ("GET", "/api/v1/tasks/{task_id}/progress"),
 )
 plain(("POST", "/api/v1/me/guardian-consent/withdraw"), caller="fresh_user")
 
@@ -225,3 +230,14 @@ async def review_checkin(case: Case) -> Call:
 async def review_checkins(case: Case) -> Call:
     checkin_id = await _checkin_in_class_of(case.world, _caller_id(case))
     return Call(json={"ids": [checkin_id], "decision": "approved"})
+
+
+@builds("PATCH", "/api/v1/tasks/{task_id}")
+async def update_task(case: Case) -> Call:
+    return Call(json={"title": "矩阵任务（改）", "hours": 2})
+
+
+@builds("GET", "/api/v1/classes/{class_id}/report.xlsx")
+async def class_report(case: Case) -> Call:
+    today = case.world.app[CLOCK].today().isoformat()
+    return Call(query={"from_date": today, "to_date": today})
