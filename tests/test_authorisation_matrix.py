@@ -1,14 +1,17 @@
 """The authorisation matrix, generated from the app's route table.
 
 Every route (``/api/v1`` and outside it: ``/media/...``, ``/healthz``, ``/readyz``,
-``/metrics``, ``/openapi.json``, ``/docs`` and its assets) x every caller (anonymous and
-one account per role) x, where the route's ``Access`` names objects, "all my own" and
-"this one someone else's" -> the status (and error code) its declaration promises
-(``Access.expected``), asked of the real app with real tokens and real objects made per
-case by the kinds' factories. Rooms plug in with ``tests/<room>/authorisation.py``
-(tests/fixtures/authorisation.py says how); a route without a declaration cannot be
-registered, one added to the router by hand fails ``test_every_route_declares_access``,
-and one without a request builder fails its cases.
+``/metrics``, ``/openapi.json``, ``/docs`` and its assets, and the console's pages under
+``/admin/``) x every caller (anonymous and one account per role) x, where the route's
+``Access`` names objects, "all my own" and "this one someone else's" -> the status (and
+error code) its declaration promises (``Access.expected``), asked of the real app with
+real tokens and real objects made per case by the kinds' factories. Pages are asked as
+a browser asks them: with the caller's console session cookie and, for a form, the
+CSRF token of the caller's page; their 401 is the way to the sign-in page (303) and
+their error codes are on the error page (``data-error-code``). Rooms plug in with
+``tests/<room>/authorisation.py`` (tests/fixtures/authorisation.py says how); a route
+without a declaration cannot be registered, one added to the router by hand fails
+``test_every_route_declares_access``, and one without a request builder fails its cases.
 
 Sign-ins are shared by the module (one event loop for the module); objects that a
 route changes are made per case.
@@ -20,6 +23,7 @@ import importlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import pytest
 import pytest_asyncio
@@ -37,6 +41,8 @@ from tests.fixtures.authorisation import (
     ANONYMOUS,
     BUILDERS,
     ROLES,
+    Call,
+    Caller,
     Case,
     RouteCase,
     World,
@@ -185,6 +191,10 @@ async def test_route_answers_as_declared(world: World, case: MatrixCase) -> None
     expected = route.meta.access.expected(
         caller.roles if caller else None, case.others, route.meta.status
     )
+    if route.meta.html:
+        await _page_answers_as_declared(world, caller, route, _url(route.path, path_values),
+                                        call, expected)  # fmt: skip
+        return
     options = {"json": call.json} if call.json is not None else {"data": call.data}
     async with world.client.request(
         route.method,
@@ -201,6 +211,29 @@ async def test_route_answers_as_declared(world: World, case: MatrixCase) -> None
     assert answer == expected, body[:300]
     if code is not None:
         assert_error(await resp.json(), code)
+
+
+async def _page_answers_as_declared(
+    world: World,
+    caller: Caller | None,
+    route: Route,
+    url: str,
+    call: Call,
+    expected: tuple[int, str | None],
+) -> None:
+    browser = world.browser(caller)
+    if route.method == "GET":
+        answer = await browser.get(url + (f"?{urlencode(call.query)}" if call.query else ""))
+    else:
+        # The token of a page this browser opened: home signed in, the sign-in page not.
+        opened = await browser.get("/admin/" if caller else "/admin/login")
+        answer = await browser.post(url, dict(call.data or {}), csrf=opened.csrf_token)
+    if expected[0] == 401:  # signed out: to the sign-in page
+        assert answer.status == 303, answer.text[:300]
+        assert (answer.location or "").startswith("/admin/login"), answer.location
+        return
+    code = answer.error_code if answer.status >= 400 else None
+    assert (answer.status, code) == expected, answer.text[:300]
 
 
 # -- the matrix covers what it should -----------------------------------------------------
@@ -227,11 +260,25 @@ def test_staff_routes_are_role_bound() -> None:
         if route.path.startswith("/api/v1/admin") and not route.meta.access.required_roles
     ]
     assert loose == []
+    # The console's frame (sign-in, sign-out, home) is for everyone signed in; every
+    # other page is some staff role's.
+    frame = {"/admin", "/admin/", "/admin/login", "/admin/logout"}
+    pages = [route for route in ROUTES if route.meta.html]
+    assert len(pages) >= 10
+    loose_pages = [
+        f"{route.method} {route.path}"
+        for route in pages
+        if route.path not in frame and not route.meta.access.required_roles
+    ]
+    assert loose_pages == []
 
 
 def test_the_document_says_what_is_declared() -> None:
     doc = build_openapi(TABLE_APP, "matrix", "0")
     for route in ROUTES:
+        if route.meta.html:  # pages are no API: not in the document
+            assert route.path not in doc["paths"], route
+            continue
         op = doc["paths"][route.path][route.method.lower()]
         access = route.meta.access
         assert op["x-access"]["signed_in"] is access.needs_token, route
