@@ -62,6 +62,13 @@ _TITLES = {
 _BACK = web.RequestKey("console_back", str)
 
 
+def role_names(roles: frozenset[Role]) -> list[str]:
+    """The roles in Chinese, in ``Role`` order; "resident" (everyone's) only when alone."""
+    held: list[Role] = [role for role in Role if role in roles]
+    staff = [role for role in held if role is not Role.resident]
+    return [ROLE_NAMES[role] for role in staff or held]
+
+
 @dataclass(frozen=True, slots=True)
 class NavItem:
     """An entry of the navigation: shown to whoever the page's ``access=`` lets in."""
@@ -141,7 +148,7 @@ class Pages:
         ]
         return {
             "me": me,
-            "my_roles": [ROLE_NAMES[role] for role in sorted(me.roles)] if me else [],
+            "my_roles": role_names(me.roles) if me else [],
             "nav": nav,
             "csrf_token": lambda: self.sessions.csrf_token(request),
             "static": self.static.url,
