@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
@@ -222,12 +223,18 @@ async def _page_answers_as_declared(
     expected: tuple[int, str | None],
 ) -> None:
     browser = world.browser(caller)
+    query = dict(call.query)
     if route.method == "GET":
-        answer = await browser.get(url + (f"?{urlencode(call.query)}" if call.query else ""))
+        answer = await browser.get(url + (f"?{urlencode(query)}" if query else ""))
     else:
         # The token of a page this browser opened: home signed in, the sign-in page not.
-        opened = await browser.get("/admin/" if caller else "/admin/login")
-        answer = await browser.post(url, dict(call.data or {}), csrf=opened.csrf_token)
+        token = (await browser.get("/admin/" if caller else "/admin/login")).csrf_token
+        if isinstance(call.data, aiohttp.FormData):  # a file upload: the token in the query
+            url_query = urlencode({**query, "csrf_token": token})
+            answer = await browser.request("POST", f"{url}?{url_query}", data=call.data)
+        else:
+            target = url + (f"?{urlencode(query)}" if query else "")
+            answer = await browser.post(target, dict(call.data or {}), csrf=token)
     if expected[0] == 401:  # signed out: to the sign-in page
         assert answer.status == 303, answer.text[:300]
         assert (answer.location or "").startswith("/admin/login"), answer.location

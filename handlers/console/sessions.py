@@ -16,9 +16,10 @@ and holds no refresh token. ``CONSOLE_SESSION_MAX_S`` ends it whatever happens.
 
 **CSRF.** Every form carries ``csrf_token``, an HMAC (purpose ``CONSOLE_CSRF``) of the
 session id, or, signed out (the sign-in form), of a random value in the cookie
-``jx_console_form``; scripts send it as ``X-CSRF-Token``. The middleware refuses an
-unsafe request without the right one (403 ``csrf_invalid``), whatever ``SameSite``
-already does.
+``jx_console_form``; scripts send it as ``X-CSRF-Token``, and a file upload's form in its
+action's query string (its body is streamed to the handler, not read beforehand). The
+middleware refuses an unsafe request without the right one (403 ``csrf_invalid``),
+whatever ``SameSite`` already does.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ FORM_COOKIE = "jx_console_form"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 FORM_COOKIE_MAX_AGE_S = 86400
-_FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class CsrfInvalid(Forbidden):
@@ -215,7 +215,11 @@ class ConsoleSessions:
 
     async def check_csrf(self, request: web.Request, principal: Principal | None) -> None:
         sent: object = request.headers.get(CSRF_HEADER)
-        if sent is None and request.content_type in _FORM_CONTENT_TYPES:
+        if sent is None and request.content_type == "multipart/form-data":
+            # A file upload: its body is streamed to the handler (and capped there), never
+            # read here, so the form puts its token in its action's query string.
+            sent = request.query.get(CSRF_FIELD)
+        elif sent is None and request.content_type == "application/x-www-form-urlencoded":
             try:
                 form = await request.post()  # kept by aiohttp: the handler reads it again
             except ValueError:

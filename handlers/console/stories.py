@@ -21,6 +21,7 @@ from handlers.auth.keys import AUTH_SERVICE
 from handlers.console.diff import FieldDiff, field_diff
 from handlers.console.keys import CONSOLE_PAGES
 from handlers.console.pages import see_other, set_back
+from handlers.media.routes import admit_upload, read_upload, store_upload
 from handlers.stories.keys import EDITORIAL_SERVICE
 from handlers.stories.schemas import (
     AdminStoryListQuery,
@@ -267,6 +268,38 @@ async def submit_story(request: web.Request) -> web.Response:
     set_back(request, f"{STORIES}/{story_id}/edit")
     await request.app[EDITORIAL_SERVICE].submit(current_principal(request), story_id)
     return see_other(f"{STORIES}?status=in_review")
+
+
+@routes.post(
+    "/stories/{story_id}/cover",
+    "Upload a cover photo through the media pipeline (the API's limits) and show it, at "
+    "the revision the editor saw (multipart; the CSRF token and revision in the query)",
+    access=EDITORS.on("story_id", "story"),
+    status=303,
+    errors=(
+        "csrf_invalid",
+        "revision_conflict",
+        "image_unsupported",
+        "image_too_large",
+        "image_invalid",
+        "unsupported_media_type",
+        "image_too_complex",
+        "rate_limited",
+        "unavailable",
+    ),
+)
+async def upload_cover(request: web.Request) -> web.Response:
+    story_id = path_object_id(request, "story_id")
+    set_back(request, f"{STORIES}/{story_id}/edit")
+    editorial = request.app[EDITORIAL_SERVICE]
+    seen = StoryPatch.model_validate({"revision": request.query.get("revision")})
+    await editorial.get(story_id)  # 404 before a byte of the photo is read
+    principal = current_principal(request)
+    await admit_upload(request, principal)
+    data, _purpose = await read_upload(request)
+    cover = await store_upload(request, principal, data, "story")
+    await editorial.patch(principal, story_id, seen.revision, {"cover_media_id": cover.id})
+    return see_other(f"{STORIES}/{story_id}/edit?saved=1")
 
 
 @routes.post("/stories/preview", "The body as it would be published (an HTML fragment, "

@@ -4,7 +4,12 @@ Stories are the stories room's factory's."""
 
 from __future__ import annotations
 
+import io
+
+import aiohttp
+
 from tests.fixtures.authorisation import Call, Case, builds, plain
+from tests.media.authorisation import PHOTO
 
 STORY = "/admin/stories/{story_id}"
 
@@ -58,3 +63,10 @@ async def publish(case: Case) -> Call:
 @builds("POST", STORY + "/reject", states={"story_id": "in_review"})
 async def reject(case: Case) -> Call:
     return Call(data={"reason": "请补充事迹"})
+
+
+@builds("POST", STORY + "/cover", states={"story_id": "draft"})
+async def upload_cover(case: Case) -> Call:
+    form = aiohttp.FormData()
+    form.add_field("file", io.BytesIO(PHOTO), filename="cover.jpg", content_type="image/jpeg")
+    return Call(data=form, query={"revision": str(case.objects["story_id"].revision)})

@@ -11,6 +11,7 @@ from playwright.async_api import BrowserContext, expect
 from handlers.stories.keys import EDITORIAL_SERVICE
 from server.principal import Principal, Role
 from tests.fixtures.browser import ConsoleSite, shot, sign_in
+from tests.media.test_media_api import jpeg_bytes
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")  # the session's one browser
 
@@ -84,6 +85,28 @@ async def test_an_editor_writes_and_submits_a_story(
     await expect(row.get_by_role("link")).to_have_text(title)  # the title is text, not script
     await expect(row).to_contain_text("待审核")
     await shot(page, "stories-in-review")
+
+
+async def test_an_editor_gives_a_story_a_cover(
+    context: BrowserContext, console_site: ConsoleSite
+) -> None:
+    page = await context.new_page()
+    await sign_in(page, *await console_site.staff("editor", Role.editor))
+    await page.goto("/admin/stories/new")
+    await page.get_by_label("标题").fill("有封面的稿件")
+    await page.get_by_role("button", name="保存", exact=True).click()
+    await expect(page.get_by_role("status")).to_have_text("已保存")
+    photo = jpeg_bytes((1200, 800), color="darkred")
+    await page.get_by_label("选择图片（JPEG、PNG、WebP 或 HEIC）").set_input_files(
+        {"name": "封面.jpg", "mimeType": "image/jpeg", "buffer": photo}
+    )
+    await page.get_by_role("button", name="上传封面").click()
+    cover = page.get_by_role("img", name="当前封面")
+    await expect(cover).to_be_visible()
+    await page.wait_for_function(  # the photo itself arrived (the pages' CSP lets it in)
+        "() => document.querySelector('img[alt=当前封面]').naturalWidth > 0"
+    )
+    await shot(page, "editor-cover")
 
 
 async def test_a_reviewer_sees_the_diff_and_publishes(

@@ -4,13 +4,19 @@ rejecting, all through the stories room's rules."""
 
 from __future__ import annotations
 
+import html
+import io
 import re
+from urllib.parse import urlsplit
+
+import aiohttp
 
 from handlers.console.diff import Segment, side_by_side
 from server.principal import Role
 from tests.console.test_sessions import signed_in
 from tests.fixtures.app import Client
 from tests.fixtures.console import ConsoleBrowser
+from tests.media.test_media_api import jpeg_bytes
 
 BODY = "第一段：他三十年如一日。\n\n第二段：手艺精湛。"
 
@@ -181,6 +187,36 @@ async def test_navigation_follows_the_pages_declarations(client: Client) -> None
     ]  # fmt: skip
     assert nav((await teacher.get("/admin/")).text) == ["/admin/"]
     assert len(nav((await admin.get("/admin/")).text)) == 4
+
+
+async def test_a_cover_goes_through_the_media_pipeline(client: Client) -> None:
+    editor = await signed_in(client, Role.editor)
+    story_id = await write(editor, "有封面的稿件")
+    page = await editor.get(f"/admin/stories/{story_id}/edit")
+    found = re.search(r'action="(/admin/stories/[0-9a-f]{24}/cover\?[^"]+)"', page.text)
+    assert found and "csrf_token=" in found.group(1)
+    action = found.group(1).replace("&amp;", "&")
+
+    def photo(data: bytes, name: str = "c.jpg") -> aiohttp.FormData:
+        form = aiohttp.FormData()
+        form.add_field("file", io.BytesIO(data), filename=name, content_type="image/jpeg")
+        return form
+
+    no_token = await editor.request("POST", action.split("&csrf_token=")[0], data=photo(b"x"))
+    assert no_token.status == 403 and no_token.error_code == "csrf_invalid"
+    not_an_image = await editor.request("POST", action, data=photo(b"not a photo at all"))
+    assert not_an_image.status == 415 and not_an_image.error_code == "image_unsupported"
+    assert f'href="/admin/stories/{story_id}/edit"' in not_an_image.text
+    uploaded = await editor.request("POST", action, data=photo(jpeg_bytes((800, 600))))
+    assert uploaded.status == 303, uploaded.text[:500]
+    page = await editor.get(f"/admin/stories/{story_id}/edit")
+    cover = re.search(r'<img src="([^"]+)" alt="当前封面"', page.text)
+    assert cover and "/media/" in cover.group(1)
+    url = urlsplit(html.unescape(cover.group(1)))  # PUBLIC_BASE_URL's, served here too
+    resp = await client.get(f"{url.path}?{url.query}")
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("image/")
+    stale = await editor.request("POST", action, data=photo(jpeg_bytes((640, 480), "red")))
+    assert stale.status == 409 and stale.error_code == "revision_conflict"
 
 
 def test_the_diff_marks_changed_lines_and_characters_and_folds_the_rest() -> None:
