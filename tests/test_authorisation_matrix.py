@@ -68,8 +68,10 @@ def _table_app() -> web.Application:
 
 
 def declared_routes(app: web.Application) -> list[Route]:
+    # By handler, not by path: a table's paths carry the router's id patterns
+    # (server/api.py, router_path), the router's canonical templates do not.
     rooms = {
-        (route.method, _PATH_PARAM.sub(r"{\1}", route.path)): room.name
+        (route.method, route.handler): room.name
         for room in app[ROOMS]
         for table in room.routes
         for route in table.table
@@ -81,7 +83,8 @@ def declared_routes(app: web.Application) -> list[Route]:
         if meta is None or route.resource is None or route.method == "HEAD":
             continue  # HEAD is the GET handler's (aiohttp): the same declaration
         path = route.resource.canonical
-        found.append(Route(route.method, path, meta, rooms.get((route.method, path), "?")))
+        room = rooms.get((route.method, route.handler), "?")
+        found.append(Route(route.method, path, meta, room))
     return found
 
 
