@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 WORKERS ?= 1
 
-.PHONY: run test lint typecheck pytest services services-down install demo-art bench-tools bench bench-media bench-feed bench-signups bench-checkins clean
+.PHONY: run test lint typecheck pytest services services-down install demo-art browser bench-tools bench bench-media bench-feed bench-signups bench-checkins clean
 
 # The venv is rebuilt whenever the dependencies or their pinned versions change.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -40,7 +40,20 @@ lint: install
 typecheck: install
 	$(BIN)/mypy .
 
-pytest: services
+# The console's browser tests drive Debian's Chromium, with CJK fonts (Playwright's own
+# browser downloads are never used); installed with apt-get when missing, as
+# scripts/services installs redis-server.
+BROWSER_PACKAGES := chromium fonts-noto-cjk
+browser:
+	@dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1 || { \
+	  echo "test: installing $(BROWSER_PACKAGES) with apt-get..."; \
+	  apt="$$( [ "$$(id -u)" -eq 0 ] || echo sudo -n ) env DEBIAN_FRONTEND=noninteractive apt-get"; \
+	  ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || $$apt update -qq; \
+	  $$apt install -y -qq $(BROWSER_PACKAGES) >/dev/null \
+	  || { $$apt update -qq && $$apt install -y -qq $(BROWSER_PACKAGES) >/dev/null; } \
+	  || { echo "test: could not install $(BROWSER_PACKAGES); install them by hand"; exit 1; }; }
+
+pytest: services browser
 	set -a && source .data/services.env && set +a && $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     login_address_failures_max: int = Field(100, ge=1)
     login_failures_window_s: int = Field(900, ge=1)
 
+    # The staff console (handlers/console): a session ends after this long without a
+    # request, and after CONSOLE_SESSION_MAX_S whatever happens.
+    console_idle_timeout_s: int = Field(1800, ge=60, le=86400)
+    console_session_max_s: int = Field(12 * 3600, ge=300, le=30 * 86400)
+
     max_json_body_bytes: int = Field(1024 * 1024, ge=1024)
     media_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     media_max_pixels: int = Field(40_000_000, ge=10_000)

@@ -4,6 +4,12 @@ Every route declares its ``access`` (``server/authorisation.py``: public, signed
 roles, and on whose objects); a route without one is refused when it is registered,
 so none is open by omission. The metadata feeds the auth middleware, the OpenAPI
 document and the authorisation matrix test, so the three cannot drift apart.
+
+Two kinds of route, one declaration: the JSON API (``/api/v1`` and the operations routes
+outside it) and HTML pages (``ApiRoutes(prefix=CONSOLE_PREFIX, html=True)``: the staff
+console under ``/admin/``, ``server/html.py``), which the middleware signs in by cookie
+session, checks for CSRF and answers with HTML error pages, and which stay out of the
+OpenAPI document.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from server.authorisation import Access
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 API_PREFIX = "/api/v1"
+CONSOLE_PREFIX = "/admin"  # HTML pages only (the JSON API's staff routes: /api/v1/admin)
 _META_ATTR = "__jiangxin_route__"
 
 
@@ -41,6 +48,8 @@ class RouteMeta:
     # Non-JSON answers (HTML, images, Prometheus text) name their media type here.
     content_type: str | None = None
     extra_responses: dict[int, str] = field(default_factory=dict)
+    # An HTML page of the console (server/html.py), set by its table, never per route.
+    html: bool = False
 
 
 def route_meta(handler: Any) -> RouteMeta | None:
@@ -71,11 +80,15 @@ def router_path(path: str) -> str:
 
 
 class ApiRoutes:
-    """A ``RouteTableDef`` whose decorators also record each route's ``RouteMeta``."""
+    """A ``RouteTableDef`` whose decorators also record each route's ``RouteMeta``.
 
-    def __init__(self, *, prefix: str = API_PREFIX, tag: str = "api") -> None:
+    ``html=True``: a table of console pages, under ``CONSOLE_PREFIX`` and nowhere else
+    (and nothing else is there), so a page cannot slip into the JSON API or back."""
+
+    def __init__(self, *, prefix: str = API_PREFIX, tag: str = "api", html: bool = False) -> None:
         self.prefix = prefix
         self.tag = tag
+        self.html = html
         self.table = web.RouteTableDef()
 
     def route(
@@ -86,12 +99,20 @@ class ApiRoutes:
                 f"{method} {self.prefix}{path}: declare access=Access.public(), "
                 "Access.signed_in() or Access.roles(...) (server/authorisation.py)"
             )
+        full = self.prefix + path
+        if "html" in options:
+            raise TypeError(f"{method} {full}: html is the table's (ApiRoutes(html=True))")
+        if self.html != (full == CONSOLE_PREFIX or full.startswith(CONSOLE_PREFIX + "/")):
+            raise ValueError(
+                f"{method} {full}: console pages (ApiRoutes(html=True)) live under "
+                f"{CONSOLE_PREFIX}/, and nothing else does"
+            )
         options.setdefault("tag", self.tag)
-        meta = RouteMeta(summary=summary, **options)
+        meta = RouteMeta(summary=summary, html=self.html, **options)
 
         def register(handler: Handler) -> Handler:
             setattr(handler, _META_ATTR, meta)
-            self.table.route(method, self.prefix + router_path(path))(handler)
+            self.table.route(method, router_path(full))(handler)
             return handler
 
         return register

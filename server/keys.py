@@ -15,6 +15,7 @@ from server.access_log import AccessLog
 from server.audit import AuditLog
 from server.clock import Clock
 from server.degrade import Degrade
+from server.html import HtmlSide
 from server.idempotent import IdempotencyStore
 from server.jobqueue import JobQueue
 from server.metrics import Metrics
@@ -42,8 +43,9 @@ ACCESS_LOG = web.AppKey("access_log", AccessLog)
 PRIVACY = web.AppKey("privacy", PrivacyRegistry)
 JOBS = web.AppKey("jobs", JobQueue)
 # Set by rooms: the auth room authenticates (and knows openids), the idempotency room
-# keeps the records.
+# keeps the records, the console serves the HTML routes (server/html.py).
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+HTML_SIDE = web.AppKey("html_side", HtmlSide)
 OPENIDS = web.AppKey("openids", OpenidLookup)
 IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
 

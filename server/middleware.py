@@ -4,6 +4,9 @@ One middleware, ``api_middleware``, in this order: request id; ``authorize`` (be
 token -> principal, per-user / per-address rate limit, then the route's declared
 ``Access``: token, roles); the handler; then the one place where any failure becomes the API.md
 error envelope; security headers and ``X-Request-ID``; metrics and the access log.
+HTML routes (the console's pages, ``server/html.py``) take the same path with their
+own parts: the cookie session instead of the bearer token, the CSRF check after the
+gate, HTML error pages instead of the envelope, and their own CSP.
 (Not an ``on_response_prepare`` hook: that signal costs every response more than all
 the headers together. Handlers that stream call ``add_standard_headers`` themselves.)
 """
@@ -26,12 +29,14 @@ from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 from pydantic import ValidationError
 
-from server.api import API_PREFIX, route_meta
+from server.api import API_PREFIX, CONSOLE_PREFIX, RouteMeta, route_meta
 from server.authorisation import Access
 from server.errors import BACKEND_UNAVAILABLE, AppError, RateLimited, Unauthorized, Unavailable
+from server.html import SAFE_METHODS, HtmlSide, html_csp
 from server.keys import (
     ACCESS_LOG,
     AUTHENTICATOR,
+    HTML_SIDE,
     METRICS,
     PRINCIPAL,
     RATE_LIMITER,
@@ -113,32 +118,44 @@ def _route_template(match_info: web.UrlMappingMatchInfo) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def _error_from_exception(exc: BaseException, request_id: str) -> web.Response:
+ErrorParts = tuple[int, str, str, dict[str, Any] | None, dict[str, str] | None]
+
+
+def _error_parts(exc: BaseException, request_id: str) -> ErrorParts:
+    """Status, code, message, details and headers of any failure (logged if a 500)."""
     if isinstance(exc, AppError):
-        return error_response(
-            exc.status, exc.code, exc.message, request_id, exc.details, exc.headers
-        )
+        return exc.status, exc.code, exc.message, exc.details, exc.headers
     if isinstance(exc, ValidationError):
-        return error_response(
-            422, "invalid_request", "请求参数无效", request_id, _validation_details(exc)
-        )
+        return 422, "invalid_request", "请求参数无效", _validation_details(exc), None
     if isinstance(exc, web.HTTPException):
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        return error_response(
-            exc.status,
-            _HTTP_CODES.get(exc.status, "invalid_request"),
-            _HTTP_MESSAGES.get(exc.status, exc.reason),
-            request_id,
-            headers=headers,
-        )
+        code = _HTTP_CODES.get(exc.status, "invalid_request")
+        return exc.status, code, _HTTP_MESSAGES.get(exc.status, exc.reason), None, headers
     if isinstance(exc, BACKEND_UNAVAILABLE):
         log.error("backend unavailable: %s", type(exc).__name__, extra={"request_id": request_id})
         unavailable = Unavailable()
-        return error_response(
-            503, unavailable.code, unavailable.message, request_id, headers=unavailable.headers
-        )
+        return 503, unavailable.code, unavailable.message, None, unavailable.headers
     log.exception("unhandled error", extra={"request_id": request_id})
-    return error_response(500, "internal", "服务器内部错误", request_id)
+    return 500, "internal", "服务器内部错误", None, None
+
+
+def _error_from_exception(
+    exc: BaseException, request: web.Request, request_id: str, side: HtmlSide | None
+) -> web.StreamResponse:
+    status, code, message, details, headers = _error_parts(exc, request_id)
+    if side is not None:
+        return side.error_page(request, status, code, message, details or {}, headers)
+    return error_response(status, code, message, request_id, details, headers)
+
+
+def _html_side(app: web.Application, meta: RouteMeta | None, path: str) -> HtmlSide | None:
+    """The console, when the request is for one of its pages (or for a path under
+    ``CONSOLE_PREFIX`` that matched none: its 404 is a page too)."""
+    if meta is not None:
+        return app[HTML_SIDE] if meta.html else None
+    if path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/"):
+        return app.get(HTML_SIDE)
+    return None
 
 
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -163,23 +180,33 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     metrics = app[METRICS]
     started = time.perf_counter()
     metrics.request_started()
+    meta = route_meta(match_info.handler) if match_info.http_exception is None else None
+    side = None
     try:
+        side = _html_side(app, meta, request.path)
         if match_info.http_exception is None:
-            principal = await authorize(request, app, match_info.handler)
+            principal = await authorize(request, app, meta, side)
+        elif side is not None:  # a console path that is no page: its 404 shows who is in
+            principal = await side.authenticate(request)
         response = await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:  # redirects and the like pass through untouched
             raise
-        response = _error_from_exception(exc, request_id)
+        response = _error_from_exception(exc, request, request_id, side)
     except asyncio.CancelledError:  # the client went away, or shutdown gave up waiting
         metrics.request_finished(method, "cancelled", 499, time.perf_counter() - started)
         raise
     except Exception as exc:
-        response = _error_from_exception(exc, request_id)
+        response = _error_from_exception(exc, request, request_id, side)
     elapsed = time.perf_counter() - started
     route = _route_template(match_info)
     if not response.prepared:
-        _set_standard_headers(response.headers, request_id, route.startswith(API_PREFIX))
+        if side is None:
+            _set_standard_headers(response.headers, request_id, route.startswith(API_PREFIX))
+        else:
+            side.finish(request, response)
+            csp = html_csp(app[SETTINGS].public_base_url)
+            _set_standard_headers(response.headers, request_id, True, csp)
     metrics.request_finished(method, route, response.status, elapsed)
     access_log = app[ACCESS_LOG]
     if access_log.enabled:
@@ -248,17 +275,20 @@ _UNDECLARED = Access.signed_in()
 
 
 async def authorize(
-    request: web.Request, app: web.Application, handler: Handler
+    request: web.Request, app: web.Application, meta: RouteMeta | None, side: HtmlSide | None
 ) -> Principal | None:
-    """Authenticate, rate-limit, then enforce the route's declared access (token, roles).
+    """Authenticate, rate-limit, then enforce the route's declared access (token, roles);
+    a page (``side``: the console) by its session cookie, then its CSRF token.
     Object-level rules (``Access.on``/``uses``) are the services' (they load the object)."""
-    meta = route_meta(handler)
     principal = None
     auth_error: AppError | None = None
     try:
-        token = _bearer_token(request)
-        if token is not None:
-            principal = await app[AUTHENTICATOR].authenticate(token)
+        if side is not None:
+            principal = await side.authenticate(request)
+        else:
+            token = _bearer_token(request)
+            if token is not None:
+                principal = await app[AUTHENTICATOR].authenticate(token)
     except AppError as exc:
         auth_error = exc  # counted against the address below before it is raised
     if meta is None or meta.rate_limited:
@@ -279,6 +309,8 @@ async def authorize(
     if principal is not None:
         request[PRINCIPAL] = principal
     (meta.access if meta is not None else _UNDECLARED).admit(principal)
+    if side is not None and request.method not in SAFE_METHODS:
+        await side.check_csrf(request, principal)
     return principal
 
 
@@ -290,13 +322,15 @@ def add_standard_headers(request: web.Request, response: web.StreamResponse) -> 
     _set_standard_headers(response.headers, request[REQUEST_ID], is_api)
 
 
-def _set_standard_headers(headers: CIMultiDict[str], request_id: str, is_api: bool) -> None:
+def _set_standard_headers(
+    headers: CIMultiDict[str], request_id: str, no_store: bool, csp: str = _DEFAULT_CSP
+) -> None:
     headers["X-Request-ID"] = request_id
     # A handler may set its own CSP (the docs page); everything else is fixed.
     headers.extend(_SECURITY_HEADERS_NO_CSP)
     if "Content-Security-Policy" not in headers:
-        headers["Content-Security-Policy"] = _DEFAULT_CSP
-    if is_api and "Cache-Control" not in headers:
+        headers["Content-Security-Policy"] = csp
+    if no_store and "Cache-Control" not in headers:
         headers["Cache-Control"] = "no-store"
 
 

@@ -157,11 +157,12 @@ def _operation(
 
 
 def build_openapi(app: web.Application, title: str, version: str) -> dict[str, Any]:
-    """The whole document; every route that declared a ``RouteMeta`` is in it."""
+    """The whole document: every route that declared a ``RouteMeta``, but the console's
+    HTML pages (``server/html.py``), which are no API."""
     routes: list[tuple[str, str, RouteMeta]] = []
     for route in app.router.routes():
         meta = route_meta(route.handler)
-        if meta is None or route.resource is None or route.method == "HEAD":
+        if meta is None or meta.html or route.resource is None or route.method == "HEAD":
             continue
         routes.append((route.method, route.resource.canonical, meta))
 

@@ -8,6 +8,7 @@ under ``handlers/`` exporting ``ROOM``, plus one line here (docs/architecture.md
 from __future__ import annotations
 
 from handlers.auth import ROOM as AUTH
+from handlers.console import ROOM as CONSOLE
 from handlers.events import ROOM as EVENTS
 from handlers.idempotency import ROOM as IDEMPOTENCY
 from handlers.labour import ROOM as LABOUR
@@ -17,4 +18,6 @@ from handlers.ops import ROOM as OPS
 from handlers.stories import ROOM as STORIES
 from server.room import Room
 
-ROOMS: tuple[Room, ...] = (OPS, IDEMPOTENCY, MEDIA, AUTH, MESSAGES, STORIES, EVENTS, LABOUR)
+ROOMS: tuple[Room, ...] = (
+    OPS, IDEMPOTENCY, MEDIA, AUTH, MESSAGES, STORIES, EVENTS, LABOUR, CONSOLE,
+)  # fmt: skip

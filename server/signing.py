@@ -24,6 +24,8 @@ import orjson
 ACCESS_TOKEN = "access-token"  # noqa: S105 (a purpose name, not a secret)
 MEDIA_URL = "media-url"
 JOIN_CODE = "join-code"
+CONSOLE_SESSION = "console-session"  # the staff console's session cookie
+CONSOLE_CSRF = "console-csrf"  # its forms' CSRF tokens
 
 _SIGNATURE_BYTES = 18  # 144 bits, 24 URL-safe characters, no padding
 _MAX_EXPIRES_DIGITS = 12  # Unix seconds up to the year 33658: enough, and bounded

@@ -14,4 +14,5 @@ pytest_plugins = [
     "tests.fixtures.app",
     "tests.fixtures.live_server",
     "tests.fixtures.redis_process",
+    "tests.fixtures.browser",
 ]

@@ -1,14 +1,17 @@
 """The authorisation matrix, generated from the app's route table.
 
 Every route (``/api/v1`` and outside it: ``/media/...``, ``/healthz``, ``/readyz``,
-``/metrics``, ``/openapi.json``, ``/docs`` and its assets) x every caller (anonymous and
-one account per role) x, where the route's ``Access`` names objects, "all my own" and
-"this one someone else's" -> the status (and error code) its declaration promises
-(``Access.expected``), asked of the real app with real tokens and real objects made per
-case by the kinds' factories. Rooms plug in with ``tests/<room>/authorisation.py``
-(tests/fixtures/authorisation.py says how); a route without a declaration cannot be
-registered, one added to the router by hand fails ``test_every_route_declares_access``,
-and one without a request builder fails its cases.
+``/metrics``, ``/openapi.json``, ``/docs`` and its assets, and the console's pages under
+``/admin/``) x every caller (anonymous and one account per role) x, where the route's
+``Access`` names objects, "all my own" and "this one someone else's" -> the status (and
+error code) its declaration promises (``Access.expected``), asked of the real app with
+real tokens and real objects made per case by the kinds' factories. Pages are asked as
+a browser asks them: with the caller's console session cookie and, for a form, the
+CSRF token of the caller's page; their 401 is the way to the sign-in page (303) and
+their error codes are on the error page (``data-error-code``). Rooms plug in with
+``tests/<room>/authorisation.py`` (tests/fixtures/authorisation.py says how); a route
+without a declaration cannot be registered, one added to the router by hand fails
+``test_every_route_declares_access``, and one without a request builder fails its cases.
 
 Sign-ins are shared by the module (one event loop for the module); objects that a
 route changes are made per case.
@@ -20,7 +23,9 @@ import importlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
@@ -37,6 +42,8 @@ from tests.fixtures.authorisation import (
     ANONYMOUS,
     BUILDERS,
     ROLES,
+    Call,
+    Caller,
     Case,
     RouteCase,
     World,
@@ -62,8 +69,10 @@ def _table_app() -> web.Application:
 
 
 def declared_routes(app: web.Application) -> list[Route]:
+    # By handler, not by path: a table's paths carry the router's id patterns
+    # (server/api.py, router_path), the router's canonical templates do not.
     rooms = {
-        (route.method, _PATH_PARAM.sub(r"{\1}", route.path)): room.name
+        (route.method, route.handler): room.name
         for room in app[ROOMS]
         for table in room.routes
         for route in table.table
@@ -75,7 +84,8 @@ def declared_routes(app: web.Application) -> list[Route]:
         if meta is None or route.resource is None or route.method == "HEAD":
             continue  # HEAD is the GET handler's (aiohttp): the same declaration
         path = route.resource.canonical
-        found.append(Route(route.method, path, meta, rooms.get((route.method, path), "?")))
+        room = rooms.get((route.method, route.handler), "?")
+        found.append(Route(route.method, path, meta, room))
     return found
 
 
@@ -186,6 +196,10 @@ async def test_route_answers_as_declared(world: World, case: MatrixCase) -> None
     expected = route.meta.access.expected(
         caller.roles if caller else None, case.others, route.meta.status
     )
+    if route.meta.html:
+        await _page_answers_as_declared(world, caller, route, _url(route.path, path_values),
+                                        call, expected)  # fmt: skip
+        return
     options = {"json": call.json} if call.json is not None else {"data": call.data}
     async with world.client.request(
         route.method,
@@ -202,6 +216,35 @@ async def test_route_answers_as_declared(world: World, case: MatrixCase) -> None
     assert answer == expected, body[:300]
     if code is not None:
         assert_error(await resp.json(), code)
+
+
+async def _page_answers_as_declared(
+    world: World,
+    caller: Caller | None,
+    route: Route,
+    url: str,
+    call: Call,
+    expected: tuple[int, str | None],
+) -> None:
+    browser = world.browser(caller)
+    query = dict(call.query)
+    if route.method == "GET":
+        answer = await browser.get(url + (f"?{urlencode(query)}" if query else ""))
+    else:
+        # The token of a page this browser opened: home signed in, the sign-in page not.
+        token = (await browser.get("/admin/" if caller else "/admin/login")).csrf_token
+        if isinstance(call.data, aiohttp.FormData):  # a file upload: the token in the query
+            url_query = urlencode({**query, "csrf_token": token})
+            answer = await browser.request("POST", f"{url}?{url_query}", data=call.data)
+        else:
+            target = url + (f"?{urlencode(query)}" if query else "")
+            answer = await browser.post(target, dict(call.data or {}), csrf=token)
+    if expected[0] == 401:  # signed out: to the sign-in page
+        assert answer.status == 303, answer.text[:300]
+        assert (answer.location or "").startswith("/admin/login"), answer.location
+        return
+    code = answer.error_code if answer.status >= 400 else None
+    assert (answer.status, code) == expected, answer.text[:300]
 
 
 # -- the matrix covers what it should -----------------------------------------------------
@@ -228,11 +271,25 @@ def test_staff_routes_are_role_bound() -> None:
         if route.path.startswith("/api/v1/admin") and not route.meta.access.required_roles
     ]
     assert loose == []
+    # The console's frame (sign-in, sign-out, home) is for everyone signed in; every
+    # other page is some staff role's.
+    frame = {"/admin", "/admin/", "/admin/login", "/admin/logout"}
+    pages = [route for route in ROUTES if route.meta.html]
+    assert len(pages) >= 10
+    loose_pages = [
+        f"{route.method} {route.path}"
+        for route in pages
+        if route.path not in frame and not route.meta.access.required_roles
+    ]
+    assert loose_pages == []
 
 
 def test_the_document_says_what_is_declared() -> None:
     doc = build_openapi(TABLE_APP, "matrix", "0")
     for route in ROUTES:
+        if route.meta.html:  # pages are no API: not in the document
+            assert route.path not in doc["paths"], route
+            continue
         op = doc["paths"][route.path][route.method.lower()]
         access = route.meta.access
         assert op["x-access"]["signed_in"] is access.needs_token, route

@@ -131,6 +131,12 @@ class AuthService:
         return await self._start_session(user)
 
     async def login_password(self, username: str, password: str, ip: str) -> IssuedTokens:
+        return await self._start_session(await self.verify_staff_password(username, password, ip))
+
+    async def verify_staff_password(self, username: str, password: str, ip: str) -> UserRecord:
+        """The staff account whose password this is, checked through the sign-in throttle
+        (429 ``rate_limited`` past it): the API's sign-in and the console's. Else 401
+        ``invalid_credentials``, whether the name or the password was wrong."""
         user = await self.users.find_by_username(username)
         stored_hash = user.password_hash if user and user.password_hash else _DUMMY_HASH
 
@@ -140,7 +146,35 @@ class AuthService:
         ok = await self.throttle.guard(username, ip, verify)
         if not ok or user is None or user.password_hash is None:
             raise InvalidCredentials()
-        return await self._start_session(user)
+        return user
+
+    async def start_cookie_session(self, user: UserRecord, lifetime_s: int) -> str:
+        """A session of ``user`` for the staff console's cookie (its id): a session like
+        any other (logout, a password reset and erasure revoke it), but never refreshed:
+        the console renews its cookie from ``live_session_user`` instead."""
+        now = self.clock.now()
+        session_id = new_session_id()
+        # The hash of a refresh token nobody holds: this session cannot be rotated.
+        unusable = hash_token(new_refresh_token(session_id))
+        expires_at = now + timedelta(seconds=lifetime_s)
+        await self.sessions.create(session_id, user.id, unusable, now, expires_at)
+        return session_id
+
+    async def live_session_user(self, session_id: str) -> UserRecord | None:
+        """The account of a session that is neither revoked nor expired, as it is now
+        (its current roles), read from MongoDB; None otherwise."""
+        session = await self.sessions.get(session_id)
+        if session is None or session.get("revoked_at") is not None:
+            return None
+        if session["expires_at"] <= self.clock.now() or "user_id" not in session:
+            return None
+        user = await self.users.get(session["user_id"])
+        return user if user is not None and user.deleted_at is None else None
+
+    async def session_revoked(self, session_id: str) -> bool:
+        """The check every request with an access token makes (Redis, else MongoDB):
+        sound for ``ACCESS_TOKEN_TTL_S`` after the caller last read the session."""
+        return await self._is_revoked(session_id)
 
     async def _start_session(self, user: UserRecord) -> IssuedTokens:
         now = self.clock.now()

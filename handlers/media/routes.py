@@ -21,6 +21,7 @@ from server.idempotent import respond_idempotently
 from server.ids import path_media_id
 from server.keys import IDEMPOTENCY, OPENIDS, RATE_LIMITER, SETTINGS
 from server.middleware import add_standard_headers, client_ip
+from server.principal import Principal
 
 routes = ApiRoutes(tag="media")
 serving = ApiRoutes(prefix="", tag="media")
@@ -85,7 +86,9 @@ async def _read_parts(request: web.Request, max_bytes: int) -> tuple[bytes | Non
     return data, purpose
 
 
-async def _read_upload(request: web.Request) -> tuple[bytes, Purpose]:
+async def read_upload(request: web.Request) -> tuple[bytes, Purpose]:
+    """The photo and its purpose from a multipart body (fields ``file``, ``purpose``):
+    streamed, capped at ``MEDIA_MAX_BYTES``; 415, 413, 400 or 422 otherwise."""
     settings = request.app[SETTINGS]
     if request.content_type != "multipart/form-data":
         raise UnsupportedMediaType()
@@ -110,6 +113,30 @@ async def _read_upload(request: web.Request) -> tuple[bytes, Purpose]:
     return data, purpose  # type: ignore[return-value]
 
 
+async def admit_upload(request: web.Request, principal: Principal) -> None:
+    """The upload limits, before a byte of the body is read (refused uploads cost no
+    memory): ``MEDIA_UPLOADS_PER_USER_PER_HOUR`` (429), a full image queue (503)."""
+    retry_after = await request.app[RATE_LIMITER].hit(
+        f"media-upload:{principal.user_id}",
+        request.app[SETTINGS].media_uploads_per_user_per_hour,
+        3600,
+    )
+    if retry_after is not None:
+        raise RateLimited(retry_after, "上传过于频繁，请稍后再试")
+    request.app[MEDIA_SERVICE].pool.refuse_if_full()
+
+
+async def store_upload(
+    request: web.Request, principal: Principal, data: bytes, purpose: Purpose
+) -> MediaOut:
+    """Through the pipeline and, for WeChat users' public photos, WeChat's verdict."""
+    service = request.app[MEDIA_SERVICE]
+    doc = await service.upload(principal.user_id, data, purpose)
+    # Public photos of WeChat users wait for WeChat's verdict (moderation.py).
+    doc = await request.app[MEDIA_MODERATION].submit(doc, request.app[OPENIDS])
+    return service.media_out(doc)
+
+
 @routes.post(
     "/media",
     "Upload a photo (multipart field `file`, optional `purpose`); Idempotency-Key honoured",
@@ -131,24 +158,12 @@ async def _read_upload(request: web.Request) -> tuple[bytes, Purpose]:
 )
 async def upload_media(request: web.Request) -> web.Response:
     principal = current_principal(request)
-    service = request.app[MEDIA_SERVICE]
-    # Both before a byte of the body is read: refused uploads cost no memory.
-    retry_after = await request.app[RATE_LIMITER].hit(
-        f"media-upload:{principal.user_id}",
-        request.app[SETTINGS].media_uploads_per_user_per_hour,
-        3600,
-    )
-    if retry_after is not None:
-        raise RateLimited(retry_after, "上传过于频繁，请稍后再试")
-    service.pool.refuse_if_full()
-    data, purpose = await _read_upload(request)
+    await admit_upload(request, principal)
+    data, purpose = await read_upload(request)
     fingerprint = hashlib.sha256(data).hexdigest() + ":" + purpose
 
     async def produce() -> tuple[int, MediaOut]:
-        doc = await service.upload(principal.user_id, data, purpose)
-        # Public photos of WeChat users wait for WeChat's verdict (moderation.py).
-        doc = await request.app[MEDIA_MODERATION].submit(doc, request.app[OPENIDS])
-        return 201, service.media_out(doc)
+        return 201, await store_upload(request, principal, data, purpose)
 
     return await respond_idempotently(
         request, request.app[IDEMPOTENCY], principal.user_id, fingerprint, produce

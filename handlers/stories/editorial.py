@@ -505,6 +505,10 @@ class EditorialService:
 
     # -- staff reads -----------------------------------------------------------------
 
+    def preview(self, markdown: str) -> str:
+        """The HTML ``markdown`` is published as: the same sanitiser as every story."""
+        return render(markdown, self.settings.public_base_url)
+
     async def get(self, story_id: str) -> Document:
         doc = await self.repo.get(story_id)
         if doc is None:
