@@ -294,7 +294,7 @@ class TaskRepo:
         await self.checkins.create_index(
             [("school_id", ASCENDING), ("photo_bands", ASCENDING), ("created_at", ASCENDING)]
         )
-        await self.checkins.create_index([("duplicate_student_id", ASCENDING)], sparse=True)
+        await self.checkins.create_index([("duplicate_student_id", ASCENDING)])
         # The teacher's lists, progress and the class report.
         await self.checkins.create_index([("class_id", ASCENDING), ("_id", DESCENDING)])
 

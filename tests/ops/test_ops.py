@@ -7,6 +7,7 @@ from typing import Any
 from openapi_spec_validator import validate
 
 from config.settings import Settings
+from server.api import route_meta
 from server.app import create_app
 from tests.fixtures.app import AiohttpClient, Client
 from tests.fixtures.errors import assert_error
@@ -115,12 +116,17 @@ async def test_openapi_is_valid_and_lists_every_route(client: Client) -> None:
     validate(doc)
     assert doc["openapi"].startswith("3.1")
     documented = {(method.upper(), path) for path, ops in doc["paths"].items() for method in ops}
-    served = {
-        (route.method, route.resource.canonical)
-        for route in client.app.router.routes()
-        if route.resource is not None and route.method != "HEAD"
-    }
+    served: set[tuple[str, str]] = set()
+    pages: set[tuple[str, str]] = set()
+    for route in client.app.router.routes():
+        if route.resource is None or route.method == "HEAD":
+            continue
+        meta = route_meta(route.handler)
+        (pages if meta is not None and meta.html else served).add(
+            (route.method, route.resource.canonical)
+        )
     assert served <= documented, served - documented
+    assert pages and not pages & documented  # the console's pages are not the API's
     api_routes = {p for _, p in served if p.startswith("/api/v1")}
     assert {"/api/v1/auth/wechat", "/api/v1/me", "/api/v1/auth/refresh"} <= api_routes
     me = doc["paths"]["/api/v1/me"]
