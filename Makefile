@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 WORKERS ?= 1
 
-.PHONY: run test lint typecheck pytest services services-down install demo-art bench-tools bench bench-media bench-feed bench-checkins clean
+.PHONY: run test lint typecheck pytest services services-down install demo-art bench-tools bench bench-media bench-feed bench-signups bench-checkins clean
 
 # The venv is rebuilt whenever the dependencies or their pinned versions change.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -57,6 +57,9 @@ bench: services bench-tools
 
 bench-feed: services demo-art bench-tools
 	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.feed --instructions
+
+bench-signups: services
+	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.signups
 
 bench-media: services bench-tools
 	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.media

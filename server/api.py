@@ -8,6 +8,7 @@ document and the authorisation matrix test, so the three cannot drift apart.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,23 @@ class UndeclaredAccess(TypeError):
     """A route registered without ``access=``: who may call it is never left implicit."""
 
 
+_ID_PARAM = re.compile(r"\{([a-z_]*_id)\}")
+# What the router lets into an id segment: an ObjectId (any case: server/ids.py makes it
+# canonical) or, for media, also our 32-digit ids. Anything else matches no route (404),
+# so a literal segment beside an id (POST /checkins/review, GET /checkins/{checkin_id})
+# is not taken for an id, and a 405 names only the methods of the route that matched.
+_ID_PATTERNS = {"media_id": "[0-9a-fA-F]{24}|[0-9a-fA-F]{32}"}
+_OBJECT_ID_PATTERN = "[0-9a-fA-F]{24}"
+
+
+def router_path(path: str) -> str:
+    """``path`` with each ``{…_id}`` limited to what an id can be (the resource's
+    canonical template, used by metrics and the OpenAPI document, stays ``path``)."""
+    return _ID_PARAM.sub(
+        lambda m: f"{{{m.group(1)}:{_ID_PATTERNS.get(m.group(1), _OBJECT_ID_PATTERN)}}}", path
+    )
+
+
 class ApiRoutes:
     """A ``RouteTableDef`` whose decorators also record each route's ``RouteMeta``."""
 
@@ -73,7 +91,7 @@ class ApiRoutes:
 
         def register(handler: Handler) -> Handler:
             setattr(handler, _META_ATTR, meta)
-            self.table.route(method, self.prefix + path)(handler)
+            self.table.route(method, self.prefix + router_path(path))(handler)
             return handler
 
         return register

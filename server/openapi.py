@@ -106,7 +106,10 @@ def _operation(
     if meta.response is not None:
         success["content"] = {"application/json": {"schema": refs[meta.response]}}
     elif meta.content_type is not None:
-        success["content"] = {meta.content_type: {"schema": {"type": "string"}}}
+        # Text as a string; pictures, spreadsheets and other files as bytes.
+        text = meta.content_type.startswith("text/")
+        body_schema = {"type": "string"} if text else {"type": "string", "format": "binary"}
+        success["content"] = {meta.content_type: {"schema": body_schema}}
     responses: dict[str, Any] = {str(meta.status): success}
     for status, description in meta.extra_responses.items():
         responses[str(status)] = {"description": description}

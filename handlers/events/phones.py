@@ -6,8 +6,8 @@
   data (a ciphertext copied onto another sign-up does not decrypt), and the id of the
   key that sealed it (``PHONE_ENCRYPTION_KEYS``), so keys rotate: the first key seals,
   every listed key (and the one derived from ``JWT_SECRET``, the default) still opens.
-- Shown: ``138****0000`` in every answer; the full number only where the issue's item 5
-  allows it (the organizer's Excel export, not built yet). It never reaches a log line:
+- Shown: ``138****0000`` in every answer; the full number only in the organizer's Excel
+  export (``export.py``, each export in the audit log). It never reaches a log line:
   the body is never logged and a validation error names the field, not the value.
 """
 

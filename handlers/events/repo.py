@@ -27,7 +27,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from server.paging import ID_DESCENDING, Keyset, Position, SortField
+from server.paging import ID_ASCENDING, ID_DESCENDING, Keyset, Position, SortField
 from server.repo import as_object_id, find_page
 
 Document = dict[str, Any]
@@ -48,6 +48,11 @@ PAST = Keyset(
 """Events over (or every public event), latest first."""
 ADMIN_EVENTS = Keyset("admin_events", ID_DESCENDING)
 MY_SIGNUPS = Keyset("my_signups", ID_DESCENDING)
+EVENT_SIGNUPS = Keyset("event_signups", ID_ASCENDING)
+"""An event's sign-ups for its organizer, in the order they were made."""
+WAITLIST = Keyset("event_waitlist", (SortField("seq", "int"), SortField("_id", "object_id")))
+"""An event's waitlist, first in line first (see ``SignupRepo``)."""
+LISTED_STATUSES = ("confirmed", "waitlisted", "cancelled")  # not the sweeper's ``void``
 
 
 def new_id() -> str:
@@ -386,6 +391,57 @@ class SignupRepo:
             return_document=ReturnDocument.AFTER,
         )
 
+    async def record_scan(self, signup_id: str, event_id: str, at: datetime, by: str) -> None:
+        """An offline scan of a confirmed sign-up of ``event_id``: its check-in becomes
+        ``(at, by)`` unless an earlier scan is recorded (ties: the smaller ``by``), so
+        whatever order scans arrive in, and however often, the earliest one stays."""
+        await self.collection.update_one(
+            {
+                "_id": as_object_id(signup_id),
+                "event_id": event_id,
+                "status": "confirmed",
+                "$or": [
+                    {"attended_at": None},
+                    {"attended_at": {"$gt": at}},
+                    {"attended_at": at, "attended_by": {"$gt": by}},
+                ],
+            },
+            {"$set": {"attended_at": at, "attended_by": by}},
+        )
+
+    async def get_many(self, signup_ids: list[str]) -> dict[str, Document]:
+        oids = [oid for oid in map(as_object_id, signup_ids) if oid is not None]
+        if not oids:
+            return {}
+        cursor = self.collection.find({"_id": {"$in": oids}})
+        return {str(doc["_id"]): doc async for doc in cursor}
+
+    # -- key rotation (phones.py) -------------------------------------------------------
+
+    async def sealed_not_under(self, key_id: str, after: Any | None, limit: int) -> list[Document]:
+        """Sign-ups whose phone number is sealed under another key than ``key_id``, in
+        ``_id`` order after ``after``."""
+        query: Document = {"phone.k": {"$exists": True, "$ne": key_id}}
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        cursor = (
+            self.collection.find(query, projection={"phone": 1})
+            .sort([("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
+    async def count_not_under(self, key_id: str) -> int:
+        return await self.collection.count_documents({"phone.k": {"$exists": True, "$ne": key_id}})
+
+    async def reseal_phone(self, signup_id: Any, old: Document, new: Document) -> bool:
+        """Replace the sealed number, only while it is still ``old`` (not erased, not
+        re-sealed by another run meanwhile)."""
+        result = await self.collection.update_one(
+            {"_id": signup_id, "phone.k": old["k"], "phone.n": old["n"]}, {"$set": {"phone": new}}
+        )
+        return result.modified_count == 1
+
     async def active_ids_of_event(self, event_id: str, limit: int = 500) -> list[str]:
         cursor = self.collection.find(
             {"event_id": event_id, "status": {"$in": list(ACTIVE_STATUSES)}},
@@ -395,6 +451,37 @@ class SignupRepo:
 
     async def of_event_with_status(self, event_id: str, status: str) -> list[Document]:
         cursor = self.collection.find({"event_id": event_id, "status": status})
+        return [doc async for doc in cursor]
+
+    async def page_of_event(
+        self, event_id: str, status: str | None, position: Position | None, limit: int
+    ) -> list[Document]:
+        """Sign-ups of ``event_id`` with ``status`` (or every one), for its organizer:
+        the waitlist in its order, the others in the order they were made."""
+        statuses = [status] if status else list(LISTED_STATUSES)
+        query: Document = {"event_id": event_id, "status": {"$in": statuses}}
+        keyset = WAITLIST if status == "waitlisted" else EVENT_SIGNUPS
+        return await find_page(self.collection, query, keyset, position, limit)
+
+    async def tally(self, event_id: str) -> dict[str, int]:
+        """How many sign-ups of ``event_id`` have each status, and ``attended``: the
+        confirmed ones checked in."""
+        tally = dict.fromkeys((*LISTED_STATUSES, "attended"), 0)
+        cursor = self.collection.find(
+            {"event_id": event_id, "status": {"$in": list(LISTED_STATUSES)}},
+            projection={"status": 1, "attended_at": 1},
+        )
+        async for doc in cursor:
+            tally[doc["status"]] += 1
+            if doc["status"] == "confirmed" and doc.get("attended_at") is not None:
+                tally["attended"] += 1
+        return tally
+
+    async def of_event(self, event_id: str) -> list[Document]:
+        """Every sign-up of ``event_id`` (the export), in the order they were made."""
+        cursor = self.collection.find(
+            {"event_id": event_id, "status": {"$in": list(LISTED_STATUSES)}}
+        ).sort([("_id", ASCENDING)])
         return [doc async for doc in cursor]
 
     async def counts(self, event_id: str) -> dict[str, int]:

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from handlers.events.export import export_signups
 from handlers.events.keys import EVENT_SERVICE, SIGNUP_SERVICE
 from handlers.events.schemas import (
+    MAX_SCANS,
     AdminEventOut,
     AdminEventPage,
+    AdminSignupPage,
+    AdminSignupQuery,
+    AttendanceOut,
     CancelledOut,
+    CheckinBatchCounts,
+    CheckinBatchIn,
+    CheckinBatchOut,
     CheckinIn,
     CheckinOut,
     EventIn,
@@ -30,10 +38,11 @@ from server.audit import user_actor
 from server.authorisation import Access, Whose
 from server.idempotent import respond_idempotently
 from server.ids import path_object_id
-from server.keys import IDEMPOTENCY
+from server.keys import AUDIT, IDEMPOTENCY
 from server.paging import PageQuery
 from server.principal import Role
 from server.rest import read_body, read_query, respond
+from server.spreadsheet import XLSX_CONTENT_TYPE, xlsx_response
 
 routes = ApiRoutes(tag="events")
 
@@ -151,6 +160,20 @@ async def my_signups(request: web.Request) -> web.Response:
     return respond(MySignupPage(items=items, next_cursor=next_cursor))
 
 
+@routes.get(
+    "/me/signups/{signup_id}/ticket.png",
+    "The QR code of my confirmed sign-up's ticket (PNG; never cached by a proxy)",
+    access=Access.signed_in().on("signup_id", "signup", Whose.owner),
+    content_type="image/png", errors=("signup_not_confirmed",),
+)  # fmt: skip
+async def ticket_png(request: web.Request) -> web.Response:
+    signups = request.app[SIGNUP_SERVICE]
+    png = await signups.ticket_png(current_principal(request), path_object_id(request, "signup_id"))
+    return web.Response(
+        body=png, content_type="image/png", headers={"Cache-Control": "private, no-store"}
+    )
+
+
 # -- organizers ------------------------------------------------------------------------
 
 
@@ -225,6 +248,47 @@ async def cancel_event(request: web.Request) -> web.Response:
     return respond(await events.admin_out(doc))
 
 
+@routes.get(
+    "/admin/events/{event_id}/signups",
+    "The event's sign-ups (status=confirmed|waitlisted|cancelled; the waitlist in order, "
+    "with positions), phone numbers masked",
+    access=MANAGE, query=AdminSignupQuery, response=AdminSignupPage,
+)  # fmt: skip
+async def list_event_signups(request: web.Request) -> web.Response:
+    query = read_query(request, AdminSignupQuery)
+    event = await request.app[EVENT_SERVICE].owned(
+        current_principal(request), path_object_id(request, "event_id")
+    )
+    return respond(await request.app[SIGNUP_SERVICE].organizer_page(str(event["_id"]), query))
+
+
+@routes.get(
+    "/admin/events/{event_id}/attendance",
+    "Sign-up counts by status, check-ins and the attendance rate",
+    access=MANAGE, response=AttendanceOut,
+)  # fmt: skip
+async def event_attendance(request: web.Request) -> web.Response:
+    event = await request.app[EVENT_SERVICE].owned(
+        current_principal(request), path_object_id(request, "event_id")
+    )
+    return respond(await request.app[SIGNUP_SERVICE].attendance(event))
+
+
+@routes.get(
+    "/admin/events/{event_id}/signups.xlsx",
+    "Excel export of every sign-up (Chinese headers; the only place phone numbers are in "
+    "full); every export is written to the audit log",
+    access=MANAGE, content_type=XLSX_CONTENT_TYPE,
+)  # fmt: skip
+async def export_event_signups(request: web.Request) -> web.Response:
+    principal = current_principal(request)
+    event = await request.app[EVENT_SERVICE].owned(principal, path_object_id(request, "event_id"))
+    export = await export_signups(
+        event, request.app[SIGNUP_SERVICE], request.app[AUDIT], user_actor(principal.user_id)
+    )
+    return xlsx_response(export.body, export.filename)
+
+
 # -- tickets and the door --------------------------------------------------------------
 
 
@@ -242,3 +306,25 @@ async def check_in(request: web.Request) -> web.Response:
     signups = request.app[SIGNUP_SERVICE]
     out = await signups.check_in(str(event["_id"]), body.ticket, user_actor(principal.user_id))
     return respond(out)
+
+
+@routes.post(
+    "/admin/events/{event_id}/checkins",
+    f"Tickets scanned offline, each with its scan time (at most {MAX_SCANS} a batch): a "
+    "result per scan; a sign-up is checked in once, at its earliest scan, whatever the "
+    "order and however many times a batch is sent",
+    access=MANAGE, body=CheckinBatchIn, response=CheckinBatchOut,
+)  # fmt: skip
+async def check_in_batch(request: web.Request) -> web.Response:
+    principal = current_principal(request)
+    body = await read_body(request, CheckinBatchIn)
+    event = await request.app[EVENT_SERVICE].owned(principal, path_object_id(request, "event_id"))
+    results = await request.app[SIGNUP_SERVICE].check_in_batch(
+        str(event["_id"]),
+        [(scan.ticket, scan.scanned_at) for scan in body.scans],
+        user_actor(principal.user_id),
+    )
+    counts = dict.fromkeys(CheckinBatchCounts.model_fields, 0)
+    for result in results:
+        counts[result.result] += 1
+    return respond(CheckinBatchOut(results=results, counts=CheckinBatchCounts(**counts)))

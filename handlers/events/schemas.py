@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import AwareDatetime, Field
@@ -17,6 +17,11 @@ VenueType = Literal["school", "enterprise", "community", "village", "agency"]
 EventStatus = Literal["draft", "published", "cancelled", "finished"]
 SignupStatus = Literal["confirmed", "waitlisted", "cancelled"]
 MAX_CAPACITY = 10_000  # the seat ledger lives in the event document
+MAX_SCANS = 500
+"""Scans in one offline batch (past it, 422: the device sends the rest in another)."""
+SCAN_CLOCK_SKEW = timedelta(minutes=5)
+"""How far a door device's clock may be off: a scan later than now by more is refused."""
+ScanResult = Literal["attended", "already_attended", "ticket_invalid", "scan_time_invalid"]
 
 
 class EventIn(ApiIn):
@@ -145,6 +150,91 @@ class CheckinOut(ApiOut):
     name: str
     phone: str
     """Masked."""
+
+
+class ScanIn(ApiIn):
+    ticket: str = Field(min_length=1, max_length=1000)
+    """As scanned: anything that is no ticket of ours is answered ``ticket_invalid``."""
+    scanned_at: AwareDatetime
+    """When the device scanned it (its own clock, with an offset)."""
+
+
+class CheckinBatchIn(ApiIn):
+    scans: list[ScanIn] = Field(min_length=1, max_length=MAX_SCANS)
+
+
+class ScanOut(ApiOut):
+    index: int
+    """The scan's place in the batch (0 first)."""
+    result: ScanResult
+    """``attended``: this scan is the sign-up's check-in (the earliest of every scan of
+    its ticket); ``already_attended``: an earlier scan is (``attended_at``, ``by``);
+    ``ticket_invalid``: forged, another event's, or not a confirmed sign-up;
+    ``scan_time_invalid``: ``scanned_at`` later than now (beyond the clock skew allowed)
+    or before the ticket was issued."""
+    signup_id: str | None
+    attended_at: datetime | None
+    by: str | None
+    name: str | None
+    phone: str | None
+    """Masked."""
+
+
+class CheckinBatchCounts(ApiOut):
+    attended: int
+    already_attended: int
+    ticket_invalid: int
+    scan_time_invalid: int
+
+
+class CheckinBatchOut(ApiOut):
+    results: list[ScanOut]
+    """One per scan, in the batch's order."""
+    counts: CheckinBatchCounts
+
+
+class AdminSignupQuery(PageQuery):
+    status: SignupStatus | None = None
+    """One status (``waitlisted``: in waitlist order, with positions); none: every
+    sign-up, in the order they were made."""
+
+
+class AdminSignupOut(ApiOut):
+    id: str
+    user_id: str | None
+    """None once the person erased their account."""
+    status: SignupStatus
+    position: int | None
+    """Place in the waitlist (1 is next), while waitlisted."""
+    promoted: bool
+    """Confirmed from the waitlist."""
+    name: str
+    phone: str
+    """Masked: ``138****0000`` (in full only in the Excel export)."""
+    created_at: datetime
+    confirmed_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    """``user``, ``event_cancelled`` or ``erased``."""
+    attended_at: datetime | None
+    attended_by: str | None
+
+
+class AdminSignupPage(Page[AdminSignupOut]):
+    pass
+
+
+class AttendanceOut(ApiOut):
+    capacity: int
+    seats_left: int
+    confirmed: int
+    waitlisted: int
+    cancelled: int
+    attended: int
+    """Confirmed sign-ups checked in at the door."""
+    not_attended: int
+    attendance_rate: float | None
+    """``attended / confirmed`` (0..1), None while nobody is confirmed."""
 
 
 class TicketKeyOut(ApiOut):

@@ -31,22 +31,34 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from handlers.events.gate import SeatGate
 from handlers.events.phones import PhoneCipher, SealedPhone, mask_phone, normalise_phone
 from handlers.events.reminders import EventMessages
 from handlers.events.repo import (
+    EVENT_SIGNUPS,
     MY_SIGNUPS,
+    WAITLIST,
     Document,
     EventRepo,
     SignupRepo,
     active_key,
     new_id,
 )
-from handlers.events.schemas import CheckinOut, SignupOut
-from handlers.events.tickets import TicketCodec
+from handlers.events.schemas import (
+    SCAN_CLOCK_SKEW,
+    AdminSignupOut,
+    AdminSignupPage,
+    AdminSignupQuery,
+    AttendanceOut,
+    CheckinOut,
+    ScanOut,
+    ScanResult,
+    SignupOut,
+)
+from handlers.events.tickets import TicketCodec, qr_png
 from server.clock import Clock
 from server.errors import AppError, Conflict, InvalidRequest, NotFound, Unavailable
 from server.paging import PageQuery
@@ -90,6 +102,11 @@ class AlreadyAttended(Conflict):
     message = "这张票已经签到过"
 
 
+class SignupNotConfirmed(Conflict):
+    code = "signup_not_confirmed"
+    message = "报名尚未确认，还没有入场票"
+
+
 class PhoneInvalid(InvalidRequest):
     code = "phone_invalid"
     message = "请填写中国大陆手机号"
@@ -102,10 +119,68 @@ class SignupResult:
 
 
 @dataclass(frozen=True, slots=True)
+class RotationResult:
+    key_id: str
+    """The key every number is sealed under now (the first of PHONE_ENCRYPTION_KEYS)."""
+    rotated: int
+    unreadable: int
+    """Sealed under a key no longer configured: left as they are."""
+    remaining: int
+    """Not under ``key_id`` after the run (the unreadable ones, and any sealed meanwhile
+    by a process still running with older settings)."""
+
+
+@dataclass(frozen=True, slots=True)
 class SweepResult:
     released: int
     promoted: int
     cancelled: int
+
+
+def _stored_instant(at: datetime) -> datetime:
+    """``at`` in UTC, to the millisecond: as MongoDB keeps it, so that a scan can be told
+    from the one recorded."""
+    utc = at.astimezone(UTC)
+    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+
+
+def _scan_instant(at: datetime) -> datetime | None:
+    """A scan's time as stored, or None when it is none in UTC (year 1 at +14:00)."""
+    try:
+        return _stored_instant(at)
+    except OverflowError:
+        return None
+
+
+def _scan_out(index: int, result: ScanResult, doc: Document | None) -> ScanOut:
+    shown = doc is not None and result in ("attended", "already_attended")
+    return ScanOut(
+        index=index,
+        result=result,
+        signup_id=str(doc["_id"]) if doc is not None else None,
+        attended_at=doc["attended_at"] if shown and doc else None,
+        by=doc.get("attended_by") if shown and doc else None,
+        name=doc.get("name", "") if doc is not None else None,
+        phone=doc.get("phone_masked", "") if doc is not None else None,
+    )
+
+
+def _admin_out(doc: Document, position: int | None) -> AdminSignupOut:
+    return AdminSignupOut(
+        id=str(doc["_id"]),
+        user_id=doc.get("user_id"),
+        status=doc["status"],
+        position=position,
+        promoted=doc.get("promoted", False),
+        name=doc.get("name", ""),
+        phone=doc.get("phone_masked", ""),
+        created_at=doc["created_at"],
+        confirmed_at=doc.get("confirmed_at"),
+        cancelled_at=doc.get("cancelled_at"),
+        cancel_reason=doc.get("cancel_reason"),
+        attended_at=doc.get("attended_at"),
+        attended_by=doc.get("attended_by"),
+    )
 
 
 def signup_fingerprint(event_id: str, name: str, phone: str) -> str:
@@ -408,6 +483,53 @@ class SignupService:
             phone=doc.get("phone_masked", ""),
         )
 
+    async def check_in_batch(
+        self, event_id: str, scans: list[tuple[str, datetime]], by: str
+    ) -> list[ScanOut]:
+        """Scans made offline at the door, each ``(ticket, scanned_at)``: a sign-up's
+        check-in is its earliest scan, whatever order the scans come in and however many
+        times a batch is sent; each scan is answered from what is recorded after the
+        whole batch (so a batch sent again is answered the same way)."""
+        now = self.clock.now()
+        parsed: list[tuple[str, datetime | None] | None] = []
+        for ticket, at in scans:
+            ids = self.tickets.verify(ticket)
+            mine = ids is not None and ids[0] == event_id
+            parsed.append((ids[1], _scan_instant(at)) if ids is not None and mine else None)
+        before = await self.repo.get_many(list({scan[0] for scan in parsed if scan}))
+        decided: dict[int, tuple[ScanResult, Document | None]] = {}
+        earliest: dict[str, datetime] = {}
+        for index, scan in enumerate(parsed):
+            doc = before.get(scan[0]) if scan is not None else None
+            if scan is None or doc is None or doc["status"] != "confirmed":
+                decided[index] = ("ticket_invalid", None)
+            elif scan[1] is None or not self._plausible_scan(doc, scan[1], now):
+                decided[index] = ("scan_time_invalid", doc)
+            elif scan[0] not in earliest or scan[1] < earliest[scan[0]]:
+                earliest[scan[0]] = scan[1]
+        for signup_id, at in earliest.items():
+            await self.repo.record_scan(signup_id, event_id, at, by)
+        after = await self.repo.get_many(list(earliest))
+        results: list[ScanOut] = []
+        for index, scan in enumerate(parsed):
+            if index in decided or scan is None:
+                results.append(_scan_out(index, *decided[index]))
+                continue
+            doc = after.get(scan[0])
+            if doc is None or doc["status"] != "confirmed" or doc["attended_at"] is None:
+                # cancelled meanwhile
+                results.append(_scan_out(index, "ticket_invalid", None))
+                continue
+            won = _stored_instant(doc["attended_at"]) == scan[1] and doc["attended_by"] == by
+            results.append(_scan_out(index, "attended" if won else "already_attended", doc))
+        return results
+
+    def _plausible_scan(self, doc: Document, at: datetime, now: datetime) -> bool:
+        """Not later than now beyond the skew a device's clock may have, nor before the
+        ticket existed (the sign-up's confirmation, with the same skew)."""
+        issued: datetime = doc.get("confirmed_at") or doc["created_at"]
+        return issued - SCAN_CLOCK_SKEW <= at <= now + SCAN_CLOCK_SKEW
+
     # -- reading ---------------------------------------------------------------------
 
     async def mine(
@@ -431,6 +553,53 @@ class SignupService:
             created_at=doc["created_at"],
         )
 
+    async def ticket_png(self, principal: Principal, signup_id: str) -> bytes:
+        """The QR code of the caller's own confirmed sign-up; someone else's is 404, one
+        not confirmed (waitlisted, cancelled) 409 ``signup_not_confirmed``."""
+        doc = await self.repo.get(signup_id)
+        if doc is None or doc.get("user_id") != principal.user_id:
+            raise NotFound()
+        if doc["status"] != "confirmed":
+            raise SignupNotConfirmed(details={"status": doc["status"]})
+        ticket = self.tickets.issue(doc["event_id"], signup_id)
+        return await asyncio.to_thread(qr_png, ticket)
+
+    # -- the organizer's views ---------------------------------------------------------
+
+    async def organizer_page(self, event_id: str, query: AdminSignupQuery) -> AdminSignupPage:
+        """A page of the event's sign-ups by status (phone numbers masked); waitlisted
+        ones carry their positions."""
+        keyset = WAITLIST if query.status == "waitlisted" else EVENT_SIGNUPS
+        position = keyset.decode(query.cursor)
+        docs = await self.repo.page_of_event(event_id, query.status, position, query.limit + 1)
+        docs, next_cursor = keyset.page(docs, query.limit)
+        positions: list[int | None]
+        if query.status == "waitlisted" and docs:
+            first = await self._position(docs[0]) or 1  # the rest of the page follow it
+            positions = list(range(first, first + len(docs)))
+        else:
+            positions = [await self._position(doc) for doc in docs]
+        items = [_admin_out(doc, at) for doc, at in zip(docs, positions, strict=True)]
+        return AdminSignupPage(items=items, next_cursor=next_cursor)
+
+    async def of_event(self, event_id: str) -> list[Document]:
+        """Every sign-up of the event (for the Excel export), in the order they were made."""
+        return await self.repo.of_event(event_id)
+
+    async def attendance(self, event: Document) -> AttendanceOut:
+        tally = await self.repo.tally(str(event["_id"]))
+        confirmed, attended = tally["confirmed"], tally["attended"]
+        return AttendanceOut(
+            capacity=event["capacity"],
+            seats_left=event["seats_left"],
+            confirmed=confirmed,
+            waitlisted=tally["waitlisted"],
+            cancelled=tally["cancelled"],
+            attended=attended,
+            not_attended=confirmed - attended,
+            attendance_rate=round(attended / confirmed, 4) if confirmed else None,
+        )
+
     def phone_of(self, doc: Document) -> str | None:
         """The full number (for the organizer's export only; never answered elsewhere)."""
         sealed = doc.get("phone")
@@ -439,6 +608,26 @@ class SignupService:
         return self.phones.open(
             SealedPhone(sealed["k"], bytes(sealed["n"]), bytes(sealed["c"])), str(doc["_id"])
         )
+
+    async def rotate_phone_keys(self, batch: int = 500) -> RotationResult:
+        """Seal every phone number under the current key (the first configured). Each
+        number is re-sealed by one conditional update, so a run can stop anywhere and be
+        run again: it only ever looks at numbers under another key."""
+        current = self.phones.current_key_id
+        rotated = unreadable = 0
+        after: Any = None
+        while docs := await self.repo.sealed_not_under(current, after, batch):
+            for doc in docs:
+                digits = self.phone_of(doc)
+                if digits is None:
+                    unreadable += 1
+                    continue
+                fresh = self.phones.seal(digits, str(doc["_id"]))
+                new = {"k": fresh.key_id, "n": fresh.nonce, "c": fresh.ciphertext}
+                rotated += await self.repo.reseal_phone(doc["_id"], doc["phone"], new)
+            after = docs[-1]["_id"]
+        remaining = await self.repo.count_not_under(current)
+        return RotationResult(current, rotated, unreadable, remaining)
 
     # -- personal data (server.privacy) ----------------------------------------------
 

@@ -8,13 +8,20 @@ without a network, as pretix's signed tickets do. The private key is derived fro
 ``JWT_SECRET`` (HKDF, purpose ``event-ticket``) as an Ed25519 seed, so every process
 signs the same tickets and nothing else needs storing. Verification takes outside input
 as it came and never raises.
+
+The QR code (``qr_png``, segno): error correction M, 8 pixels a module, the 4-module
+quiet zone; about 400 px square, 0.5 KB. Ed25519 signatures are deterministic, so a
+ticket always draws the same picture: the last few hundred are kept in the process.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import io
 
+import segno
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -27,6 +34,14 @@ _PURPOSE = "event-ticket"
 _BODY_BYTES = 24
 _SIGNATURE_BYTES = 64
 _MAX_CHARS = 200
+
+
+@functools.lru_cache(maxsize=256)
+def qr_png(ticket: str) -> bytes:
+    """The ticket as a QR code, PNG (about 15 ms of CPU: run it off the loop)."""
+    out = io.BytesIO()
+    segno.make(ticket, error="m", micro=False).save(out, kind="png", scale=8, border=4)
+    return out.getvalue()
 
 
 def _b64(data: bytes) -> str:

@@ -4,8 +4,8 @@
 Every access by staff (or an operator at the console) to another person's personal
 data is recorded here by the code that does it: ``await app[AUDIT].record(actor,
 action, subject_user_id, details)``. Today: staff accounts created and passwords reset
-(``create-user``) and account erasures; later the rooms that let staff see or export
-someone's data (events exports, the staff console) call it too.
+(``create-user``), account erasures and the organizers' Excel exports of event sign-ups
+(``record_many``: one entry per person listed); later the staff console too.
 
 Entries are a legal record: erasing an account does not erase the entries about it
 (GDPR Art. 17(3)(b), (e)), so ``details`` must never carry personal data, only ids,
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from server.audit.repo import AuditRepo
@@ -61,6 +62,29 @@ class AuditLog:
                 "details": details or {},
             }
         )
+
+    async def record_many(
+        self,
+        actor: str,
+        action: str,
+        subject_user_ids: Iterable[str | None],
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """One entry per subject, written at once: an act that touched many people's data
+        (an export of a list of people) is in each one's record."""
+        at = self.clock.now()
+        entries = [
+            {
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "subject_user_id": subject,
+                "details": details or {},
+            }
+            for subject in subject_user_ids
+        ]
+        if entries:
+            await self.repo.insert_many(entries)
 
     # -- personal data (server.privacy) ---------------------------------------------
 

@@ -23,6 +23,9 @@ class AuditRepo:
     async def insert(self, entry: Document) -> None:
         await self.collection.insert_one(entry)
 
+    async def insert_many(self, entries: list[Document]) -> None:
+        await self.collection.insert_many(entries, ordered=False)
+
     async def about(self, user_id: str) -> list[Document]:
         """The entries about ``user_id``, oldest first."""
         cursor = self.collection.find({"subject_user_id": user_id}, projection={"_id": 0})

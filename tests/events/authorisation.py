@@ -8,6 +8,7 @@ from typing import Any
 
 from handlers.events.keys import EVENT_SERVICE, SIGNUP_SERVICE
 from handlers.events.repo import new_id
+from server.principal import Principal, Role
 from tests.events.conftest import phone_of, resident
 from tests.fixtures.authorisation import Call, Caller, Case, Obj, World, builds, factory, plain
 from tests.media.test_media_api import jpeg_bytes, upload
@@ -40,6 +41,18 @@ async def event(world: World, owner: Caller, state: str | None) -> Obj:
     return Obj(str(doc["_id"]))
 
 
+@factory("signup")
+async def signup(world: World, owner: Caller, state: str | None) -> Obj:
+    """``owner``'s confirmed sign-up of an event of some organizer's."""
+    events, signups = world.app[EVENT_SERVICE], world.app[SIGNUP_SERVICE]
+    organizer = Principal(new_id(), "matrix", frozenset({Role.organizer}), "matrix")
+    doc = await events.create(organizer, _fields(world))
+    await events.publish(organizer, str(doc["_id"]))
+    result = await signups.sign_up(owner.principal, str(doc["_id"]), "矩阵居民", phone_of(5))
+    assert result.signup["status"] == "confirmed"
+    return Obj(str(result.signup["_id"]))
+
+
 @factory("event_photo")
 async def event_photo(world: World, owner: Caller, state: str | None) -> Obj:
     """A public photo uploaded for events (once per owner and module)."""
@@ -56,9 +69,13 @@ plain(
     ("GET", EVENT),
     ("GET", "/api/v1/events/ticket-key"),
     ("GET", "/api/v1/me/signups"),
+    ("GET", "/api/v1/me/signups/{signup_id}/ticket.png"),
     ("GET", "/api/v1/admin/events"),
     ("GET", ADMIN_EVENT),
     ("POST", ADMIN_EVENT + "/cancel"),
+    ("GET", ADMIN_EVENT + "/signups"),
+    ("GET", ADMIN_EVENT + "/attendance"),
+    ("GET", ADMIN_EVENT + "/signups.xlsx"),
 )
 plain(("POST", ADMIN_EVENT + "/publish"), states={"event_id": "draft"})
 
@@ -99,3 +116,13 @@ async def check_in(case: Case) -> Call:
     result = await signups.sign_up(resident(new_id()), case.id("event_id"), "到场", phone_of(3))
     out = await signups.out(result.signup)
     return Call(json={"ticket": out.ticket})
+
+
+@builds("POST", ADMIN_EVENT + "/checkins")
+async def check_in_batch(case: Case) -> Call:
+    """A ticket of a resident's confirmed sign-up of this event, scanned offline."""
+    signups = case.world.app[SIGNUP_SERVICE]
+    result = await signups.sign_up(resident(new_id()), case.id("event_id"), "离线", phone_of(4))
+    out = await signups.out(result.signup)
+    scanned_at = signups.clock.now().isoformat()
+    return Call(json={"scans": [{"ticket": out.ticket, "scanned_at": scanned_at}]})

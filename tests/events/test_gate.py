@@ -3,6 +3,8 @@ is rebuilt from MongoDB when missing, and without Redis sign-ups go on, exact.""
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from typing import Any
 
 from aiohttp import web
@@ -11,12 +13,16 @@ from config.settings import Settings
 from handlers.events.keys import EVENT_SERVICE, SIGNUP_SERVICE
 from server.app import create_app
 from server.clock import SettableClock
+from server.errors import REDIS_UNAVAILABLE
 from server.keys import REDIS
 from server.principal import Role
 from tests.events.conftest import create_event, phone_of
+from tests.events.test_invariant import tokens
 from tests.fixtures.app import AiohttpClient, Client
 from tests.fixtures.errors import assert_error
+from tests.fixtures.redis_process import RedisProcess
 from tests.fixtures.sessions import Session, sign_in_staff, sign_in_wechat
+from tests.fixtures.waiting import eventually
 
 
 async def _sign_up(client: Client, user: Session, event_id: str, n: int) -> tuple[int, Any]:
@@ -64,3 +70,71 @@ async def test_without_redis_sign_ups_go_on_and_never_oversell(
     assert_error(answers[2][1], "event_full")
     counts = await client.app[SIGNUP_SERVICE].repo.counts(event["id"])
     assert counts == {"confirmed": 2}
+
+
+async def test_redis_killed_in_the_middle_of_a_burst(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    clock: SettableClock,
+    own_redis: RedisProcess,
+) -> None:
+    """No oversell, nothing but 201, 409 and 503 (with Retry-After) while Redis goes away,
+    and the gate rebuilt from MongoDB once it is back."""
+    app = create_app(
+        settings.model_copy(update={"redis_url": own_redis.url, "rate_limits": False}),
+        clock=clock,
+    )
+    client = await aiohttp_client(app)
+    organizer = await sign_in_staff(client, "organizer-kill", Role.organizer)
+    event = await create_event(client, organizer, clock, capacity=60, waitlist_enabled=False)
+    users = await tokens(client, 240, "kill")
+    answers: dict[int, tuple[int, str | None]] = {}
+    killed = asyncio.Event()
+
+    async def sign_up(i: int) -> None:
+        resp = await client.post(
+            f"/api/v1/events/{event['id']}/signups",
+            json={"name": f"居民{i}", "phone": phone_of(i)},
+            headers={"Authorization": f"Bearer {users[i]}"},
+        )
+        answers[i] = (resp.status, resp.headers.get("Retry-After"))
+        if len(answers) == 40:  # in the middle of the burst
+            await asyncio.to_thread(own_redis.stop)
+            killed.set()
+
+    await asyncio.gather(*(sign_up(i) for i in range(len(users))))
+    assert killed.is_set()
+    statuses = Counter(status for status, _ in answers.values())
+    assert set(statuses) <= {201, 409, 503}, statuses
+    assert all(retry for status, retry in answers.values() if status == 503)
+    signups = client.app[SIGNUP_SERVICE]
+    assert (await signups.repo.counts(event["id"])).get("confirmed", 0) <= 60
+    assert statuses[201] == (await signups.repo.counts(event["id"])).get("confirmed", 0)
+
+    own_redis.start()  # empty: the gate is gone
+    gate, redis = signups.gate, client.app[REDIS].client
+
+    async def redis_back() -> bool:
+        try:
+            return bool(await redis.ping())
+        except REDIS_UNAVAILABLE:
+            return False
+
+    await eventually(redis_back, what="Redis to answer again")
+    assert await gate.view(event["id"]) is None
+    # Those answered 503 try again, and one more: the seats left, then "full".
+    late = len(users)
+    users.append((await tokens(client, 1, "kill-late"))[0])
+    retried = [i for i, (status, _) in answers.items() if status == 503]
+    for i in [*retried, late]:
+        await sign_up(i)
+    assert answers[late][0] == 409
+    counts = await signups.repo.counts(event["id"])
+    assert counts == {"confirmed": 60}
+    event_doc = await signups.events.get(event["id"])
+    assert event_doc is not None
+    assert len(event_doc["seats"]) == event_doc["capacity"] - event_doc["seats_left"] == 60
+    # Rebuilt from MongoDB by the requests that read the event: it refuses on its own again.
+    view = await gate.view(event["id"])
+    assert view is not None and view.version == event_doc["version"]
+    assert view.seats_left == 0 and view.clearly_full(clock.timestamp())

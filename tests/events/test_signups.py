@@ -219,8 +219,15 @@ async def test_erasure_gives_the_seat_to_the_next_in_line(
     await sign_up(client, first, event["id"], 1)
     await sign_up(client, second, event["id"], 2)
     export = await (await client.get("/api/v1/me/export", headers=first.headers)).json()
-    assert [s["status"] for s in export["sections"]["event_signups"]] == ["confirmed"]
+    (exported,) = export["sections"]["event_signups"]
+    assert (exported["event_id"], exported["status"]) == (event["id"], "confirmed")
+    assert (exported["name"], exported["phone"]) == ("居民1", "138****0001")
     assert (await client.delete("/api/v1/me", headers=first.headers)).status == 202
     mine = await (await client.get("/api/v1/me/signups", headers=second.headers)).json()
     assert mine["items"][0]["status"] == "confirmed"
+    assert mine["items"][0]["ticket"]  # promoted: a ticket of their own
     assert await services.signups.repo.counts(event["id"]) == {"cancelled": 1, "confirmed": 1}
+    erased = await services.signups.repo.get(exported["id"])
+    assert erased is not None
+    assert (erased["user_id"], erased["name"], erased["phone_masked"]) == (None, "", "")
+    assert "phone" not in erased and erased["cancel_reason"] == "erased"
