@@ -44,7 +44,8 @@ from tests.fixtures.authorisation import (
 )
 from tests.fixtures.errors import assert_error
 
-_PATH_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
+# ``{name}`` or ``{name:regex}``, whose regex may hold ``{n}`` (server/api.py, router_path)
+_PATH_PARAM = re.compile(r"\{([^{}:]+)(?::(?:[^{}]|\{[^{}]*\})*)?\}")
 
 
 @dataclass(frozen=True)
