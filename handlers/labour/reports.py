@@ -213,9 +213,11 @@ class ReportService:
             rows=rows,
             totals=total_row,
         )
-        actor = user_actor(principal.user_id)
-        details = {"class_id": class_id, "from": first.isoformat(), "to": last.isoformat()}
-        for student in students:
-            await self.audit.record(actor, "labour_report_exported", student["_id"], details)
+        await self.audit.record_many(
+            user_actor(principal.user_id),
+            "labour_report_exported",
+            [student["_id"] for student in students],
+            {"class_id": class_id, "from": first.isoformat(), "to": last.isoformat()},
+        )
         filename = f"{klass['name']}-劳动教育-{first.isoformat()}-{last.isoformat()}.xlsx"
         return body, filename
