@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
+from bson import ObjectId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo.asynchronous.database import AsyncDatabase
@@ -31,11 +32,25 @@ class BlobStore:
         await self.files.create_index([("filename", 1), ("uploadDate", 1)])
         await self.chunks.create_index([("files_id", 1), ("n", 1)], unique=True)
 
-    async def put(self, data: bytes, filename: str, media_id: str, content_type: str) -> str:
-        file_id = await self.bucket.upload_from_stream(
-            filename, data, metadata={"media_id": media_id, "content_type": content_type}
+    @staticmethod
+    def new_id() -> str:
+        """An id for a file about to be put: known before the write, so a write that
+        fails or is cancelled half-way can be undone by it."""
+        return str(ObjectId())
+
+    async def put(
+        self,
+        data: bytes,
+        filename: str,
+        media_id: str,
+        content_type: str,
+        file_id: str | None = None,
+    ) -> str:
+        oid = ObjectId(file_id) if file_id else ObjectId()
+        await self.bucket.upload_from_stream_with_id(
+            oid, filename, data, metadata={"media_id": media_id, "content_type": content_type}
         )
-        return str(file_id)
+        return str(oid)
 
     async def read(self, file_id: str) -> bytes | None:
         oid = as_object_id(file_id)
