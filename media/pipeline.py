@@ -25,6 +25,10 @@ Decisions:
 - **Alpha** is flattened onto white (the WebP is made from the JPEG, so it is too): the
   two are served under one URL by content negotiation, so they must look the same, and
   photos have no alpha.
+- **JPEG**: baseline, quality 82, 4:2:0, Huffman tables optimised (7 % smaller files
+  for about 2.5x the encoder's time; still cheap). Not progressive any more: that cost
+  2.4x the optimised baseline encode for 4 % smaller files, on the upload's critical
+  path, and the LQIP placeholder already covers the wait while a photo loads.
 - **Metadata**: outputs are encoded from bare pixels with an empty ``info``; no EXIF,
   GPS, XMP, comment or ICC profile is written (pixels are sRGB after conversion).
 - **Perceptual hash**: a 64-bit dHash (difference hash), not a DCT pHash: grayscale,
@@ -168,7 +172,7 @@ class ImageInfo:
 
 @dataclass(frozen=True, slots=True)
 class Variant:
-    """One output size, encoded as progressive JPEG (its WebP: ``webp_variants``)."""
+    """One output size, encoded as JPEG (its WebP: ``webp_variants``)."""
 
     name: str
     width: int
@@ -285,14 +289,13 @@ def lqip(im: Image.Image) -> str:
 
 
 def encode_jpeg(im: Image.Image) -> bytes:
-    """Progressive, optimised, metadata-free JPEG."""
+    """Baseline JPEG with optimised Huffman tables, metadata-free (see "JPEG" above)."""
     buf = BytesIO()
     im.save(
         buf,
         "JPEG",
         quality=JPEG_QUALITY,
         optimize=True,
-        progressive=True,
         subsampling="4:2:0",
     )
     return buf.getvalue()

@@ -31,7 +31,7 @@ from handlers.media import moderation
 from handlers.media.repo import DuplicateMedia, MediaRepo
 from handlers.media.schemas import MediaOut, MediaUrls
 from media import pipeline
-from media.store import BlobStore
+from media.store import BlobStore, NewFile
 from server.clock import Clock
 from server.degrade import Degrade
 from server.errors import REDIS_UNAVAILABLE, AppError, NotFound, Unavailable
@@ -220,18 +220,14 @@ class MediaService:
     async def _put_all(
         self, media_id: str, fmt: str, blobs: Sequence[tuple[str, bytes, str]]
     ) -> None:
-        """Write (variant name, bytes, file id) files concurrently; the first error is
-        raised once every write has ended (the caller removes the files by their ids)."""
-        results = await asyncio.gather(
-            *(
-                self.blobs.put(blob, f"{media_id}/{name}.{fmt}", media_id, FORMATS[fmt], fid)
-                for name, blob, fid in blobs
-            ),
-            return_exceptions=True,
+        """Write (variant name, bytes, file id) files at once (the caller removes them
+        by their ids if this fails)."""
+        await self.blobs.put_many(
+            [
+                NewFile(file_id, f"{media_id}/{name}.{fmt}", blob, media_id, FORMATS[fmt])
+                for name, blob, file_id in blobs
+            ]
         )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
 
     async def _queue_webp(self, media_id: str) -> None:
         try:
