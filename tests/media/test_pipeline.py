@@ -647,3 +647,33 @@ def test_sizes_must_be_positive() -> None:
         process(data, max_pixels=DEFAULT_MAX_PIXELS, sizes={})
     with pytest.raises(ValueError, match="sizes"):
         process(data, max_pixels=DEFAULT_MAX_PIXELS, sizes={"zero": 0})
+
+
+def test_webp_variants_are_made_from_the_jpegs_alone() -> None:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    exif[ExifTags.Base.Make] = "Phone"
+    source = scene(800, 400)
+    ImageDraw.Draw(source).rectangle((0, 0, 99, 99), fill=RED)
+    result = process(encode(source, "JPEG", quality=95, exif=exif.tobytes()))
+    webps = webp_variants([v.jpeg for v in result.variants.values()])
+    for variant, webp in zip(result.variants.values(), webps, strict=True):
+        assert webp[:4] == b"RIFF" and webp[8:12] == b"WEBP"
+        assert set(webp_chunks(webp)) <= {b"VP8 ", b"VP8L"}  # no EXIF, XMP or ICC chunk
+        assert b"Phone" not in webp
+        with Image.open(BytesIO(webp)) as out:
+            assert out.size == (variant.width, variant.height) == (out.width, out.height)
+            assert out.height > out.width  # oriented as shown, like its JPEG
+        # The same picture as the JPEG it came from: the red corner is where it was.
+        assert is_red(pixel(webp, (variant.width - 5, 5)))
+        assert is_red(pixel(variant.jpeg, (variant.width - 5, 5)))
+
+
+def test_webp_variants_open_stored_bytes_like_an_upload() -> None:
+    jpeg = process(encode(scene(), "JPEG")).variants["thumb"].jpeg
+    with pytest.raises(ImageInvalid):
+        webp_variants([jpeg[: len(jpeg) // 2]])  # a variant cut short in storage
+    with pytest.raises(ImageInvalid):
+        webp_variants([encode(scene(), "PNG")])  # not one of our JPEGs
+    with pytest.raises(ImageTooLarge):
+        webp_variants([jpeg], max_pixels=100)
