@@ -10,10 +10,12 @@ GPS, quality 92).
    uploading one photo at a time with ``purpose=checkin``, from sending the request to
    having read its 201. Each upload alternates with, in this process:
 
-   - bare Pillow, the yardstick of the goals: open -> exif_transpose -> LANCZOS resize
-     of the whole picture to 1280, 640 and 320 px (longest side) -> save as JPEG
-     (quality 82, Pillow's defaults otherwise);
-   - the same with our sizes (1920, 960, 320), for reference.
+   - bare Pillow, the yardstick of the goals: open -> exif_transpose -> resize of the
+     whole picture to 1280, 640 and 320 px (longest side) -> save as JPEG (quality 82;
+     Pillow's defaults otherwise: BICUBIC, which our pipeline uses too, baseline JPEG);
+   - for reference, Pillow's ``thumbnail()`` for each size, on a fresh open (it decodes
+     JPEG at a reduced scale, ``draft``, and uses ``reducing_gap``), and bare Pillow
+     making our sizes (1920, 960, 320).
 
    Goals (medians): 1080x1440 answered in <= 1.0x bare Pillow, 12 MP in <= 1.5x.
    The answer carries the JPEG variants (progressive, optimised), LQIP, dHash and
@@ -24,9 +26,10 @@ GPS, quality 92).
    ``pipeline.webp_variants``) against a tuned Pillow floor and naive Pillow, which both
    make our three sizes as progressive optimised JPEG and WebP:
 
-   - naive: open -> exif_transpose -> LANCZOS resize of the full image to each size -> save
-   - floor: draft to the largest size -> exif_transpose -> LANCZOS resize with
-     reducing_gap=2.0 to each size -> save
+   - naive: open -> exif_transpose -> resize of the full image to each size -> save
+   - floor: draft to the largest size -> exif_transpose -> resize with reducing_gap=2.0
+     to each size -> save
+   (resized with our filter, BICUBIC)
 
 3. How long refusing a pixel bomb takes (a header claiming 30000x30000 or 20000x20000:
    refused from the header, goal < 1 s; the tests check nothing is decoded).
@@ -36,11 +39,13 @@ Runs alternate between contenders so drift hits all alike. The machine is shared
 run it a few times and compare ratios, not milliseconds across runs.
 
     make bench-media      # or: python -m bench.media --runs 9 --http-seconds 20
+    python -m bench.media --http-seconds 0 --compare /tmp/base   # an older checkout too
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import random
 import struct
@@ -57,6 +62,7 @@ from PIL import ExifTags, Image, ImageDraw, ImageFilter, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import compare_checkout
 from media import pipeline
 
 SIZES = pipeline.DEFAULT_SIZES
@@ -128,14 +134,26 @@ def _save_all(im: Image.Image) -> list[bytes]:
 
 
 def bare_pillow(data: bytes, sizes: tuple[int, ...] = BARE_SIZES) -> list[bytes]:
-    """Open, exif_transpose, LANCZOS-resize the whole picture to each size, save JPEG."""
+    """Open, exif_transpose, resize the whole picture to each size, save JPEG."""
     im = ImageOps.exif_transpose(Image.open(BytesIO(data)))
     out: list[bytes] = []
     for size in sizes:
         target = pipeline.fit(im.size, size)
-        variant = im if target == im.size else im.resize(target, Image.Resampling.LANCZOS)
+        variant = im if target == im.size else im.resize(target)  # Pillow's default filter
         buf = BytesIO()
         variant.save(buf, "JPEG", quality=BARE_QUALITY)
+        out.append(buf.getvalue())
+    return out
+
+
+def pillow_thumbnail(data: bytes) -> list[bytes]:
+    """Pillow's ``thumbnail()`` for each size (draft, reducing_gap), then exif_transpose."""
+    out: list[bytes] = []
+    for size in BARE_SIZES:
+        im = Image.open(BytesIO(data))
+        im.thumbnail((size, size))
+        buf = BytesIO()
+        ImageOps.exif_transpose(im).save(buf, "JPEG", quality=BARE_QUALITY)
         out.append(buf.getvalue())
     return out
 
@@ -146,12 +164,12 @@ def bare_pillow_our_sizes(data: bytes) -> list[bytes]:
 
 
 def naive(data: bytes) -> list[bytes]:
-    """Open, exif_transpose, LANCZOS-resize the full image to each size, save."""
+    """Open, exif_transpose, resize the full image to each size, save."""
     im = ImageOps.exif_transpose(Image.open(BytesIO(data)))
     out: list[bytes] = []
     for size in sorted(SIZES.values(), reverse=True):
         target = pipeline.fit(im.size, size)
-        variant = im if target == im.size else im.resize(target, Image.Resampling.LANCZOS)
+        variant = im if target == im.size else im.resize(target, pipeline.RESAMPLE)
         out += _save_all(variant)
     return out
 
@@ -167,7 +185,7 @@ def floor(data: bytes) -> list[bytes]:
         variant = (
             im
             if target == im.size
-            else im.resize(target, Image.Resampling.LANCZOS, reducing_gap=pipeline.REDUCING_GAP)
+            else im.resize(target, pipeline.RESAMPLE, reducing_gap=pipeline.REDUCING_GAP)
         )
         out += _save_all(variant)
     return out
@@ -257,57 +275,72 @@ def report(title: str, data: bytes, times: dict[str, list[float]]) -> dict[str, 
     return medians
 
 
-def answer_through_http(photos: dict[str, bytes], runs: int) -> dict[str, float]:
-    """Part 1: each photo's upload answered through HTTP, alternating with bare Pillow;
-    prints the table and returns the ratio per photo."""
+def answer_through_http(
+    photos: dict[str, bytes], runs: int, compare: Path | None = None
+) -> dict[str, float]:
+    """Part 1: each photo's upload answered through HTTP, alternating with bare Pillow
+    (and with the ``compare`` checkout's server); prints the table, returns the ratios."""
     from bench.media_http import AnswerClock, serving
 
     contenders: dict[str, Callable[[bytes], object]] = {
         "bare": bare_pillow,
+        "thumbnail": pillow_thumbnail,
         "bare ours": bare_pillow_our_sizes,
     }
     times: dict[str, dict[str, list[float]]] = {
-        name: {"http": [], **{c: [] for c in contenders}} for name in photos
+        name: {"http": [], "compare": [], **{c: [] for c in contenders}} for name in photos
     }
-    with serving(image_workers=1) as (base, _):
-        clock = AnswerClock(base)
-        try:
-            for data in photos.values():  # warm-up: the worker spawned, Pillow imported
-                for fn in contenders.values():
+    with contextlib.ExitStack() as stack:
+        clocks = {"http": AnswerClock(stack.enter_context(serving(1))[0])}
+        stack.callback(clocks["http"].close)
+        if compare is not None:
+            clocks["compare"] = AnswerClock(stack.enter_context(serving(1, compare))[0])
+            stack.callback(clocks["compare"].close)
+        for data in photos.values():  # warm-up: the workers spawned, Pillow imported
+            for fn in contenders.values():
+                fn(data)
+            for clock in clocks.values():
+                clock.upload_ms(data)
+                clock.upload_ms(data)
+        for _ in range(runs):
+            for name, data in photos.items():
+                for contender, fn in contenders.items():
+                    start = time.perf_counter()
                     fn(data)
-                clock.upload_ms(data)
-                clock.upload_ms(data)
-            for _ in range(runs):
-                for name, data in photos.items():
-                    for contender, fn in contenders.items():
-                        start = time.perf_counter()
-                        fn(data)
-                        times[name][contender].append((time.perf_counter() - start) * 1000)
-                    times[name]["http"].append(clock.upload_ms(data))
-        finally:
-            clock.close()
+                    times[name][contender].append((time.perf_counter() - start) * 1000)
+                for server, clock in clocks.items():
+                    times[name][server].append(clock.upload_ms(data))
     print(
         f"\nThe answer through HTTP (purpose=checkin, one at a time, one image worker) "
         f"against bare Pillow in this process, medians of {runs} alternating runs (ms)"
     )
     print(
         f"  {'photo':10} {'bare Pillow':>12} {'ours, answer':>13} {'ratio':>6} {'goal':>6}"
-        f"  {'':6} {'bare, our sizes':>16} {'ratio':>6}"
+        f"  {'':6} {'thumbnail()':>12} {'ratio':>6} {'bare, our sizes':>16} {'ratio':>6}"
     )
     ratios: dict[str, float] = {}
     for name, got in times.items():
-        bare, http, bare_ours = median(got["bare"]), median(got["http"]), median(got["bare ours"])
+        bare, http = median(got["bare"]), median(got["http"])
+        thumb, bare_ours = median(got["thumbnail"]), median(got["bare ours"])
         ratios[name] = http / bare
         goal = ANSWER_GOALS[name]
         verdict = "ok" if ratios[name] <= goal else "MISSED"
         print(
             f"  {name:10} {bare:12.1f} {http:13.1f} {ratios[name]:5.2f}x {goal:5.2f}x  "
-            f"{verdict:6} {bare_ours:16.1f} {http / bare_ours:5.2f}x"
+            f"{verdict:6} {thumb:12.1f} {http / thumb:5.2f}x "
+            f"{bare_ours:16.1f} {http / bare_ours:5.2f}x"
         )
     print(
         "  bare Pillow: JPEG 1280/640/320 px, each resized from the whole picture; "
-        "'our sizes': 1920/960/320 px"
+        "thumbnail(): the same sizes, draft-decoded; 'our sizes': 1920/960/320 px"
     )
+    if compare is not None:
+        for name, got in times.items():
+            before = median(got["compare"])
+            print(
+                f"  {name:10} answered by {compare.name}: {before:.1f} ms, "
+                f"{before / median(got['bare']):.2f}x bare Pillow (the same run)"
+            )
     return ratios
 
 
@@ -318,6 +351,9 @@ def main() -> None:
     parser.add_argument("--no-answer", action="store_true", help="skip part 1 (needs the services)")
     parser.add_argument("--http-seconds", type=float, default=20.0, help="0 skips part 4")
     parser.add_argument("--http-concurrency", type=int, default=8)
+    parser.add_argument(
+        "--compare", type=Path, help="part 1: also upload to this checkout (its .venv)"
+    )
     args = parser.parse_args()
 
     print(
@@ -327,7 +363,9 @@ def main() -> None:
     camera, wechat = camera_jpeg(), wechat_jpeg()
     if not args.no_answer:
         # Needs the services (make bench-media sources .data/services.env).
-        answer_through_http({"1080x1440": wechat, "12 MP": camera}, args.runs)
+        answer_through_http(
+            {"1080x1440": wechat, "12 MP": camera}, args.runs, compare_checkout(args.compare)
+        )
 
     contenders: dict[str, Callable[[bytes], object]] = {
         "ours, answer": ours,

@@ -21,7 +21,6 @@ import contextlib
 import io
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -32,6 +31,7 @@ from statistics import median
 import aiohttp
 from redis.asyncio import Redis
 
+from bench.common import serve_command
 from config.settings import Settings
 from scripts.processes import children_of, free_port, peak_rss_mb, wait_until_ok
 from server.contexts import mongo_client
@@ -63,8 +63,11 @@ async def _drop_state(database: str, redis_prefix: str) -> None:
 
 
 @contextlib.contextmanager
-def serving(image_workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A server on a free port with ``image_workers``: (base URL, its process)."""
+def serving(
+    image_workers: int, checkout: Path = ROOT
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A server of ``checkout`` (another one: ``--compare``) on a free port with
+    ``image_workers``: (base URL, its process)."""
     unique = uuid.uuid4().hex[:8]
     env = {
         **os.environ,
@@ -78,9 +81,7 @@ def serving(image_workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]
         "MEDIA_UPLOADS_PER_USER_PER_HOUR": "1000000",
     }
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--port", str(port)], cwd=ROOT, env=env
-    )
+    server = subprocess.Popen(serve_command(checkout, port), cwd=checkout, env=env)
     try:
         wait_until_ok(f"http://127.0.0.1:{port}/readyz", 60)
         yield f"http://127.0.0.1:{port}", server
