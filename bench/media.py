@@ -290,12 +290,15 @@ def answer_through_http(
     times: dict[str, dict[str, list[float]]] = {
         name: {"http": [], "compare": [], **{c: [] for c in contenders}} for name in photos
     }
+    # CPU ms: the server's and its image worker's for our uploads; bare Pillow's.
+    cpu: dict[str, dict[str, float]] = {name: {"http": 0.0, "bare": 0.0} for name in photos}
     with contextlib.ExitStack() as stack:
-        clocks = {"http": AnswerClock(stack.enter_context(serving(1))[0])}
-        stack.callback(clocks["http"].close)
+        servers = {"http": stack.enter_context(serving(1))}
         if compare is not None:
-            clocks["compare"] = AnswerClock(stack.enter_context(serving(1, compare))[0])
-            stack.callback(clocks["compare"].close)
+            servers["compare"] = stack.enter_context(serving(1, compare))
+        clocks = {key: AnswerClock(base, server.pid) for key, (base, server) in servers.items()}
+        for clock in clocks.values():
+            stack.callback(clock.close)
         for data in photos.values():  # warm-up: the workers spawned, Pillow imported
             for fn in contenders.values():
                 fn(data)
@@ -305,11 +308,16 @@ def answer_through_http(
         for _ in range(runs):
             for name, data in photos.items():
                 for contender, fn in contenders.items():
-                    start = time.perf_counter()
+                    start, start_cpu = time.perf_counter(), time.thread_time()
                     fn(data)
                     times[name][contender].append((time.perf_counter() - start) * 1000)
+                    if contender == "bare":
+                        cpu[name]["bare"] += (time.thread_time() - start_cpu) * 1000
                 for server, clock in clocks.items():
+                    before = clock.server_cpu_ms()
                     times[name][server].append(clock.upload_ms(data))
+                    if server == "http":
+                        cpu[name]["http"] += clock.server_cpu_ms() - before
     print(
         f"\nThe answer through HTTP (purpose=checkin, one at a time, one image worker) "
         f"against bare Pillow in this process, medians of {runs} alternating runs (ms)"
@@ -334,6 +342,12 @@ def answer_through_http(
         "  bare Pillow: JPEG 1280/640/320 px, each resized from the whole picture; "
         "thumbnail(): the same sizes, draft-decoded; 'our sizes': 1920/960/320 px"
     )
+    for name, used in cpu.items():
+        print(
+            f"  {name:10} CPU per photo: the server and its image worker "
+            f"{used['http'] / runs:.1f} ms, bare Pillow {used['bare'] / runs:.1f} ms "
+            f"({used['http'] / used['bare']:.2f}x; the database's and the client's not counted)"
+        )
     if compare is not None:
         for name, got in times.items():
             before = median(got["compare"])

@@ -33,7 +33,7 @@ from redis.asyncio import Redis
 
 from bench.common import serve_command
 from config.settings import Settings
-from scripts.processes import children_of, free_port, peak_rss_mb, wait_until_ok
+from scripts.processes import children_of, cpu_seconds, free_port, peak_rss_mb, wait_until_ok
 from server.contexts import mongo_client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,10 +121,12 @@ async def _upload(
 
 
 class AnswerClock:
-    """One client uploading one photo at a time to ``base`` (check-in photos)."""
+    """One client uploading one photo at a time to ``base`` (check-in photos), served
+    by process ``pid`` (whose CPU time, and its image workers', ``server_cpu_ms`` reads)."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, pid: int) -> None:
         self.base = base
+        self.pid = pid
         self.loop = asyncio.new_event_loop()
         self.session = self.loop.run_until_complete(self._open())
         self.headers = self.loop.run_until_complete(_sign_in(self.session, base))
@@ -136,6 +138,12 @@ class AnswerClock:
         """Milliseconds until one upload of ``photo`` is answered."""
         coro = _upload(self.session, self.base, self.headers, photo, "checkin")
         return self.loop.run_until_complete(coro) * 1000
+
+    def server_cpu_ms(self) -> float:
+        """CPU milliseconds the server and its child processes have used so far (the
+        kernel counts in ticks of 10 ms: take differences over many uploads)."""
+        pids = [self.pid, *children_of(self.pid)]
+        return 1000 * sum(cpu_seconds(pid) for pid in pids)
 
     def close(self) -> None:
         self.loop.run_until_complete(self.session.close())

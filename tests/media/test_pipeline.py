@@ -114,6 +114,16 @@ def jpeg_segments(data: bytes) -> list[tuple[int, int]]:
     return out
 
 
+def huffman_tables(data: bytes) -> list[bytes]:
+    """The JPEG's DHT segments (libjpeg's standard tables unless optimised)."""
+    out = []
+    for marker, pos in jpeg_segments(data):
+        if marker == 0xC4:
+            (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+            out.append(data[pos : pos + 2 + length])
+    return out
+
+
 def webp_chunks(data: bytes) -> list[bytes]:
     assert data[:4] == b"RIFF" and data[8:12] == b"WEBP"
     out: list[bytes] = []
@@ -573,6 +583,11 @@ def test_outputs_are_optimised_baseline_jpeg_and_lossy_webp() -> None:
         assert b"VP8 " in webp_chunks(webp_of(variant))
         with Image.open(BytesIO(webp_of(variant))) as out:
             assert out.size == (variant.width, variant.height)
+    # Past 1 MP (the large size of a phone photo) the standard tables: cheaper to make.
+    variants = process(encode(scene(1920, 1440), "JPEG")).variants
+    standard = huffman_tables(encode(scene(seed=5), "JPEG", quality=82))
+    assert huffman_tables(variants["large"].jpeg) == standard
+    assert huffman_tables(variants["medium"].jpeg) != standard
 
 
 def test_never_upscale() -> None:
