@@ -58,8 +58,9 @@ pytest: services browser
 
 test: lint typecheck pytest
 
-# wrk drives the HTTP benchmarks (Debian's package); without it they fall back to a
-# Python load generator, which saturates before the servers do.
+# wrk drives the HTTP benchmarks of small requests (Debian's package); without it they
+# fall back to a Python load generator, which saturates before the servers do.
+# bench-media uploads photos with aiohttp and needs no wrk.
 bench-tools:
 	@command -v wrk >/dev/null || { echo "bench: installing wrk with apt-get..."; \
 	  $$( [ "$$(id -u)" -eq 0 ] || echo sudo -n ) apt-get install -y -qq wrk >/dev/null \
@@ -74,7 +75,7 @@ bench-feed: services demo-art bench-tools
 bench-signups: services
 	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.signups
 
-bench-media: services bench-tools
+bench-media: services
 	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.media
 
 bench-checkins: services

@@ -49,6 +49,12 @@ class JobQueue:
     def job_id(self, name: str) -> str:
         return self.prefix + name
 
+    async def run_soon(self, function: str, job_id: str, *args: Any) -> bool:
+        """Run ``function(*args)`` on the worker as soon as one is free, once per
+        ``job_id``; False if such a job is already queued (or ran within the hour)."""
+        job = await self.arq.enqueue_job(function, *args, _job_id=self.job_id(job_id))
+        return job is not None
+
     async def run_at(self, function: str, when: datetime, job_id: str, *args: Any) -> bool:
         """Run ``function(*args)`` on the worker at ``when``, once per ``job_id``; False if
         such a job is already queued (or ran within the hour arq keeps results)."""

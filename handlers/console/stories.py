@@ -21,7 +21,7 @@ from handlers.auth.keys import AUTH_SERVICE
 from handlers.console.diff import FieldDiff, field_diff
 from handlers.console.keys import CONSOLE_PAGES
 from handlers.console.pages import see_other, set_back
-from handlers.media.routes import admit_upload, read_upload, store_upload
+from handlers.media.routes import admit_upload, read_upload, store_upload, upload_digest
 from handlers.stories.keys import EDITORIAL_SERVICE
 from handlers.stories.schemas import (
     AdminStoryListQuery,
@@ -297,7 +297,7 @@ async def upload_cover(request: web.Request) -> web.Response:
     principal = current_principal(request)
     await admit_upload(request, principal)
     data, _purpose = await read_upload(request)
-    cover = await store_upload(request, principal, data, "story")
+    cover = await store_upload(request, principal, data, "story", await upload_digest(data))
     await editorial.patch(principal, story_id, seen.revision, {"cover_media_id": cover.id})
     return see_other(f"{STORIES}/{story_id}/edit?saved=1")
 

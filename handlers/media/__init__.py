@@ -27,6 +27,7 @@ from media.store import BlobStore
 from server.keys import (
     CLOCK,
     DEGRADE,
+    JOBS,
     MONGO_DB,
     OPENIDS,
     PROCESS_POOL,
@@ -51,6 +52,8 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
         app[PROCESS_POOL],
         app[CLOCK],
         app[SIGNER].for_purpose(MEDIA_URL),
+        app[JOBS],
+        app[DEGRADE],
     )
     app[MEDIA_SERVICE] = media
     app[MEDIA_MODERATION] = MediaModeration(
@@ -80,6 +83,16 @@ async def sweep_media(app: web.Application) -> dict[str, Any]:
     return await app[MEDIA_SERVICE].sweep()
 
 
+async def make_webp(app: web.Application, media_id: str) -> bool:
+    """The WebP variants of a new photo (queued by its upload; served as JPEG until then)."""
+    return await app[MEDIA_SERVICE].make_webp(media_id)
+
+
+async def make_pending_webp(app: web.Application) -> int:
+    """WebP variants whose job was lost (Redis down at upload, a crash), every 5 minutes."""
+    return await app[MEDIA_SERVICE].make_pending_webp()
+
+
 async def retry_media_checks(app: web.Application) -> int:
     """Held photos whose mediaCheckAsync WeChat never took: ask again (hourly: arq puts
     cron jobs on the one queue, and a frequent one would crowd the tests' view of it)."""
@@ -96,7 +109,9 @@ ROOM = Room(
     setup=setup,
     indexes=ensure_indexes,
     privacy=privacy,
+    jobs=(make_webp,),
     crons=(
+        Cron(make_pending_webp, minute=set(range(2, 60, 5)), second=40),
         Cron(sweep_media, minute=17, second=0),
         Cron(retry_media_checks, minute=47, second=0),
     ),

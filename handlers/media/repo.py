@@ -61,6 +61,8 @@ class MediaRepo:
                 await self.collection.drop_index(_OLD_DEDUPE_INDEX)
         await self.collection.create_index([("owner_id", ASCENDING)])
         await self.collection.create_index([("created_at", ASCENDING)])
+        await self.collection.create_index([("webp_pending", ASCENDING), ("created_at", ASCENDING)])
+        await self.collection.create_index([("deleting_at", ASCENDING)])
 
     @staticmethod
     def new_id() -> str:
@@ -93,7 +95,7 @@ class MediaRepo:
         if oid is None:
             return None
         return await self.collection.find_one_and_update(
-            {"_id": oid, "owner_id": owner_id},
+            {"_id": oid, "owner_id": owner_id, "deleting_at": None},
             {"$addToSet": {"referenced_by": ref}},
             return_document=ReturnDocument.AFTER,
         )
@@ -114,6 +116,55 @@ class MediaRepo:
     async def of_owner(self, owner_id: str) -> list[Document]:
         cursor = self.collection.find({"owner_id": owner_id}).sort("created_at", ASCENDING)
         return [doc async for doc in cursor]
+
+    async def mark_deleting(self, media_id: str, now: datetime) -> Document | None:
+        """Mark the media as being deleted (nothing new may refer to it or be added to
+        it from now on) and return it as it is at this moment; None if it is gone."""
+        oid = _stored_id(media_id)
+        if oid is None:
+            return None
+        return await self.collection.find_one_and_update(
+            {"_id": oid},
+            {"$set": {"deleting_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def deleting(self, limit: int) -> list[Document]:
+        """Media whose deletion began and did not finish (a crash in between)."""
+        cursor = self.collection.find({"deleting_at": {"$ne": None}}).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def set_webp(self, media_id: str, entries: dict[str, Document]) -> bool:
+        """Name the WebP files of a media still waiting for them (and not being
+        deleted); whether this call did. One of two concurrent callers wins."""
+        oid = _stored_id(media_id)
+        if oid is None:
+            return False
+        result = await self.collection.update_one(
+            {"_id": oid, "webp_pending": True, "deleting_at": None},
+            {
+                "$set": {f"variants.{name}.webp": entry for name, entry in entries.items()},
+                "$unset": {"webp_pending": ""},
+            },
+        )
+        return result.modified_count == 1
+
+    async def give_up_webp(self, media_id: str) -> None:
+        """No WebP for this media (its JPEGs would not decode): it is served as JPEG."""
+        oid = _stored_id(media_id)
+        if oid is not None:
+            await self.collection.update_one({"_id": oid}, {"$unset": {"webp_pending": ""}})
+
+    async def webp_pending_before(self, cutoff: datetime, limit: int) -> list[str]:
+        """Ids of media made before ``cutoff`` still waiting for their WebP, oldest first."""
+        cursor = (
+            self.collection.find(
+                {"webp_pending": True, "created_at": {"$lt": cutoff}}, projection={"_id": 1}
+            )
+            .sort("created_at", ASCENDING)
+            .limit(limit)
+        )
+        return [str(doc["_id"]) async for doc in cursor]
 
     async def delete(self, media_id: str) -> None:
         oid = _stored_id(media_id)

@@ -1,9 +1,17 @@
 """Photos: upload (validated, processed off the loop, deduplicated), signed private URLs,
 references from other rooms, serving with a small in-process cache, sweeping, erasure.
 
+An upload is answered once its JPEG variants are stored and its record written; the
+WebP variants are made afterwards by the job worker (``make_webp``, queued by the
+upload; ``make_pending_webp`` every five minutes catches jobs lost with Redis or a
+crash), and until they exist a client asking for WebP is served the JPEG.
+
 No half-written state: variant files are written first and removed again if the media
-record cannot be written; files left by a crash in between carry their media id and
-are removed by ``sweep``; so is media nothing references after 24 hours.
+record cannot be written (or, for the WebP, updated); files left by a crash in between
+carry their media id and are removed by ``sweep``; so is media nothing references
+after 24 hours. A deletion first marks the record (``deleting_at``: from then on it is
+404, nothing new refers to it and no WebP is added to it), then deletes the files it
+names, then the record; ``sweep`` finishes a deletion a crash interrupted.
 """
 
 from __future__ import annotations
@@ -23,9 +31,11 @@ from handlers.media import moderation
 from handlers.media.repo import DuplicateMedia, MediaRepo
 from handlers.media.schemas import MediaOut, MediaUrls
 from media import pipeline
-from media.store import BlobStore
+from media.store import BlobStore, NewFile
 from server.clock import Clock
-from server.errors import AppError, NotFound
+from server.degrade import Degrade
+from server.errors import REDIS_UNAVAILABLE, AppError, NotFound, Unavailable
+from server.jobqueue import JobQueue
 from server.signing import PurposeSigner
 from server.workers import WorkerPool, WorkTimedOut
 
@@ -38,6 +48,11 @@ FORMATS = {"jpeg": "image/jpeg", "webp": "image/webp"}
 PRIVATE_PURPOSES = frozenset({"checkin"})
 UNREFERENCED_GRACE = timedelta(hours=24)
 ORPHAN_FILE_GRACE = timedelta(hours=1)
+# The job that makes a media's WebP variants (its name on the queue: handlers/media).
+WEBP_JOB = "make_webp"
+# Media older than this still without WebP had their job lost: the sweep makes them.
+WEBP_JOB_GRACE = timedelta(minutes=2)
+WEBP_SWEEP_LIMIT = 200
 
 Document = dict[str, Any]
 
@@ -123,6 +138,8 @@ class MediaService:
         pool: WorkerPool,
         clock: Clock,
         url_signer: PurposeSigner,
+        jobs: JobQueue,
+        degrade: Degrade,
     ) -> None:
         self.settings = settings
         self.repo = repo
@@ -130,33 +147,44 @@ class MediaService:
         self.pool = pool
         self.clock = clock
         self.url_signer = url_signer
+        self.jobs = jobs
+        self.degrade = degrade
         self.cache = ByteBudgetCache(settings.media_cache_bytes)
 
     # -- upload ---------------------------------------------------------------------
 
-    async def upload(self, owner_id: str, data: bytes, purpose: Purpose) -> Document:
+    async def upload(
+        self, owner_id: str, data: bytes, purpose: Purpose, sha256: str | None = None
+    ) -> Document:
         """The media for these bytes and this purpose: the owner's existing one, or a new one.
 
         Never one of another purpose: its visibility (and who may see it) is the purpose's.
+        ``sha256`` is the bytes' (hex), if the caller has it already.
         """
-        sha256 = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+        if sha256 is None:
+            sha256 = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
         existing = await self.repo.find_duplicate(owner_id, sha256, purpose)
         if existing is not None:
             return existing
         processed = await self._process(data)
         media_id = self.repo.new_id()
-        files: list[str] = []
+        # Ids first: whatever happens to the writes below, we know what to undo.
+        file_ids = {name: self.blobs.new_id() for name in processed.variants}
+        files = list(file_ids.values())
         try:
-            variants: dict[str, Any] = {}
-            for name, variant in processed.variants.items():
-                entry: dict[str, Any] = {"width": variant.width, "height": variant.height}
-                for fmt, blob in (("jpeg", variant.jpeg), ("webp", variant.webp)):
-                    file_id = await self.blobs.put(
-                        blob, f"{media_id}/{name}.{fmt}", media_id, FORMATS[fmt]
-                    )
-                    files.append(file_id)
-                    entry[fmt] = {"file_id": file_id, "bytes": len(blob)}
-                variants[name] = entry
+            await self._put_all(
+                media_id,
+                "jpeg",
+                [(name, v.jpeg, file_ids[name]) for name, v in processed.variants.items()],
+            )
+            variants: dict[str, Any] = {
+                name: {
+                    "width": v.width,
+                    "height": v.height,
+                    "jpeg": {"file_id": file_ids[name], "bytes": len(v.jpeg)},
+                }
+                for name, v in processed.variants.items()
+            }
             doc: Document = {
                 "_id": media_id,
                 "owner_id": owner_id,
@@ -171,6 +199,7 @@ class MediaService:
                 "dominant_color": processed.dominant_color,
                 "lqip": processed.lqip,
                 "variants": variants,
+                "webp_pending": True,
                 "referenced_by": [],
                 "created_at": self.clock.now(),
             }
@@ -185,7 +214,27 @@ class MediaService:
         except BaseException:
             await asyncio.shield(self._delete_files(files))
             raise
-        return await self.repo.get(media_id) or doc
+        await self._queue_webp(media_id)
+        return doc
+
+    async def _put_all(
+        self, media_id: str, fmt: str, blobs: Sequence[tuple[str, bytes, str]]
+    ) -> None:
+        """Write (variant name, bytes, file id) files at once (the caller removes them
+        by their ids if this fails)."""
+        await self.blobs.put_many(
+            [
+                NewFile(file_id, f"{media_id}/{name}.{fmt}", blob, media_id, FORMATS[fmt])
+                for name, blob, file_id in blobs
+            ]
+        )
+
+    async def _queue_webp(self, media_id: str) -> None:
+        try:
+            await self.jobs.run_soon(WEBP_JOB, f"webp:{media_id}", media_id)
+        except REDIS_UNAVAILABLE as exc:
+            # Served as JPEG meanwhile; make_pending_webp makes them within minutes.
+            self.degrade.redis("queue_webp", exc)
 
     async def _process(self, data: bytes) -> pipeline.ProcessedImage:
         work = functools.partial(pipeline.process, data, max_pixels=self.settings.media_max_pixels)
@@ -199,6 +248,60 @@ class MediaService:
             raise ImageInvalid() from None
         except WorkTimedOut:
             raise ImageTooComplex(details={"max_seconds": self.pool.timeout_s}) from None
+
+    # -- WebP, made by the job worker -------------------------------------------------
+
+    async def make_webp(self, media_id: str) -> bool:
+        """Worker: the WebP of each variant, made from its stored JPEG, written and then
+        named in the record; True if this call did it. Idempotent: False when they are
+        there already (another run won), or the media is gone or going (its files are
+        removed again). Busy image workers: ``Unavailable``, and it stays pending."""
+        doc = await self.repo.get(media_id)
+        if doc is None or not doc.get("webp_pending") or doc.get("deleting_at"):
+            return False
+        names = [name for name in VARIANTS if name in doc["variants"]]
+        read = await asyncio.gather(
+            *(self.blobs.read(doc["variants"][name]["jpeg"]["file_id"]) for name in names)
+        )
+        jpegs = [data for data in read if data is not None]
+        if len(jpegs) < len(names):
+            return False  # its files are being deleted
+        work = functools.partial(
+            pipeline.webp_variants, jpegs, max_pixels=self.settings.media_max_pixels
+        )
+        try:
+            webps = dict(zip(names, await self.pool.run(work), strict=True))
+        except pipeline.ImageError:
+            log.error("media %s: its JPEG variants do not decode; served without WebP", media_id)
+            await self.repo.give_up_webp(media_id)
+            return False
+        file_ids = {name: self.blobs.new_id() for name in names}
+        files = list(file_ids.values())
+        try:
+            await self._put_all(
+                str(doc["_id"]), "webp", [(name, webps[name], file_ids[name]) for name in names]
+            )
+            entries = {
+                name: {"file_id": file_ids[name], "bytes": len(webps[name])} for name in names
+            }
+            done = await self.repo.set_webp(media_id, entries)
+        except BaseException:
+            await asyncio.shield(self._delete_files(files))
+            raise
+        if not done:
+            await self._delete_files(files)
+        return done
+
+    async def make_pending_webp(self) -> int:
+        """Worker sweep: make the WebP of media whose job was lost (Redis, a crash)."""
+        made = 0
+        cutoff = self.clock.now() - WEBP_JOB_GRACE
+        for media_id in await self.repo.webp_pending_before(cutoff, WEBP_SWEEP_LIMIT):
+            try:
+                made += await self.make_webp(media_id)
+            except (Unavailable, WorkTimedOut):
+                break  # the image workers are busy: the next sweep goes on
+        return made
 
     async def _delete_files(self, file_ids: list[str]) -> None:
         for file_id in file_ids:
@@ -239,7 +342,7 @@ class MediaService:
         if not media_id:
             return None
         doc = await self.repo.get(media_id)
-        return self.media_out(doc) if doc and moderation.visible_to(doc, viewer_id) else None
+        return self.media_out(doc) if doc and _shown(doc, viewer_id) else None
 
     async def get_outs(
         self, media_ids: list[str], viewer_id: str | None = None
@@ -248,7 +351,7 @@ class MediaService:
         return {
             str(doc["_id"]): self.media_out(doc)
             for doc in await self.repo.get_many(media_ids)
-            if moderation.visible_to(doc, viewer_id)
+            if _shown(doc, viewer_id)
         }
 
     async def require_usable(
@@ -271,6 +374,7 @@ class MediaService:
             doc = found.get(media_id)
             usable = (
                 doc is not None
+                and not doc.get("deleting_at")
                 and (owner_id is None or doc["owner_id"] == owner_id)
                 and (purposes is None or doc["purpose"] in purposes)
                 and (not public or doc["visibility"] == "public")
@@ -326,14 +430,17 @@ class MediaService:
         if variant not in VARIANTS or fmt not in FORMATS:
             raise NotFound()
         doc = await self.repo.get(media_id)
-        if doc is None or moderation.withheld(doc):
+        if doc is None or doc.get("deleting_at") or moderation.withheld(doc):
             raise NotFound()
         private = doc["visibility"] == "private" or moderation.needs_signature(doc)
         if private and not self.url_signer.verify_expiring(
             f"{media_id}/{variant}", expires, sig, self.clock.timestamp()
         ):
             raise NotFound()  # not 403: its existence is not for strangers to learn
-        entry = doc["variants"][variant][fmt]
+        formats = doc["variants"][variant]
+        if fmt not in formats:
+            fmt = "jpeg"  # its WebP is not made yet: the JPEG is what there is
+        entry = formats[fmt]
         return VariantFile(
             file_id=entry["file_id"],
             content_type=FORMATS[fmt],
@@ -353,9 +460,18 @@ class MediaService:
     # -- housekeeping -------------------------------------------------------------------
 
     async def delete_media(self, doc: Document) -> None:
-        """Variant files first, then the record: a crash in between leaves a record
-        without files (served as 404, swept later), never files nobody can find."""
-        files = [doc["variants"][v][fmt]["file_id"] for v in doc["variants"] for fmt in FORMATS]
+        """The record marked, then its variant files, then the record: a crash in between
+        leaves a marked record (404, finished by ``sweep``), never files nobody can find.
+        The mark also stops a WebP job from naming new files in it meanwhile."""
+        current = await self.repo.mark_deleting(str(doc["_id"]), self.clock.now())
+        if current is None:
+            return
+        files = [
+            entry[fmt]["file_id"]
+            for entry in current["variants"].values()
+            for fmt in FORMATS
+            if fmt in entry
+        ]
         await self._delete_files(files)
         await self.repo.delete(str(doc["_id"]))
 
@@ -371,6 +487,8 @@ class MediaService:
 
     async def sweep(self) -> dict[str, int]:
         now = self.clock.now()
+        for doc in await self.repo.deleting(limit=1000):
+            await self.delete_media(doc)  # begun, then interrupted
         unreferenced = await self.repo.unreferenced_before(now - UNREFERENCED_GRACE)
         for doc in unreferenced:
             await self.delete_media(doc)
@@ -401,3 +519,7 @@ class MediaService:
     async def erase_personal_data(self, user_id: str) -> None:
         for doc in await self.repo.of_owner(user_id):
             await self.delete_media(doc)
+
+
+def _shown(doc: Document, viewer_id: str | None) -> bool:
+    return not doc.get("deleting_at") and moderation.visible_to(doc, viewer_id)

@@ -92,9 +92,16 @@ async def test_upload_and_serve_every_variant(client: Client, alice: Session) ->
         assert got.headers["Cache-Control"] == "public, max-age=3600"
         picture = Image.open(io.BytesIO(await got.read()))
         assert max(picture.size) == longest  # never upscaled past the 1600 original
+        # WebP is made by the job worker (tests/media/test_webp_job.py): JPEG until then.
+        early = await client.get(local(media["urls"][name]), headers={"Accept": "image/webp"})
+        assert early.headers["Content-Type"] == "image/jpeg"
+    assert await client.app[MEDIA_SERVICE].make_webp(media["id"]) is True
+    for name, longest in (("thumb", 320), ("medium", 960), ("large", 1600)):
         webp = await client.get(local(media["urls"][name]), headers={"Accept": "image/webp"})
         assert webp.headers["Content-Type"] == "image/webp"
-        assert Image.open(io.BytesIO(await webp.read())).format == "WEBP"
+        picture = Image.open(io.BytesIO(await webp.read()))
+        assert picture.format == "WEBP"
+        assert max(picture.size) == longest
 
 
 async def test_etag_304_range_and_head(client: Client, alice: Session) -> None:
@@ -249,6 +256,7 @@ async def test_gps_and_exif_never_reach_storage(client: Client, alice: Session) 
     exif[0x8825] = {1: "N", 2: (28.0, 1.0, 0.0), 3: "E", 4: (113.0, 8.0, 0.0)}  # GPS IFD
     resp = await upload(client, alice, jpeg_bytes(exif=exif.tobytes()))
     media = await resp.json()
+    assert await client.app[MEDIA_SERVICE].make_webp(media["id"]) is True
     for variant in ("thumb", "medium", "large"):
         for accept in ("image/jpeg", "image/webp"):
             got = await client.get(local(media["urls"][variant]), headers={"Accept": accept})
@@ -353,7 +361,7 @@ async def test_parallel_uploads_with_one_key_make_one_media(client: Client, alic
     assert len({b["id"] for b in bodies}) == 1
     service = client.app[MEDIA_SERVICE]
     assert len(await service.repo.of_owner(alice.user_id)) == 1
-    assert await service.blobs.files.count_documents({}) == 6  # 3 sizes x JPEG + WebP
+    assert await service.blobs.files.count_documents({}) == 3  # 3 sizes x JPEG (WebP: later)
     replayed = [r for r in responses if r.headers.get("Idempotent-Replayed") == "true"]
     assert len(replayed) == 19
 
@@ -410,7 +418,7 @@ async def test_sweep_removes_only_what_nothing_uses(
     assert await service.blobs.read(orphan) is None
     assert (await client.get(local(unused["urls"]["thumb"]))).status == 404
     assert (await client.get(local(used["urls"]["thumb"]))).status == 200
-    assert await service.blobs.files.count_documents({}) == 12
+    assert await service.blobs.files.count_documents({}) == 6  # 2 photos x 3 JPEG variants
 
 
 async def test_erasing_the_account_erases_its_photos(client: Client, alice: Session) -> None:
