@@ -65,6 +65,9 @@ async def _read_capped(part: BodyPartReader, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+_PURPOSE_CHOICES = f"one of {', '.join(sorted(_PURPOSES))}"
+
+
 def _field_name(name: str | None) -> str:
     """A part's name as it may be quoted back (undecodable bytes escaped, bounded)."""
     if not name:
@@ -82,7 +85,10 @@ async def _read_parts(request: web.Request, max_bytes: int) -> tuple[bytes | Non
         if part.name == "file" and data is None:
             data = await _read_capped(part, max_bytes)
         elif part.name == "purpose":
-            purpose = (await _read_capped(part, 32)).decode("utf-8", "replace").strip()
+            try:
+                purpose = (await _read_capped(part, 32)).decode("utf-8", "replace").strip()
+            except ImageTooLarge:  # a purpose that long is none of them (not a big photo)
+                raise InvalidRequest.for_fields({"purpose": _PURPOSE_CHOICES}) from None
         else:
             raise InvalidRequest.for_fields({_field_name(part.name): "unknown or repeated field"})
     return data, purpose
@@ -111,7 +117,7 @@ async def read_upload(request: web.Request) -> tuple[bytes, Purpose]:
     if not data:
         raise AppError("文件为空", status=422, code="image_invalid")
     if purpose not in _PURPOSES:
-        raise InvalidRequest.for_fields({"purpose": f"one of {', '.join(sorted(_PURPOSES))}"})
+        raise InvalidRequest.for_fields({"purpose": _PURPOSE_CHOICES})
     return data, purpose  # type: ignore[return-value]
 
 

@@ -169,6 +169,19 @@ async def test_a_malformed_multipart_body_is_4xx_in_the_envelope(
     await assert_files_match_records(client)
 
 
+@pytest.mark.parametrize("purpose", ["cover", "checkin" * 10], ids=["unknown", "too-long"])
+async def test_a_purpose_that_is_none_of_ours_is_422_naming_the_field(
+    client: Client, purpose: str
+) -> None:
+    alice = await sign_in_wechat(client, "alice")
+    resp = await upload(client, alice, jpeg_bytes(), purpose=purpose)
+    assert resp.status == 422  # not 413 image_too_large: the photo is small
+    answer = await resp.json()
+    assert_error(answer, "invalid_request")
+    assert "purpose" in answer["error"]["details"]["fields"]
+    await assert_files_match_records(client)
+
+
 # -- serving --------------------------------------------------------------------------
 
 
