@@ -25,12 +25,13 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from server.paging import ID_ASCENDING, ID_DESCENDING, Keyset, Position, SortField
 from server.repo import as_object_id, find_page
 
 Document = dict[str, Any]
+DUPLICATE_KEY = 11000
 ACTIVE_STATUSES = ("confirmed", "waitlisted")
 EDITABLE_STATUSES = ("draft", "published")
 
@@ -190,13 +191,17 @@ class EventRepo:
             return_document=ReturnDocument.AFTER,
         )
 
-    async def join_waitlist(self, event_id: str, now: datetime) -> Document | None:
-        """The next place in the waitlist (``waitlist_seq`` after), or None when the event
-        is not open for sign-ups at ``now`` or has no waitlist."""
+    async def join_waitlist(self, event_id: str, now: datetime, places: int = 1) -> Document | None:
+        """The next ``places`` places in the waitlist (the last is ``waitlist_seq``
+        after), or None when the event is not open for sign-ups at ``now`` or has no
+        waitlist."""
         oid = as_object_id(event_id)
         return await self.collection.find_one_and_update(
             {"_id": oid, "status": "published", "waitlist_enabled": True, **_open_at(now)},
-            {"$inc": {"waitlist_seq": 1, "version": 1}, "$set": {"waitlist_joined_at": now}},
+            {
+                "$inc": {"waitlist_seq": places, "version": 1},
+                "$set": {"waitlist_joined_at": now},
+            },
             projection=LEDGER_VIEW,
             return_document=ReturnDocument.AFTER,
         )
@@ -224,11 +229,10 @@ class EventRepo:
             {"$push": {"waitlist_gaps": seq}, "$inc": {"version": 1}},
         )
 
-    async def status_of(self, event_id: str) -> str | None:
-        doc = await self.collection.find_one(
-            {"_id": as_object_id(event_id)}, projection={"status": 1}
-        )
-        return None if doc is None else str(doc["status"])
+    async def statuses(self, event_ids: list[str]) -> dict[str, str]:
+        oids = [oid for oid in map(as_object_id, set(event_ids)) if oid is not None]
+        cursor = self.collection.find({"_id": {"$in": oids}}, projection={"status": 1})
+        return {str(doc["_id"]): str(doc["status"]) async for doc in cursor}
 
     # -- lists -----------------------------------------------------------------------
 
@@ -323,6 +327,27 @@ class SignupRepo:
         except DuplicateKeyError:
             return False
         return True
+
+    async def insert_many(self, docs: list[Document]) -> list[bool | Exception]:
+        """Each inserted under its own id (one command), in no particular order: per
+        document, False when its id or ``active_key`` is taken, the error if it failed
+        otherwise."""
+        results: list[bool | Exception] = [True] * len(docs)
+        try:
+            await self.collection.insert_many(
+                [{**doc, "_id": as_object_id(doc["_id"])} for doc in docs], ordered=False
+            )
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                duplicate = error.get("code") == DUPLICATE_KEY
+                results[error["index"]] = (
+                    False
+                    if duplicate
+                    else OperationFailure(error.get("errmsg", "insert failed"), error.get("code"))
+                )
+            if exc.details.get("writeConcernErrors"):
+                return [exc] * len(docs)
+        return results
 
     async def tombstone(self, signup_id: str, event_id: str, now: datetime) -> bool:
         """Take ``signup_id`` before its sign-up was written, so that it never will be

@@ -74,6 +74,7 @@ from handlers.events.schemas import (
     SignupOut,
 )
 from handlers.events.tickets import TicketCodec, qr_png
+from server.batching import Batcher
 from server.clock import Clock
 from server.errors import AppError, Conflict, InvalidRequest, NotFound, Unavailable
 from server.paging import PageQuery
@@ -236,6 +237,53 @@ class SignupService:
         self.phones = phones
         self.tickets = tickets
         self.clock = clock
+        # Group commit (server/batching.py): a burst's concurrent sign-ups in this process
+        # share their waitlist write, their inserts and their status reads.
+        self._places: Batcher[str, tuple[Document, int] | None] = Batcher(self._take_places)
+        self._inserts: Batcher[Document, bool] = Batcher(self.repo.insert_many)
+        self._statuses: Batcher[str, str | None] = Batcher(self._read_statuses)
+        # One promoter per event for a batch's sign-ups that found seats free (each
+        # would fill the same seats); it starts after their inserts, so it sees them.
+        self._promotions: Batcher[str, int] = Batcher(self._promote_each)
+
+    async def _promote_each(self, event_ids: list[str]) -> list[int]:
+        promoted = {event_id: await self.promote(event_id) for event_id in set(event_ids)}
+        return [promoted[event_id] for event_id in event_ids]
+
+    async def _take_places(
+        self, event_ids: list[str]
+    ) -> list[tuple[Document, int] | BaseException | None]:
+        """One waitlist write per event for all its sign-ups in the batch: ``k`` places
+        by one ``$inc``, handed out in the order they were asked for."""
+        wanted: dict[str, int] = {}
+        for event_id in event_ids:
+            wanted[event_id] = wanted.get(event_id, 0) + 1
+        now = self.clock.now()
+        joined = dict(
+            zip(
+                wanted,
+                await asyncio.gather(
+                    *(self.events.join_waitlist(e, now, k) for e, k in wanted.items()),
+                    return_exceptions=True,
+                ),
+                strict=True,
+            )
+        )
+        results: list[tuple[Document, int] | BaseException | None] = []
+        handed: dict[str, int] = {}
+        for event_id in event_ids:
+            event = joined[event_id]
+            if event is None or isinstance(event, BaseException):
+                results.append(event)
+                continue
+            first = event["waitlist_seq"] - wanted[event_id] + 1
+            results.append((event, first + handed.get(event_id, 0)))
+            handed[event_id] = handed.get(event_id, 0) + 1
+        return results
+
+    async def _read_statuses(self, event_ids: list[str]) -> list[str | None]:
+        statuses = await self.events.statuses(event_ids)
+        return [statuses.get(event_id) for event_id in event_ids]
 
     # -- signing up ------------------------------------------------------------------
 
@@ -270,10 +318,10 @@ class SignupService:
             if claimed is not None:
                 await self.gate.store(claimed)
                 return await self._insert_confirmed(base)
-        joined = await self.events.join_waitlist(event_id, now)
-        if joined is None:  # closed, no waitlist, not there: read it and see
+        place = await self._places.submit(event_id)
+        if place is None:  # closed, no waitlist, not there: read it and see
             return await self._sign_up_checked(base, now)
-        return await self._insert_waitlisted(base, joined)
+        return await self._insert_waitlisted(base, *place)
 
     async def _sign_up_checked(self, base: Document, now: datetime) -> SignupResult:
         event_id = base["event_id"]
@@ -292,22 +340,22 @@ class SignupService:
         joined = await self.events.join_waitlist(event_id, now)
         if joined is None:  # cancelled (or the waitlist turned off) meanwhile
             raise SignupClosed(details={"status": "changed"})
-        return await self._insert_waitlisted(base, joined)
+        return await self._insert_waitlisted(base, joined, joined["waitlist_seq"])
 
-    async def _insert_waitlisted(self, base: Document, joined: Document) -> SignupResult:
-        """Write 2 of a waitlisted sign-up: the sign-up at the place ``joined`` gave it."""
+    async def _insert_waitlisted(self, base: Document, joined: Document, seq: int) -> SignupResult:
+        """Write 2 of a waitlisted sign-up: the sign-up at place ``seq`` (``joined``: the
+        event as the write that gave it left it)."""
         signup_id, event_id = base["_id"], base["event_id"]
         await self.gate.store(joined)
-        seq = joined["waitlist_seq"]
         doc = {**base, "status": "waitlisted", "seq": seq}
-        if not await self.repo.insert(doc):
+        if not await self._inserts.submit(doc):
             # The user's other sign-up won (the unique active_key): nobody holds the place.
             await self.events.record_gap(event_id, seq)
             raise await self._duplicate(event_id, base["user_id"])
         current = doc
         position = place_in_line(joined, seq)
         if joined["seats_left"] > 0:  # seats freed meanwhile: the line moves, us too maybe
-            await self.promote(event_id)
+            await self._promotions.submit(event_id)
             current = await self.repo.get(signup_id) or doc
             position = None
         await self._unless_event_cancelled(event_id, current)
@@ -342,7 +390,7 @@ class SignupService:
         signup_id, event_id = base["_id"], base["event_id"]
         doc = {**base, "status": "confirmed", "confirmed_at": base["created_at"]}
         # A failure here leaves the seat held: the sweeper decides (tombstone or not).
-        if not await self.repo.insert(doc):
+        if not await self._inserts.submit(doc):
             if await self.repo.get(signup_id) is not None:
                 # Our id was taken by the sweeper's tombstone: this request stalled past
                 # HOLD_GRACE and its seat went back. The client may simply try again.
@@ -358,7 +406,9 @@ class SignupService:
 
     async def _unless_event_cancelled(self, event_id: str, doc: Document) -> None:
         """A sign-up written while its event was being cancelled is cancelled too."""
-        if await self.events.status_of(event_id) == "cancelled":
+        # Read after our insert (the batch's read starts after it): if the cancellation's
+        # sweep of the sign-ups missed ours, we see the event cancelled.
+        if await self._statuses.submit(event_id) == "cancelled":
             await self._cancel(doc, "event_cancelled")
             raise SignupClosed(details={"status": "cancelled"})
 
