@@ -4,12 +4,20 @@ One run: a fresh database, two ``python -m server serve`` processes on it (shari
 Redis), an organizer's published event with 200 seats and a waitlist, 2,000 residents
 signed in first (not measured); then all 2,000 sign-ups sent at once, each with its
 ``Idempotency-Key``, alternating between the two processes. Prints sign-ups/s (attempts
-answered per second of the burst's wall time), p50/p99 latency, the final counts (asserted:
-exactly 200 confirmed, 1,800 waitlisted, the seat ledger consistent), and the same
-burst as raw conditional updates straight through PyMongo on the same database server
-(per attempt: the seat ``find_one_and_update``, and for those who find no seat the
-waitlist ``$inc``): the ceiling one MongoDB round trip per decision allows, and our ratio
-to it.
+answered per second of the burst's wall time), p50/p99 latency, the CPU each sign-up
+cost (the two servers, and the database server when it runs here), the final counts
+(asserted: exactly 200 confirmed, 1,800 waitlisted, the seat ledger consistent), and the
+same burst straight through PyMongo on the same database server, twice:
+
+- the decisions only: per attempt the seat ``find_one_and_update``, and for those who
+  find no seat the waitlist ``$inc`` (one MongoDB round trip per decision, nothing
+  else: the ceiling of the conditional update);
+- the same MongoDB operations a sign-up makes (the idempotency record claimed, the
+  seat or waitlist write, the sign-up inserted, the event's status read, the record
+  completed): what the database allows a correct sign-up, without HTTP, auth, Redis or
+  our code.
+
+and our ratio to each. The machine is shared: the load average is printed with them.
 
     make bench-signups      # or: python -m bench.signups --attempts 2000 --seats 200
 """
@@ -27,12 +35,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from pymongo import AsyncMongoClient, ReturnDocument  # noqa: TID251 (the raw ceiling)
 from redis import Redis
 
-from scripts.processes import free_port, stop_all, wait_until_ok
+from scripts.processes import cpu_seconds, free_port, listening_pid, stop_all, wait_until_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = f"bench-{secrets.randbelow(10**16):016d}"  # the organizer's, this run only
@@ -93,6 +102,7 @@ async def _burst(
         latencies: list[float] = []
         statuses: dict[int, int] = {}
         answers: dict[str, int] = {}
+        positions: list[int] = []
 
         async def one(i: int, token: str) -> None:
             started = time.perf_counter()
@@ -106,13 +116,15 @@ async def _burst(
             statuses[resp.status] = statuses.get(resp.status, 0) + 1
             if resp.status == 201:
                 answers[body["status"]] = answers.get(body["status"], 0) + 1
+                if body["status"] == "waitlisted":
+                    positions.append(body["position"])
 
         started = time.perf_counter()
         await asyncio.gather(*(one(i, token) for i, token in enumerate(tokens)))
         wall = time.perf_counter() - started
     return {
         "event_id": event_id, "wall": wall, "latencies": latencies, "statuses": statuses,
-        "answers": answers,
+        "answers": answers, "positions": sorted(positions),
     }  # fmt: skip
 
 
@@ -136,18 +148,30 @@ async def _ledger(uri: str, db_name: str, event_id: str) -> tuple[dict[str, int]
 
 
 async def _raw_ceiling(
-    uri: str, db_name: str, attempts: int, seats: int, concurrency: int
-) -> tuple[float, float, int]:
-    """The burst as bare conditional updates on an event document: attempts/s, p99 ms,
-    seats taken."""
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, maxPoolSize=concurrency)
+    uri: str, db_name: str, attempts: int, seats: int, concurrency: int, *, same_writes: bool
+) -> dict[str, Any]:
+    """The burst as bare PyMongo operations on an event document: the decisions only, or
+    (``same_writes``) every MongoDB operation a sign-up makes. attempts/s, p99 ms, seats
+    taken, CPU seconds of this process."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        uri, maxPoolSize=concurrency, tz_aware=True
+    )
     try:
-        events = client[db_name]["raw_events"]
+        db = client[db_name]
+        events, signups, records = db["raw_events"], db["raw_signups"], db["raw_records"]
+        if same_writes:
+            await signups.create_index("active_key", unique=True)
         event_id = uuid.uuid4().hex
+        now = datetime.now(UTC)
         await events.insert_one(
             {"_id": event_id, "status": "published", "seats_left": seats, "seats": [],
-             "waitlist_seq": 0, "version": 1}
+             "waitlist_seq": 0, "waitlist_enabled": True, "version": 1,
+             "signup_opens_at": now - timedelta(hours=1),
+             "signup_deadline": now + timedelta(days=1), "ends_at": now + timedelta(days=2)}
         )  # fmt: skip
+        open_now = {"signup_opens_at": {"$lte": now}, "signup_deadline": {"$gt": now},
+                    "ends_at": {"$gt": now}}  # fmt: skip
+        view = {"status": 1, "version": 1, "seats_left": 1, "waitlist_seq": 1}
         limit = asyncio.Semaphore(concurrency)
         latencies: list[float] = []
         taken = 0
@@ -156,27 +180,55 @@ async def _raw_ceiling(
             nonlocal taken
             async with limit:
                 started = time.perf_counter()
+                signup_id = f"s{i}"
+                if same_writes:
+                    await records.insert_one(
+                        {"_id": f"u{i}:b{i}", "fingerprint": "f" * 64, "state": "pending",
+                         "created_at": now, "claimed_at": now}
+                    )  # fmt: skip
                 seat = await events.find_one_and_update(
                     {"_id": event_id, "status": "published", "seats_left": {"$gt": 0},
-                     "waitlist_seq": 0, "seats.s": {"$ne": str(i)}},
+                     "waitlist_seq": 0, "seats.s": {"$ne": signup_id}, **open_now},
                     {"$inc": {"seats_left": -1, "version": 1},
-                     "$push": {"seats": {"s": str(i), "at": datetime.now(UTC), "e": None}}},
-                    return_document=ReturnDocument.AFTER,
+                     "$push": {"seats": {"s": signup_id, "at": now, "e": None}}},
+                    projection=view, return_document=ReturnDocument.AFTER,
                 )  # fmt: skip
+                place = None
                 if seat is None:
-                    await events.find_one_and_update(
-                        {"_id": event_id, "status": "published"},
+                    place = await events.find_one_and_update(
+                        {"_id": event_id, "status": "published", "waitlist_enabled": True,
+                         **open_now},
                         {"$inc": {"waitlist_seq": 1, "version": 1}},
-                        return_document=ReturnDocument.AFTER,
-                    )
+                        projection=view, return_document=ReturnDocument.AFTER,
+                    )  # fmt: skip
                 else:
                     taken += 1
+                if same_writes:
+                    await signups.insert_one(
+                        {"_id": signup_id, "event_id": event_id, "user_id": f"u{i}",
+                         "active_key": f"{event_id}:u{i}",
+                         "status": "confirmed" if seat else "waitlisted",
+                         "seq": place["waitlist_seq"] if place else None,
+                         "name": f"居民{i}", "phone_masked": "138****0000",
+                         "phone": {"k": "root", "n": os.urandom(12), "c": os.urandom(27)},
+                         "created_at": now}
+                    )  # fmt: skip
+                    await events.find_one({"_id": event_id}, projection={"status": 1})
+                    await records.update_one(
+                        {"_id": f"u{i}:b{i}"},
+                        {"$set": {"state": "done", "status": 201, "body": b"x" * 700,
+                                  "content_type": "application/json"}},
+                    )  # fmt: skip
                 latencies.append(time.perf_counter() - started)
 
+        cpu_before = time.process_time()
         started = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(attempts)))
         wall = time.perf_counter() - started
-        return attempts / wall, _percentile(latencies, 0.99), taken
+        return {
+            "rate": attempts / wall, "p99": _percentile(latencies, 0.99), "taken": taken,
+            "cpu": time.process_time() - cpu_before, "wall": wall,
+        }  # fmt: skip
     finally:
         await client.close()
 
@@ -205,6 +257,16 @@ def main() -> None:
         _drop(uri, db_name, env)
 
 
+def _db_pid(uri: str) -> int | None:
+    """The database server's process, when it listens here (its CPU is reported)."""
+    port = urlsplit(uri.split(",")[0]).port or 27017
+    return listening_pid(port)
+
+
+def _cpu(pids: list[int | None]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids if pid is not None)
+
+
 def _run(args: argparse.Namespace, env: dict[str, str], uri: str, db_name: str) -> None:
     subprocess.run(
         [sys.executable, "-m", "server", "create-user", "--username", "bench-organizer",
@@ -222,6 +284,7 @@ def _run(args: argparse.Namespace, env: dict[str, str], uri: str, db_name: str) 
         )
         for port in ports
     ]
+    db_pid = _db_pid(uri)
     try:
         bases = [f"http://127.0.0.1:{port}" for port in ports]
         for base in bases:
@@ -232,28 +295,54 @@ def _run(args: argparse.Namespace, env: dict[str, str], uri: str, db_name: str) 
                 return await _sign_in(session, bases[0], args.attempts)
 
         tokens = asyncio.run(prepare())
+        load_before = os.getloadavg()[0]
+        server_cpu, db_cpu = _cpu([s.pid for s in servers]), _cpu([db_pid])
+        client_cpu = time.process_time()
         burst = asyncio.run(_burst(bases, tokens, args.connections, args.seats))
+        client_cpu = time.process_time() - client_cpu
+        server_cpu = _cpu([s.pid for s in servers]) - server_cpu
+        db_cpu = _cpu([db_pid]) - db_cpu
+        load_after = os.getloadavg()[0]
     finally:
         stop_all(servers)
     counts, consistent = asyncio.run(_ledger(uri, db_name, burst["event_id"]))
-    raw_rate, raw_p99, raw_taken = asyncio.run(
-        _raw_ceiling(uri, db_name, args.attempts, args.seats, args.connections)
-    )
+    raws = {}
+    for same_writes in (False, True):
+        before = _cpu([db_pid])
+        raws[same_writes] = asyncio.run(
+            _raw_ceiling(
+                uri, db_name, args.attempts, args.seats, args.connections, same_writes=same_writes
+            )
+        )
+        raws[same_writes]["db_cpu"] = _cpu([db_pid]) - before
     rate = args.attempts / burst["wall"]
     latencies = burst["latencies"]
     waitlisted = args.attempts - args.seats
+    n = args.attempts
     print(
-        f"{args.attempts} sign-up attempts for {args.seats} seats, 2 server processes, "
-        f"{args.connections} in flight, one run"
+        f"{n} sign-up attempts for {args.seats} seats, 2 server processes, "
+        f"{args.connections} in flight, one run; load average {load_before:.1f} -> "
+        f"{load_after:.1f} on {os.cpu_count()} cores"
     )
     p50, p99 = _percentile(latencies, 0.5), _percentile(latencies, 0.99)
+    db_ms = f"{db_cpu / n * 1000:.2f}" if db_pid else "?"
     print(
-        f"  jiangxin               {rate:7.0f} sign-ups/s   p50 {p50:6.1f} ms"
-        f"   p99 {p99:6.1f} ms   (goal >= 1000/s)"
+        f"  jiangxin                  {rate:6.0f} sign-ups/s   p50 {p50:7.1f} ms"
+        f"   p99 {p99:7.1f} ms   (goal >= 1000/s)"
     )
-    print(f"  raw PyMongo ceiling    {raw_rate:7.0f} attempts/s   p99 {raw_p99:6.1f} ms"
-          f"   (conditional find_one_and_update, {raw_taken} seats)")  # fmt: skip
-    print(f"  ratio jiangxin / raw   {rate / raw_rate:.2f}")
+    busy = (server_cpu + db_cpu + client_cpu) / burst["wall"]
+    print(
+        f"      CPU per sign-up: servers {server_cpu / n * 1000:.2f} ms, database {db_ms} ms,"
+        f" load generator {client_cpu / n * 1000:.2f} ms; they kept {busy:.2f} cores busy"
+    )
+    for same_writes, label in ((False, "decisions only"), (True, "same MongoDB ops")):
+        raw = raws[same_writes]
+        raw_db = f"{raw['db_cpu'] / n * 1000:.2f}" if db_pid else "?"
+        print(
+            f"  raw PyMongo, {label:16s} {raw['rate']:6.0f} attempts/s   p99 {raw['p99']:7.1f} ms"
+            f"   ratio jiangxin / raw {rate / raw['rate']:.2f}"
+        )
+        print(f"      CPU per attempt: client {raw['cpu'] / n * 1000:.2f} ms, database {raw_db} ms")
     print(f"  answers {dict(sorted(burst['statuses'].items()))}  {burst['answers']}")
     print(f"  in the database: {counts}, seat ledger consistent: {consistent}")
     expected = {"confirmed": args.seats, "waitlisted": waitlisted}
@@ -261,7 +350,12 @@ def _run(args: argparse.Namespace, env: dict[str, str], uri: str, db_name: str) 
     _check(burst["answers"] == expected, f"answered {burst['answers']}, not {expected}")
     _check(counts == expected, f"stored {counts}, not {expected}")
     _check(consistent, "the seat ledger is inconsistent")
-    _check(raw_taken == args.seats, f"the raw run took {raw_taken} seats")
+    _check(
+        burst["positions"] == list(range(1, waitlisted + 1)),
+        "the waitlisted answers' positions are not 1..N",
+    )
+    for raw in raws.values():
+        _check(raw["taken"] == args.seats, f"the raw run took {raw['taken']} seats")
 
 
 def _drop(uri: str, db_name: str, env: dict[str, str]) -> None:

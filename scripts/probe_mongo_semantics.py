@@ -94,6 +94,29 @@ async def check_atomic_inc_async(db: Db) -> str:
     return f"n={n}"
 
 
+async def check_inc_returns_distinct(db: Db) -> str:
+    """Each concurrent ``$inc`` find_one_and_update returns its own value (waitlist
+    places), and the projection of the document returned is applied."""
+    c = db.places
+    await c.insert_one({"_id": 1, "seq": 0, "big": list(range(100))})
+    n_ops = 300
+    docs = await asyncio.gather(
+        *(
+            c.find_one_and_update(
+                {"_id": 1},
+                {"$inc": {"seq": 1}},
+                projection={"seq": 1},
+                return_document=ReturnDocument.AFTER,
+            )
+            for _ in range(n_ops)
+        )
+    )
+    seqs = sorted(doc["seq"] for doc in docs if doc)
+    expect(seqs == list(range(1, n_ops + 1)), f"{len(set(seqs))} distinct of {n_ops}")
+    expect(all(doc is not None and "big" not in doc for doc in docs), "projection ignored")
+    return f"{n_ops} distinct"
+
+
 def _threaded_inc(uri: str, dbname: str) -> str:
     n_threads, per_thread = 20, 25
     client: MongoClient[Doc] = MongoClient(uri, maxPoolSize=n_threads)
@@ -516,6 +539,7 @@ CHECKS: list[tuple[str, Callable[[Db], Awaitable[str]]]] = [
     ("unique index: duplicate -> DuplicateKeyError", check_unique_duplicate),
     ("atomic: 200 concurrent $inc (asyncio)", check_atomic_inc_async),
     ("atomic: 20 threads x 25 $inc (MongoClient)", check_atomic_inc_threads),
+    ("atomic: 300 concurrent $inc find_one_and_update -> 300 values", check_inc_returns_distinct),
     ("atomic: 5x20 concurrent find_one_and_update CAS -> 1 winner", check_cas_single_winner),
     ("atomic: 20 concurrent update_one CAS -> 1 modified", check_cas_update_one),
     ("atomic: 20 concurrent upserts on a unique field -> 1 doc", check_concurrent_upsert_unique),

@@ -136,6 +136,8 @@ class EventService:
             "seats": [],
             "waitlist_enabled": fields.get("waitlist_enabled", True),
             "waitlist_seq": 0,
+            "waitlist_moved": 0,
+            "waitlist_gaps": [],
             "speaker_ids": await self._check_speakers(fields.get("speaker_ids", [])),
             "cover_media_id": fields.get("cover_media_id"),
             "status": "draft",

@@ -8,8 +8,10 @@ old picture back). It lives ``GATE_TTL_S``, so a write Redis missed is forgotten
 
 It only ever refuses, and only the clear case: an event that is open, full and has no
 waitlist is 409 ``event_full`` at once (a popular event's burst costs one Redis read
-per request). Everything else (seats, waitlist places, the window, closed events) is
-decided in MongoDB. Missing (expired, Redis restarted) it is rebuilt by the next
+per request). Otherwise it only tells a sign-up which conditional write to try first: a
+seat while there are seats and nobody waits, else a waitlist place (so a burst's late
+comers do not each try a seat in vain). Everything (seats, waitlist places, the window,
+closed events) is decided in MongoDB. Missing (expired, Redis restarted) it is rebuilt by the next
 request that reads the event; Redis down, every request goes to MongoDB.
 """
 
@@ -43,11 +45,17 @@ class GateView:
     deadline: float
     seats_left: int
     waitlist: bool
+    line_started: bool
+    """Somebody took a waitlist place (``waitlist_seq`` > 0): newcomers queue behind."""
 
     def clearly_full(self, now: float) -> bool:
         """Open for sign-ups, not a seat left, no waitlist: refused without MongoDB."""
         open_now = self.status == "published" and self.opens <= now < self.deadline
         return open_now and self.seats_left <= 0 and not self.waitlist
+
+    def seats_for_newcomers(self) -> bool:
+        """A new sign-up would likely get a seat: seats left and nobody in line."""
+        return self.seats_left > 0 and not self.line_started
 
 
 class SeatGate:
@@ -76,12 +84,14 @@ class SeatGate:
                 deadline=float(raw[b"dl"]),
                 seats_left=int(raw[b"left"]),
                 waitlist=raw[b"wl"] == b"1",
+                line_started=raw[b"wq"] == b"1",
             )
         except (KeyError, ValueError, UnicodeDecodeError):
             return None
 
     async def store(self, event: dict[str, Any]) -> None:
-        """Record ``event`` (as MongoDB just gave it) unless Redis knows a newer one."""
+        """Record ``event`` (as MongoDB just gave it, at least ``repo.LEDGER_VIEW``) unless
+        Redis knows a newer one."""
         opens: datetime = event["signup_opens_at"]
         deadline: datetime = event["signup_deadline"]
         try:
@@ -95,6 +105,7 @@ class SeatGate:
                     "dl", deadline.timestamp(),
                     "left", int(event["seats_left"]),
                     "wl", "1" if event["waitlist_enabled"] else "0",
+                    "wq", "1" if event["waitlist_seq"] > 0 else "0",
                 ],
             )  # fmt: skip
         except REDIS_UNAVAILABLE as exc:

@@ -25,12 +25,13 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from server.paging import ID_ASCENDING, ID_DESCENDING, Keyset, Position, SortField
 from server.repo import as_object_id, find_page
 
 Document = dict[str, Any]
+DUPLICATE_KEY = 11000
 ACTIVE_STATUSES = ("confirmed", "waitlisted")
 EDITABLE_STATUSES = ("draft", "published")
 
@@ -54,6 +55,17 @@ WAITLIST = Keyset("event_waitlist", (SortField("seq", "int"), SortField("_id", "
 """An event's waitlist, first in line first (see ``SignupRepo``)."""
 LISTED_STATUSES = ("confirmed", "waitlisted", "cancelled")  # not the sweeper's ``void``
 
+LEDGER_VIEW = dict.fromkeys(
+    (
+        "status", "version", "signup_opens_at", "signup_deadline", "seats_left",
+        "waitlist_enabled", "waitlist_seq", "waitlist_moved", "waitlist_gaps",
+    ),
+    1,
+)  # fmt: skip
+"""What the sign-up paths need back from a ledger write (the gate's snapshot, the line's
+state): not the ``seats`` list, which grows with the capacity and would be decoded on
+every write."""
+
 
 def new_id() -> str:
     return str(ObjectId())
@@ -65,6 +77,15 @@ def inactive_key(signup_id: str) -> str:
 
 def active_key(event_id: str, user_id: str) -> str:
     return f"{event_id}:{user_id}"
+
+
+def _open_at(now: datetime) -> Document:
+    """The event's sign-up window contains ``now`` and the event is not over."""
+    return {
+        "signup_opens_at": {"$lte": now},
+        "signup_deadline": {"$gt": now},
+        "ends_at": {"$gt": now},
+    }
 
 
 class EventRepo:
@@ -124,11 +145,21 @@ class EventRepo:
     # -- the seat ledger -------------------------------------------------------------
 
     async def claim_seat(
-        self, event_id: str, signup_id: str, at: datetime, *, epoch: int | None, first_come: bool
+        self,
+        event_id: str,
+        signup_id: str,
+        at: datetime,
+        *,
+        epoch: int | None,
+        first_come: bool,
+        open_at: datetime | None = None,
     ) -> Document | None:
         """Take a seat for ``signup_id`` if one is free and it holds none; ``first_come``
         (a new sign-up, not a promotion) only while nobody was ever waitlisted, so the
-        waitlist keeps its order. The event after, or None."""
+        waitlist keeps its order; ``open_at``: only while sign-ups are open then. A
+        promotion (``epoch`` given) marks the line as moved (``waitlist_moved``) in the same
+        write, before its sign-up leaves the line. The event after (``LEDGER_VIEW``), or
+        None."""
         oid = as_object_id(event_id)
         query: Document = {
             "_id": oid,
@@ -138,12 +169,15 @@ class EventRepo:
         }
         if first_come:
             query["waitlist_seq"] = 0
+        if open_at is not None:
+            query.update(_open_at(open_at))
+        inc: Document = {"seats_left": -1, "version": 1}
+        if epoch is not None:
+            inc["waitlist_moved"] = 1
         return await self.collection.find_one_and_update(
             query,
-            {
-                "$inc": {"seats_left": -1, "version": 1},
-                "$push": {"seats": {"s": signup_id, "at": at, "e": epoch}},
-            },
+            {"$inc": inc, "$push": {"seats": {"s": signup_id, "at": at, "e": epoch}}},
+            projection=LEDGER_VIEW,
             return_document=ReturnDocument.AFTER,
         )
 
@@ -153,18 +187,52 @@ class EventRepo:
         return await self.collection.find_one_and_update(
             {"_id": oid, "seats.s": signup_id},
             {"$pull": {"seats": {"s": signup_id}}, "$inc": {"seats_left": 1, "version": 1}},
+            projection=LEDGER_VIEW,
             return_document=ReturnDocument.AFTER,
         )
 
-    async def join_waitlist(self, event_id: str) -> Document | None:
-        """The next place in the waitlist (``waitlist_seq`` after), or None when the event
-        is not published or has no waitlist."""
+    async def join_waitlist(self, event_id: str, now: datetime, places: int = 1) -> Document | None:
+        """The next ``places`` places in the waitlist (the last is ``waitlist_seq``
+        after), or None when the event is not open for sign-ups at ``now`` or has no
+        waitlist."""
         oid = as_object_id(event_id)
         return await self.collection.find_one_and_update(
-            {"_id": oid, "status": "published", "waitlist_enabled": True},
-            {"$inc": {"waitlist_seq": 1, "version": 1}},
+            {"_id": oid, "status": "published", "waitlist_enabled": True, **_open_at(now)},
+            {
+                "$inc": {"waitlist_seq": places, "version": 1},
+                "$set": {"waitlist_joined_at": now},
+            },
+            projection=LEDGER_VIEW,
             return_document=ReturnDocument.AFTER,
         )
+
+    # -- the line's state (positions without counting, ``SignupService._position``) --
+
+    async def line(self, event_id: str) -> Document | None:
+        """``waitlist_moved`` and ``waitlist_gaps`` of the event."""
+        return await self.collection.find_one(
+            {"_id": as_object_id(event_id)}, projection={"waitlist_moved": 1, "waitlist_gaps": 1}
+        )
+
+    async def mark_line_moved(self, event_id: str) -> None:
+        """A sign-up is about to leave the line (or may have, unseen): from now on
+        positions are counted."""
+        await self.collection.update_one(
+            {"_id": as_object_id(event_id)}, {"$inc": {"waitlist_moved": 1, "version": 1}}
+        )
+
+    async def record_gap(self, event_id: str, seq: int) -> None:
+        """Waitlist place ``seq`` was taken by a request whose sign-up was not written
+        (the user's other sign-up won): nobody holds it."""
+        await self.collection.update_one(
+            {"_id": as_object_id(event_id)},
+            {"$push": {"waitlist_gaps": seq}, "$inc": {"version": 1}},
+        )
+
+    async def statuses(self, event_ids: list[str]) -> dict[str, str]:
+        oids = [oid for oid in map(as_object_id, set(event_ids)) if oid is not None]
+        cursor = self.collection.find({"_id": {"$in": oids}}, projection={"status": 1})
+        return {str(doc["_id"]): str(doc["status"]) async for doc in cursor}
 
     # -- lists -----------------------------------------------------------------------
 
@@ -260,6 +328,27 @@ class SignupRepo:
             return False
         return True
 
+    async def insert_many(self, docs: list[Document]) -> list[bool | Exception]:
+        """Each inserted under its own id (one command), in no particular order: per
+        document, False when its id or ``active_key`` is taken, the error if it failed
+        otherwise."""
+        results: list[bool | Exception] = [True] * len(docs)
+        try:
+            await self.collection.insert_many(
+                [{**doc, "_id": as_object_id(doc["_id"])} for doc in docs], ordered=False
+            )
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                duplicate = error.get("code") == DUPLICATE_KEY
+                results[error["index"]] = (
+                    False
+                    if duplicate
+                    else OperationFailure(error.get("errmsg", "insert failed"), error.get("code"))
+                )
+            if exc.details.get("writeConcernErrors"):
+                return [exc] * len(docs)
+        return results
+
     async def tombstone(self, signup_id: str, event_id: str, now: datetime) -> bool:
         """Take ``signup_id`` before its sign-up was written, so that it never will be
         (a seat held by a request that died); False when the sign-up exists."""
@@ -292,9 +381,9 @@ class SignupRepo:
         return {str(doc["_id"]): doc async for doc in cursor}
 
     # The waitlist's order is (seq, _id): ``seq`` is the event's ``waitlist_seq`` as the
-    # ``$inc`` returned it, unique on MongoDB; the test server (mongo-java-server) may
-    # return one value to two concurrent callers, and ``_id`` then orders them the same
-    # way for every reader.
+    # ``$inc`` returned it, one value per caller (MongoDB; mongo-java-server serialises
+    # findAndModify per collection: scripts/probe_mongo_semantics.py checks it), and
+    # ``_id`` would order two equal ones the same way for every reader.
 
     async def first_waitlisted(self, event_id: str, limit: int) -> list[Document]:
         cursor = (
@@ -317,6 +406,11 @@ class SignupRepo:
             }
         )
         return ahead + 1
+
+    async def count_in_line(self, event_id: str) -> int:
+        """Sign-ups of ``event_id`` written with a waitlist place (whatever became of
+        them since)."""
+        return await self.collection.count_documents({"event_id": event_id, "seq": {"$ne": None}})
 
     async def confirm_promoted(self, signup_id: str, epoch: int, now: datetime) -> Document | None:
         """waitlisted -> confirmed, only while its promotion epoch is still ``epoch``."""

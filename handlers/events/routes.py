@@ -118,8 +118,7 @@ async def sign_up(request: web.Request) -> web.Response:
 
     async def produce() -> tuple[int, SignupOut]:
         result = await signups.sign_up(principal, event_id, body.name, body.phone)
-        out = await signups.out(result.signup)
-        return 201, out
+        return 201, signups.answer(result)
 
     fingerprint = signup_fingerprint(event_id, body.name, body.phone)
     return await respond_idempotently(

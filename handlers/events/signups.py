@@ -3,16 +3,31 @@
 MongoDB is the truth (``repo.py`` explains the seat ledger). A new sign-up:
 
 1. the Redis gate may refuse a clearly full event without a waitlist (``gate.py``);
-2. the event is read: published and inside its sign-up window, else 422
-   ``signup_closed``; an active sign-up of the caller is 409 ``already_signed_up``;
-3. a seat: the ledger takes one for a fresh sign-up id (write 1), then the sign-up is
+2. a seat (while the gate shows seats and nobody waiting, or knows nothing): the ledger
+   takes one for a fresh sign-up id (write 1), only while the event is published, open
+   and nobody was ever waitlisted (first come keeps its order); then the sign-up is
    inserted ``confirmed`` under that id (write 2). A crash between the two leaves a
    seat held by nobody, never a sign-up without a seat; the sweeper gives that seat
-   back. A duplicate (the same user twice at once) loses on the unique
-   ``active_key`` and gives its seat back at once;
-4. no seat (or someone already waits: first come keeps its order): a waitlist place
-   from the event's ``waitlist_seq``, then the sign-up ``waitlisted`` with it; no
-   waitlist, 409 ``event_full``. If seats are free by then, the waitlist is promoted.
+   back. A duplicate (the user signed up already) loses on the unique ``active_key``
+   and gives its seat back at once;
+3. else a waitlist place from the event's ``waitlist_seq`` (only while open and with a
+   waitlist), then the sign-up ``waitlisted`` with it; a duplicate loses on
+   ``active_key`` and its place is recorded as a gap. If seats are free by then, the
+   waitlist is promoted;
+4. when neither write matches (closed, no waitlist, a draft, no such event), the event
+   is read: 404, 422 ``signup_closed``, 409 ``event_full``, or the decision again;
+5. the event's status is read once more: a sign-up written while the event was being
+   cancelled is cancelled too.
+
+No read comes first, and the uniqueness of the active sign-up is the index's: a
+confirmed sign-up costs two writes and a status read, so does a waitlisted one.
+
+Positions: ``seq`` orders the line. While no sign-up ever left it (``waitlist_moved``,
+raised before any cancellation of a waiting sign-up and by every promotion's seat), a
+place's position is ``seq`` less the gaps before it (``place_in_line``): no count. Once
+the line moved, positions are counted. A request that died between its place and its
+sign-up leaves a place nobody holds; the sweeper notices (``_check_line``) and counting
+takes over.
 
 Promotion takes the first waitlisted sign-up, takes a seat for it (the ledger entry
 carries the sign-up's ``promo_epoch``), then confirms it only while that epoch holds;
@@ -59,6 +74,7 @@ from handlers.events.schemas import (
     SignupOut,
 )
 from handlers.events.tickets import TicketCodec, qr_png
+from server.batching import Batcher
 from server.clock import Clock
 from server.errors import AppError, Conflict, InvalidRequest, NotFound, Unavailable
 from server.paging import PageQuery
@@ -183,6 +199,18 @@ def _admin_out(doc: Document, position: int | None) -> AdminSignupOut:
     )
 
 
+def place_in_line(line: Document, seq: int) -> int | None:
+    """The position of waitlist place ``seq`` from the event's line state alone: while no
+    sign-up ever left the line (``waitlist_moved`` is 0; every leaving marks it first),
+    everyone who took an earlier place is still ahead, but for the places recorded as
+    never taken (``waitlist_gaps``). None when it must be counted (the line moved, or an
+    event from before the line was kept)."""
+    if line.get("waitlist_moved") != 0:
+        return None
+    gaps = line.get("waitlist_gaps") or []
+    return seq - sum(1 for gap in gaps if gap < seq)
+
+
 def signup_fingerprint(event_id: str, name: str, phone: str) -> str:
     """What makes two sign-up requests the same one (``Idempotency-Key``)."""
     digits = normalise_phone(phone) or phone
@@ -209,6 +237,53 @@ class SignupService:
         self.phones = phones
         self.tickets = tickets
         self.clock = clock
+        # Group commit (server/batching.py): a burst's concurrent sign-ups in this process
+        # share their waitlist write, their inserts and their status reads.
+        self._places: Batcher[str, tuple[Document, int] | None] = Batcher(self._take_places)
+        self._inserts: Batcher[Document, bool] = Batcher(self.repo.insert_many)
+        self._statuses: Batcher[str, str | None] = Batcher(self._read_statuses)
+        # One promoter per event for a batch's sign-ups that found seats free (each
+        # would fill the same seats); it starts after their inserts, so it sees them.
+        self._promotions: Batcher[str, int] = Batcher(self._promote_each)
+
+    async def _promote_each(self, event_ids: list[str]) -> list[int]:
+        promoted = {event_id: await self.promote(event_id) for event_id in set(event_ids)}
+        return [promoted[event_id] for event_id in event_ids]
+
+    async def _take_places(
+        self, event_ids: list[str]
+    ) -> list[tuple[Document, int] | BaseException | None]:
+        """One waitlist write per event for all its sign-ups in the batch: ``k`` places
+        by one ``$inc``, handed out in the order they were asked for."""
+        wanted: dict[str, int] = {}
+        for event_id in event_ids:
+            wanted[event_id] = wanted.get(event_id, 0) + 1
+        now = self.clock.now()
+        joined = dict(
+            zip(
+                wanted,
+                await asyncio.gather(
+                    *(self.events.join_waitlist(e, now, k) for e, k in wanted.items()),
+                    return_exceptions=True,
+                ),
+                strict=True,
+            )
+        )
+        results: list[tuple[Document, int] | BaseException | None] = []
+        handed: dict[str, int] = {}
+        for event_id in event_ids:
+            event = joined[event_id]
+            if event is None or isinstance(event, BaseException):
+                results.append(event)
+                continue
+            first = event["waitlist_seq"] - wanted[event_id] + 1
+            results.append((event, first + handed.get(event_id, 0)))
+            handed[event_id] = handed.get(event_id, 0) + 1
+        return results
+
+    async def _read_statuses(self, event_ids: list[str]) -> list[str | None]:
+        statuses = await self.events.statuses(event_ids)
+        return [statuses.get(event_id) for event_id in event_ids]
 
     # -- signing up ------------------------------------------------------------------
 
@@ -223,6 +298,10 @@ class SignupService:
     async def sign_up(
         self, principal: Principal, event_id: str, name: str, phone: str
     ) -> SignupResult:
+        """The fast path: no read first. The conditional write (a seat, or a waitlist
+        place when the gate says the seats are gone or somebody waits) checks that the
+        event is open; when it matches nothing, ``_sign_up_checked`` reads the event and
+        decides as before."""
         digits = normalise_phone(phone)
         if digits is None:
             raise PhoneInvalid(details={"fields": {"phone": "a mainland mobile number"}})
@@ -230,38 +309,61 @@ class SignupService:
         view = await self.gate.view(event_id)
         if view is not None and view.clearly_full(now.timestamp()):
             raise EventFull()
-        event = self._check_open(await self.events.get(event_id), now)
-        if view is None or view.version < event["version"]:
-            await self.gate.store(event)  # rebuilt from MongoDB: missing or behind
-        existing = await self.repo.active(event_id, principal.user_id)
-        if existing is not None:
-            raise await self._already(existing)
-
         signup_id = new_id()
         base = self._new_signup(signup_id, event_id, principal.user_id, name, digits, now)
-        first_come = not event["waitlist_enabled"] or event["waitlist_seq"] == 0
-        if first_come and event["seats_left"] > 0:
+        if view is None or view.seats_for_newcomers():
             claimed = await self.events.claim_seat(
-                event_id, signup_id, now, epoch=None, first_come=True
+                event_id, signup_id, now, epoch=None, first_come=True, open_at=now
             )
             if claimed is not None:
                 await self.gate.store(claimed)
-                return await self._insert_confirmed(base, claimed)
+                return await self._insert_confirmed(base)
+        place = await self._places.submit(event_id)
+        if place is None:  # closed, no waitlist, not there: read it and see
+            return await self._sign_up_checked(base, now)
+        return await self._insert_waitlisted(base, *place)
+
+    async def _sign_up_checked(self, base: Document, now: datetime) -> SignupResult:
+        event_id = base["event_id"]
+        event = self._check_open(await self.events.get(event_id), now)
+        await self.gate.store(event)  # rebuilt from MongoDB: missing or behind
+        first_come = not event["waitlist_enabled"] or event["waitlist_seq"] == 0
+        if first_come and event["seats_left"] > 0:
+            claimed = await self.events.claim_seat(
+                event_id, base["_id"], now, epoch=None, first_come=True, open_at=now
+            )
+            if claimed is not None:
+                await self.gate.store(claimed)
+                return await self._insert_confirmed(base)
         if not event["waitlist_enabled"]:
             raise EventFull()
-        joined = await self.events.join_waitlist(event_id)
+        joined = await self.events.join_waitlist(event_id, now)
         if joined is None:  # cancelled (or the waitlist turned off) meanwhile
             raise SignupClosed(details={"status": "changed"})
+        return await self._insert_waitlisted(base, joined, joined["waitlist_seq"])
+
+    async def _insert_waitlisted(self, base: Document, joined: Document, seq: int) -> SignupResult:
+        """Write 2 of a waitlisted sign-up: the sign-up at place ``seq`` (``joined``: the
+        event as the write that gave it left it)."""
+        signup_id, event_id = base["_id"], base["event_id"]
         await self.gate.store(joined)
-        doc = {**base, "status": "waitlisted", "seq": joined["waitlist_seq"]}
-        if not await self.repo.insert(doc):
-            raise await self._duplicate(event_id, principal.user_id)
+        doc = {**base, "status": "waitlisted", "seq": seq}
+        if not await self._inserts.submit(doc):
+            # The user's other sign-up won (the unique active_key): nobody holds the place.
+            await self.events.record_gap(event_id, seq)
+            raise await self._duplicate(event_id, base["user_id"])
         current = doc
+        position = place_in_line(joined, seq)
         if joined["seats_left"] > 0:  # seats freed meanwhile: the line moves, us too maybe
-            await self.promote(event_id)
+            await self._promotions.submit(event_id)
             current = await self.repo.get(signup_id) or doc
+            position = None
         await self._unless_event_cancelled(event_id, current)
-        return SignupResult(current, await self._position(current))
+        if current["status"] != "waitlisted":
+            return SignupResult(current, None)
+        if position is None:
+            position = await self._position(current)
+        return SignupResult(current, position)
 
     def _new_signup(
         self, signup_id: str, event_id: str, user_id: str, name: str, digits: str, now: datetime
@@ -284,11 +386,11 @@ class SignupService:
             "attended_at": None,
         }
 
-    async def _insert_confirmed(self, base: Document, claimed: Document) -> SignupResult:
+    async def _insert_confirmed(self, base: Document) -> SignupResult:
         signup_id, event_id = base["_id"], base["event_id"]
         doc = {**base, "status": "confirmed", "confirmed_at": base["created_at"]}
         # A failure here leaves the seat held: the sweeper decides (tombstone or not).
-        if not await self.repo.insert(doc):
+        if not await self._inserts.submit(doc):
             if await self.repo.get(signup_id) is not None:
                 # Our id was taken by the sweeper's tombstone: this request stalled past
                 # HOLD_GRACE and its seat went back. The client may simply try again.
@@ -296,14 +398,17 @@ class SignupService:
             released = await self.events.release_seat(event_id, signup_id)
             if released is not None:
                 await self.gate.store(released)
+                if released["waitlist_seq"] > 0:  # somebody may wait for that seat
+                    await self.promote(event_id)
             raise await self._duplicate(event_id, base["user_id"])
         await self._unless_event_cancelled(event_id, doc)
         return SignupResult(doc, None)
 
     async def _unless_event_cancelled(self, event_id: str, doc: Document) -> None:
         """A sign-up written while its event was being cancelled is cancelled too."""
-        event = await self.events.get(event_id)
-        if event is not None and event["status"] == "cancelled":
+        # Read after our insert (the batch's read starts after it): if the cancellation's
+        # sweep of the sign-ups missed ours, we see the event cancelled.
+        if await self._statuses.submit(event_id) == "cancelled":
             await self._cancel(doc, "event_cancelled")
             raise SignupClosed(details={"status": "cancelled"})
 
@@ -318,8 +423,14 @@ class SignupService:
         return AlreadySignedUp(details={"signup": out.model_dump(mode="json")})
 
     async def _position(self, doc: Document) -> int | None:
+        """1 + how many wait ahead: from the sign-up's place while the line never moved
+        (``place_in_line``), else counted."""
         if doc["status"] != "waitlisted":
             return None
+        line = await self.events.line(doc["event_id"])
+        position = place_in_line(line, doc["seq"]) if line is not None else None
+        if position is not None:
+            return position
         return await self.repo.position(doc["event_id"], doc["seq"], str(doc["_id"]))
 
     # -- cancelling --------------------------------------------------------------------
@@ -339,6 +450,8 @@ class SignupService:
         """Cancel an active sign-up; a confirmed one gives its seat back (after it stopped
         being confirmed) and the waitlist moves up. False if it was not active."""
         signup_id, event_id = str(doc["_id"]), doc["event_id"]
+        if doc["status"] == "waitlisted" and reason != "event_cancelled":
+            await self.events.mark_line_moved(event_id)  # before it leaves the line
         before = await self.repo.cancel(signup_id, self.clock.now(), reason)
         if before is None:
             return False
@@ -354,6 +467,7 @@ class SignupService:
     async def cancel_all(self, event_id: str) -> int:
         """Every active sign-up of a cancelled event, cancelled; how many."""
         cancelled = 0
+        await self.events.mark_line_moved(event_id)  # the line empties, in any order
         while ids := await self.repo.active_ids_of_event(event_id):
             for signup_id in ids:
                 doc = await self.repo.get(signup_id)
@@ -408,6 +522,7 @@ class SignupService:
         if event["status"] == "cancelled":
             return SweepResult(0, 0, await self.cancel_all(event_id))
         now = self.clock.now()
+        await self._check_line(event, now)
         seats = list(event["seats"])
         states = await self.repo.states([seat["s"] for seat in seats])
         released = 0
@@ -435,6 +550,21 @@ class SignupService:
         if latest is not None:
             await self.gate.store(latest)
         return SweepResult(released, promoted, 0)
+
+    async def _check_line(self, event: Document, now: datetime) -> None:
+        """A waitlist place taken by a request that died before writing its sign-up
+        would be counted ahead of everyone behind it forever: once the last place was
+        taken ``HOLD_GRACE`` ago, every place must have its sign-up (or be a recorded
+        gap); if not, positions are counted from now on."""
+        if event.get("waitlist_moved") != 0 or event.get("waitlist_seq", 0) == 0:
+            return
+        joined_at = event.get("waitlist_joined_at")
+        if joined_at is not None and joined_at > now - HOLD_GRACE:
+            return  # a request may still be on its way
+        event_id = str(event["_id"])
+        taken = event["waitlist_seq"] - len(event.get("waitlist_gaps") or [])
+        if await self.repo.count_in_line(event_id) < taken:
+            await self.events.mark_line_moved(event_id)
 
     async def sweep(self) -> SweepResult:
         """Reconcile every published event with seats and every cancelled event whose
@@ -540,11 +670,18 @@ class SignupService:
         return MY_SIGNUPS.page(docs, query.limit)
 
     async def out(self, doc: Document) -> SignupOut:
+        return self._out(doc, await self._position(doc))
+
+    def answer(self, result: SignupResult) -> SignupOut:
+        """The answer to a sign-up: its position as the sign-up found it."""
+        return self._out(result.signup, result.position)
+
+    def _out(self, doc: Document, position: int | None) -> SignupOut:
         return SignupOut(
             id=str(doc["_id"]),
             event_id=doc["event_id"],
             status=doc["status"],
-            position=await self._position(doc),
+            position=position,
             ticket=self.tickets.issue(doc["event_id"], str(doc["_id"]))
             if doc["status"] == "confirmed"
             else None,

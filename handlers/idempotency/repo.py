@@ -6,11 +6,12 @@ import re
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, OperationFailure
 
 Document = dict[str, Any]
+DUPLICATE_KEY = 11000
 
 
 class IdempotencyRepo:
@@ -20,21 +21,38 @@ class IdempotencyRepo:
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("created_at", ASCENDING)])
 
-    async def claim(self, record_id: str, fingerprint: str, now: datetime) -> Document | None:
-        """Insert a pending record; None if ours, else the record that was there first."""
+    async def claim_many(
+        self, claims: list[tuple[str, str, datetime]]
+    ) -> list[Document | Exception | None]:
+        """A pending record inserted for each ``(record id, fingerprint, now)``, by one
+        insert; per claim None if ours, else the record that was there first (read by
+        one query; ``{}`` if it went meanwhile)."""
+        results: list[Document | Exception | None] = [None] * len(claims)
+        taken: list[int] = []
         try:
-            await self.collection.insert_one(
-                {
-                    "_id": record_id,
-                    "fingerprint": fingerprint,
-                    "state": "pending",
-                    "created_at": now,
-                    "claimed_at": now,
-                }
-            )
-        except DuplicateKeyError:
-            return await self.collection.find_one({"_id": record_id}) or {}
-        return None
+            await self.collection.insert_many(
+                [
+                    {"_id": record_id, "fingerprint": fingerprint, "state": "pending",
+                     "created_at": now, "claimed_at": now}
+                    for record_id, fingerprint, now in claims
+                ],
+                ordered=False,
+            )  # fmt: skip
+        except BulkWriteError as exc:
+            if exc.details.get("writeConcernErrors"):
+                return [exc] * len(claims)
+            for error in exc.details.get("writeErrors", []):
+                if error.get("code") == DUPLICATE_KEY:
+                    taken.append(error["index"])
+                else:
+                    message = error.get("errmsg", "insert failed")
+                    results[error["index"]] = OperationFailure(message, error.get("code"))
+        if taken:
+            ids = list({claims[index][0] for index in taken})
+            there = {doc["_id"]: doc async for doc in self.collection.find({"_id": {"$in": ids}})}
+            for index in taken:
+                results[index] = there.get(claims[index][0], {})
+        return results
 
     async def take_over(
         self, record_id: str, seen_claimed_at: datetime, fingerprint: str, now: datetime
@@ -58,20 +76,33 @@ class IdempotencyRepo:
     async def get(self, record_id: str) -> Document | None:
         return await self.collection.find_one({"_id": record_id})
 
-    async def complete(
-        self, record_id: str, status: int, body: bytes, content_type: str | None
-    ) -> None:
-        await self.collection.update_one(
-            {"_id": record_id},
-            {
-                "$set": {
-                    "state": "done",
-                    "status": status,
-                    "body": body,
-                    "content_type": content_type,
-                }
-            },
-        )
+    async def complete_many(
+        self, answers: list[tuple[str, int, bytes, str | None]]
+    ) -> list[Exception | None]:
+        """Each ``(record id, status, body, content type)``: its record done, with the
+        answer to replay; by one command."""
+        try:
+            done = [
+                UpdateOne(
+                    {"_id": record_id},
+                    {"$set": {"state": "done", "status": status, "body": body,
+                              "content_type": content_type}},
+                )
+                for record_id, status, body, content_type in answers
+            ]  # fmt: skip
+            await self.collection.bulk_write(
+                done,
+                ordered=False,
+            )
+        except BulkWriteError as exc:
+            failed: list[Exception | None] = [None] * len(answers)
+            for error in exc.details.get("writeErrors", []):
+                message = error.get("errmsg", "update failed")
+                failed[error["index"]] = OperationFailure(message, error.get("code"))
+            if exc.details.get("writeConcernErrors"):
+                return [exc] * len(answers)
+            return failed
+        return [None] * len(answers)
 
     async def release(self, record_id: str) -> None:
         await self.collection.delete_one({"_id": record_id, "state": "pending"})

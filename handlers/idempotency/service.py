@@ -1,18 +1,20 @@
 """Idempotency keys: the same key from the same user within 24 h replays the first answer.
 
 A record is claimed (inserted as ``pending``) before the work, completed with the
-answer after it, and released if the work fails, so a retry can do it properly. A
-concurrent duplicate waits for the first to finish and replays its answer; a record
+answer after it (concurrent requests' claims share one insert, their completions one
+write: ``server/batching.py``), and released if the work fails, so a retry can do it
+properly. A concurrent duplicate waits for the first to finish and replays its answer; a record
 left pending by a crashed process is taken over after ``pending_timeout``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from handlers.idempotency.repo import IdempotencyRepo
+from handlers.idempotency.repo import Document, IdempotencyRepo
+from server.batching import Batcher
 from server.clock import Clock
 from server.errors import AppError, Conflict
 from server.idempotent import Claim, Replay
@@ -46,6 +48,12 @@ class IdempotencyService:
         self.ttl = ttl
         self.pending_timeout = pending_timeout
         self.wait_s = wait_s
+        # Group commit (server/batching.py): concurrent requests' records claimed by one
+        # insert and completed by one write.
+        self._claims: Batcher[tuple[str, str, datetime], Document | None] = Batcher(repo.claim_many)
+        self._completes: Batcher[tuple[str, int, bytes, str | None], None] = Batcher(
+            repo.complete_many
+        )
 
     async def begin(self, user_id: str, key: str, fingerprint: str) -> Claim | Replay:
         record_id = f"{user_id}:{key}"
@@ -55,7 +63,7 @@ class IdempotencyService:
         deadline = loop.time() + self.wait_s
         while True:
             now = self.clock.now()
-            existing = await self.repo.claim(record_id, fingerprint, now)
+            existing = await self._claims.submit((record_id, fingerprint, now))
             if existing is None:
                 return Claim(record_id)
             if not existing:
@@ -84,7 +92,7 @@ class IdempotencyService:
     async def complete(
         self, claim: Claim, status: int, body: bytes, content_type: str | None
     ) -> None:
-        await self.repo.complete(claim.record_id, status, body, content_type)
+        await self._completes.submit((claim.record_id, status, body, content_type))
 
     async def release(self, claim: Claim) -> None:
         await self.repo.release(claim.record_id)

@@ -95,6 +95,10 @@ async def test_a_thousand_at_once_over_two_processes_fill_exactly_the_seats(
     assert statuses == {201: 1000}
     assert replays == {201: 200}
     assert Counter(a["status"] for a in answers) == {"confirmed": 100, "waitlisted": 900}
+    # Each waitlisted answer told its own place in line: 1..900, one each.
+    assert sorted(a["position"] for a in answers if a["status"] == "waitlisted") == list(
+        range(1, 901)
+    )
     counts = await check_invariant(services, event["id"])
     assert counts == {"confirmed": 100, "waitlisted": 900, "held": 100}
     # The waitlist in a consistent order: positions 1..900, one each, in waitlist order.
@@ -219,3 +223,21 @@ async def test_a_promotion_that_died_midway_is_voided_and_redone(
     assert await check_invariant(services, event["id"]) == {
         "cancelled": 1, "confirmed": 1, "held": 1,
     }  # fmt: skip
+
+
+async def test_a_waitlist_place_whose_sign_up_was_never_written_stops_counting_ahead(
+    client: Client, organizer: Session, clock: SettableClock, services: EventServices
+) -> None:
+    event = await create_event(client, organizer, clock, capacity=1)
+    signups = services.signups
+    await signups.sign_up(resident(new_id()), event["id"], "甲", phone_of(1))
+    first = await signups.sign_up(resident(new_id()), event["id"], "乙", phone_of(2))
+    # A process killed between the waitlist place (write 1) and the sign-up (write 2).
+    assert await services.events.repo.join_waitlist(event["id"], clock.now())
+    last = await signups.sign_up(resident(new_id()), event["id"], "丙", phone_of(3))
+    assert (first.position, last.position) == (1, 3)  # the dead one might still come
+    assert (await signups.sweep()).released == 0  # it may still be on its way
+    clock.advance(HOLD_GRACE)
+    await signups.sweep()
+    assert (await signups.out(first.signup)).position == 1
+    assert (await signups.out(last.signup)).position == 2

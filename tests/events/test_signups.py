@@ -67,6 +67,31 @@ async def test_seats_then_the_waitlist_then_promotion_on_cancellation(
     assert gone.status == 404
 
 
+async def test_positions_move_up_when_someone_ahead_leaves_the_line(
+    client: Client, organizer: Session, clock: SettableClock
+) -> None:
+    event = await create_event(client, organizer, clock, capacity=1)
+    users = await residents(client, 5)
+    answers = [await sign_up(client, user, event["id"], i) for i, user in enumerate(users[:4])]
+    assert [body["position"] for _, body in answers] == [None, 1, 2, 3]
+    # The confirmed one taps again (a new key): 409, and the place it took is nobody's.
+    again_status, again = await sign_up(client, users[0], event["id"], 0)
+    assert (again_status, again["error"]["code"]) == (409, "already_signed_up")
+    status, fifth = await sign_up(client, users[4], event["id"], 4)
+    assert (status, fifth["position"]) == (201, 4)
+    # The first in line cancels: everyone behind moves up one.
+    resp = await client.delete(f"/api/v1/events/{event['id']}/signups/me", headers=users[1].headers)
+    assert resp.status == 200
+    positions = []
+    for user in users[2:]:
+        mine = await (await client.get("/api/v1/me/signups", headers=user.headers)).json()
+        positions.append(mine["items"][0]["position"])
+    assert positions == [1, 2, 3]
+    newcomer = await sign_in_wechat(client, "resident5")
+    status, late = await sign_up(client, newcomer, event["id"], 5)
+    assert (status, late["position"]) == (201, 4)
+
+
 async def test_full_without_waitlist_is_409_event_full(
     client: Client, organizer: Session, clock: SettableClock
 ) -> None:
