@@ -23,10 +23,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from multidict import CIMultiDict
+from aiohttp.web_urldispatcher import AbstractRoute
+from multidict import CIMultiDict, CIMultiDictProxy
 from pydantic import ValidationError
 
-from server.api import API_PREFIX, route_meta
+from server.api import API_PREFIX, RouteMeta, route_meta
 from server.authorisation import Access
 from server.errors import BACKEND_UNAVAILABLE, AppError, RateLimited, Unauthorized, Unavailable
 from server.keys import (
@@ -38,6 +39,7 @@ from server.keys import (
     REQUEST_ID,
     SETTINGS,
 )
+from server.prebuilt import DEFAULT_CSP, SECURITY_HEADERS, Prebuilt
 from server.principal import Principal
 
 log = logging.getLogger("jiangxin.app")
@@ -65,15 +67,6 @@ _HTTP_MESSAGES = {
     413: "请求体过大",
     415: "不支持的内容类型",
 }
-
-_DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'"
-# Set by nothing else, so appended rather than merged (cheaper, on every response).
-_SECURITY_HEADERS_NO_CSP = (
-    ("X-Content-Type-Options", "nosniff"),
-    ("X-Frame-Options", "DENY"),
-    ("Referrer-Policy", "no-referrer"),
-    ("Cross-Origin-Opener-Policy", "same-origin"),
-)
 
 
 def error_response(
@@ -103,14 +96,6 @@ def _validation_details(exc: ValidationError) -> dict[str, Any]:
         name = ".".join(str(part) for part in err["loc"]) or "body"
         fields.setdefault(name, err["msg"])
     return {"fields": fields}
-
-
-def _route_template(match_info: web.UrlMappingMatchInfo) -> str:
-    """The matched route's template (bounded label cardinality), or 'unmatched'."""
-    if match_info.http_exception is not None:
-        return "unmatched"
-    resource = match_info.route.resource
-    return resource.canonical if resource is not None else "unmatched"
 
 
 def _error_from_exception(exc: BaseException, request_id: str) -> web.Response:
@@ -147,40 +132,93 @@ _ID_PREFIX = secrets.token_hex(6)
 _id_counter = itertools.count(1)
 
 
+@functools.lru_cache(maxsize=4096)  # keeps the route, so its id is never reused meanwhile
+def _route_facts(route: AbstractRoute) -> tuple[str, RouteMeta | None, bool]:
+    """A matched route's template (bounded label cardinality), declaration and whether it
+    is under the API prefix: looked up once per route, not per request."""
+    resource = route.resource
+    template = resource.canonical if resource is not None else "unmatched"
+    return template, route_meta(route.handler), template.startswith(API_PREFIX)
+
+
+_UNMATCHED = ("unmatched", None, False)
+
+
 @web.middleware
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Everything around a handler, in one layer (each layer costs per request)."""
-    sent_id = request.headers.get("X-Request-ID")
+    """Everything around a handler, in one layer (each layer costs per request).
+
+    Every request pays for its guarantees at their cheapest: a request with no
+    ``Authorization`` header is not authenticated, a leased rate-limit budget is spent
+    without a coroutine (``RateLimiter.spend``), the route's facts are looked up once per
+    route, the caller's address is read once, and a ``Prebuilt`` answer carries its
+    headers in its block (only the request id is stamped on it)."""
+    headers = request.headers
+    sent_id = headers.get("X-Request-ID")
     if sent_id is not None and _REQUEST_ID_RE.fullmatch(sent_id):
         request_id = sent_id
     else:
         request_id = f"{_ID_PREFIX}{next(_id_counter):010x}"
     request[REQUEST_ID] = request_id
-    method = request.method if request.method in _KNOWN_METHODS else "OTHER"
-    principal: Principal | None = None
-    app = request.app
+    method = request.method
+    if method not in _KNOWN_METHODS:
+        method = "OTHER"
     match_info = request.match_info
-    metrics = app[METRICS]
+    app = match_info.current_app
+    metrics = app[METRICS].requests
+    settings = app[SETTINGS]
+    matched = match_info.http_exception is None
+    route, meta, is_api = _route_facts(match_info.route) if matched else _UNMATCHED
+    principal: Principal | None = None
+    address: str | None = None
     started = time.perf_counter()
-    metrics.request_started()
+    metrics.started()
     try:
-        if match_info.http_exception is None:
-            principal = await authorize(request, app, match_info.handler)
+        if matched:
+            # Authenticate, rate-limit, then the route's declared access (token, roles).
+            # Object-level rules (``Access.on``/``uses``) are the services' (they load it).
+            auth_error: AppError | None = None
+            if "Authorization" in headers:
+                try:
+                    principal = await app[AUTHENTICATOR].authenticate(_bearer_token(headers))
+                except AppError as exc:
+                    auth_error = exc  # counted against the address below before it is raised
+            if meta is None or meta.rate_limited:
+                # Limits come first, so floods of anonymous or forged-token requests are
+                # throttled too. Signed-in users are limited per user, so a school behind
+                # one NAT address is not throttled as one client.
+                if principal is not None:
+                    bucket, limit = f"user:{principal.user_id}", settings.rate_limit_user_per_minute
+                else:
+                    address = client_ip(request, settings.trusted_proxy_networks)
+                    bucket, limit = f"ip:{address}", settings.rate_limit_ip_per_minute
+                limiter = app[RATE_LIMITER]
+                if not limiter.spend(bucket, limit, 60):
+                    retry_after = await limiter.hit(bucket, limit, 60, leased=True)
+                    if retry_after is not None:
+                        raise RateLimited(retry_after)
+            if auth_error is not None:
+                raise auth_error
+            if principal is not None:
+                request[PRINCIPAL] = principal
+            (meta.access if meta is not None else _UNDECLARED).admit(principal)
         response = await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:  # redirects and the like pass through untouched
             raise
         response = _error_from_exception(exc, request_id)
     except asyncio.CancelledError:  # the client went away, or shutdown gave up waiting
-        metrics.request_finished(method, "cancelled", 499, time.perf_counter() - started)
+        metrics.finished(method, "cancelled", 499, time.perf_counter() - started)
         raise
     except Exception as exc:
         response = _error_from_exception(exc, request_id)
     elapsed = time.perf_counter() - started
-    route = _route_template(match_info)
-    if not response.prepared:
-        _set_standard_headers(response.headers, request_id, route.startswith(API_PREFIX))
-    metrics.request_finished(method, route, response.status, elapsed)
+    if type(response) is Prebuilt:
+        response.request_id = request_id  # its block holds the rest
+    elif not response.prepared:
+        _set_standard_headers(response.headers, request_id, is_api)
+    status = response.status
+    metrics.finished(method, route, status, elapsed)
     access_log = app[ACCESS_LOG]
     if access_log.enabled:
         # The path, never the query string: it may carry signatures or personal data.
@@ -189,19 +227,16 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             method,
             request.path,
             route,
-            response.status,
+            status,
             elapsed,
-            principal.user_id if principal else None,
-            client_ip(request, app[SETTINGS].trusted_proxy_networks),
+            principal.user_id if principal is not None else None,
+            address or client_ip(request, settings.trusted_proxy_networks),
         )
     return response
 
 
-def _bearer_token(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization")
-    if header is None:
-        return None
-    scheme, _, token = header.partition(" ")
+def _bearer_token(headers: CIMultiDictProxy[str]) -> str:
+    scheme, _, token = headers["Authorization"].partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Authorization 头格式应为 Bearer <token>")
     return token.strip()
@@ -247,41 +282,6 @@ def client_ip(request: web.Request, trusted_networks: str) -> str:
 _UNDECLARED = Access.signed_in()
 
 
-async def authorize(
-    request: web.Request, app: web.Application, handler: Handler
-) -> Principal | None:
-    """Authenticate, rate-limit, then enforce the route's declared access (token, roles).
-    Object-level rules (``Access.on``/``uses``) are the services' (they load the object)."""
-    meta = route_meta(handler)
-    principal = None
-    auth_error: AppError | None = None
-    try:
-        token = _bearer_token(request)
-        if token is not None:
-            principal = await app[AUTHENTICATOR].authenticate(token)
-    except AppError as exc:
-        auth_error = exc  # counted against the address below before it is raised
-    if meta is None or meta.rate_limited:
-        # Limits come first, so floods of anonymous or forged-token requests are
-        # throttled too. Signed-in users are limited per user, so a school behind
-        # one NAT address is not throttled as one client.
-        settings = app[SETTINGS]
-        if principal is not None:
-            bucket, limit = f"user:{principal.user_id}", settings.rate_limit_user_per_minute
-        else:
-            ip = client_ip(request, settings.trusted_proxy_networks)
-            bucket, limit = f"ip:{ip}", settings.rate_limit_ip_per_minute
-        retry_after = await app[RATE_LIMITER].hit(bucket, limit, 60, leased=True)
-        if retry_after is not None:
-            raise RateLimited(retry_after)
-    if auth_error is not None:
-        raise auth_error
-    if principal is not None:
-        request[PRINCIPAL] = principal
-    (meta.access if meta is not None else _UNDECLARED).admit(principal)
-    return principal
-
-
 def add_standard_headers(request: web.Request, response: web.StreamResponse) -> None:
     """Request id and security headers. The middleware adds them to every response it
     sees unprepared; a handler that streams (prepares its own response) calls this first.
@@ -293,11 +293,12 @@ def add_standard_headers(request: web.Request, response: web.StreamResponse) -> 
 def _set_standard_headers(headers: CIMultiDict[str], request_id: str, is_api: bool) -> None:
     headers["X-Request-ID"] = request_id
     # A handler may set its own CSP (the docs page); everything else is fixed.
-    headers.extend(_SECURITY_HEADERS_NO_CSP)
+    # Set by nothing else, so appended rather than merged (cheaper, on every response).
+    headers.extend(SECURITY_HEADERS)
     if "Content-Security-Policy" not in headers:
-        headers["Content-Security-Policy"] = _DEFAULT_CSP
+        headers["Content-Security-Policy"] = DEFAULT_CSP
     if is_api and "Cache-Control" not in headers:
         headers["Cache-Control"] = "no-store"
 
 
-__all__ = ["add_standard_headers", "api_middleware", "authorize", "client_ip", "error_response"]
+__all__ = ["add_standard_headers", "api_middleware", "client_ip", "error_response"]
