@@ -111,8 +111,28 @@ class JsonBlocks:
         return Prebuilt(200, self.ok, self.body)
 
 
+class ConstantJson:
+    """An answer that never changes (``/healthz``): its block is built once, at import."""
+
+    __slots__ = ("block", "body")
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.block = (
+            _STATUS_LINES[200]
+            + header_lines(("Content-Type", "application/json"), ("Content-Length", str(len(body))))
+            + _STANDARD
+            + _SERVER
+            + _REQUEST_ID
+        )
+
+    def answer(self) -> Prebuilt:
+        return Prebuilt(200, self.block, self.body)
+
+
 class Prebuilt(web.Response):
-    """A response sent from a block built beforehand (``JsonBlocks``): see the module.
+    """A response sent from a block built beforehand (``JsonBlocks``, ``ConstantJson``):
+    see the module.
 
     The block starts with the HTTP/1.1 status line and ends with ``X-Request-ID: ``."""
 
