@@ -1,9 +1,11 @@
 """Request id, auth, rate limits, error envelope, metrics, access log, security headers.
 
-One middleware, ``api_middleware``, in this order: request id; ``authorize`` (bearer
-token -> principal, per-user / per-address rate limit, then the route's declared
-``Access``: token, roles); the handler; then the one place where any failure becomes the API.md
-error envelope; security headers and ``X-Request-ID``; metrics and the access log.
+One middleware, ``api_middleware``, in this order: request id; authentication (a bearer
+token -> principal, when an ``Authorization`` header is sent), the per-user / per-address
+rate limit, then the route's declared ``Access`` (token, roles); the handler; then the one
+place where any failure becomes the API.md error envelope; security headers and
+``X-Request-ID`` (a ``Prebuilt`` answer has them in its block: ``server/prebuilt.py``);
+metrics and the access log. Each at its cheapest: docs/architecture.md.
 (Not an ``on_response_prepare`` hook: that signal costs every response more than all
 the headers together. Handlers that stream call ``add_standard_headers`` themselves.)
 """
