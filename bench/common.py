@@ -6,6 +6,7 @@ shared with the tests.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -107,6 +108,37 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
 
 
 ROOT = Path(__file__).resolve().parent.parent
+PEERS = ROOT / "bench" / "peers"
+
+
+def peer_commands(port: dict[str, int], modes: tuple[str, ...]) -> dict[str, list[str]]:
+    """The peers that can run here (bench/peers/), ``<peer>_<mode>`` for each of ``modes``
+    (the feed: ``redis``, ``bytes``; the middleware bench: ``bytes``), listening on
+    ``port[name]``; says why one cannot."""
+    commands: dict[str, list[str]] = {}
+    if all(importlib.util.find_spec(m) for m in ("fastapi", "uvicorn", "httptools")):
+        for mode in modes:
+            commands[f"fastapi_{mode}"] = [
+                sys.executable, "-m", "uvicorn", "bench.peers.fastapi_peer:app",
+                "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                "--log-level", "warning", "--port", str(port[f"fastapi_{mode}"]),
+            ]  # fmt: skip
+    else:
+        print("FastAPI peer skipped: its packages are missing (pip install -e '.[dev]')")
+    fastify = PEERS / "fastify"
+    if not shutil.which("node") or not shutil.which("npm"):
+        print("Fastify peer skipped: Node and npm are not installed")
+        return commands
+    if not (fastify / "node_modules").is_dir():
+        done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"],
+                              cwd=fastify, capture_output=True, text=True, check=False)  # fmt: skip
+        if done.returncode != 0:
+            print(f"Fastify peer skipped: npm ci failed ({done.stderr.strip()[-200:]})")
+            return commands
+    for mode in modes:
+        commands[f"fastify_{mode}"] = ["node", str(fastify / "server.js"),
+                                       str(port[f"fastify_{mode}"])]  # fmt: skip
+    return commands
 
 
 def serve_command(checkout: Path, port: int) -> list[str]:

@@ -16,7 +16,6 @@ older commit, in the same run.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ from bench.common import (
     compare_checkout,
     instructions_per_request,
     load_generator,
+    peer_commands,
     pinned,
     run_wrk_paced,
     serve_command,
@@ -41,7 +41,6 @@ from bench.common import (
 from scripts.processes import cpu_seconds, free_port, stop_all, wait_until_ok
 
 ROOT = Path(__file__).resolve().parent.parent
-PEERS = ROOT / "bench" / "peers"
 # On the event loop ours runs on (EVENT_LOOP=auto: uvloop where it imports).
 BARE = """
 import sys
@@ -55,35 +54,6 @@ app.router.add_get("/api/v1/stories", stories)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None,
             loop=loop_factory("auto")[1]())
 """
-
-
-def _peer_commands(port: dict[str, int]) -> dict[str, list[str]]:
-    """The peers that can run here (bench/peers/), each serving the page from Redis and
-    as prebuilt bytes; says why one cannot."""
-    commands: dict[str, list[str]] = {}
-    if all(importlib.util.find_spec(m) for m in ("fastapi", "uvicorn", "httptools")):
-        for mode in ("redis", "bytes"):
-            commands[f"fastapi_{mode}"] = [
-                sys.executable, "-m", "uvicorn", "bench.peers.fastapi_peer:app",
-                "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-                "--log-level", "warning", "--port", str(port[f"fastapi_{mode}"]),
-            ]  # fmt: skip
-    else:
-        print("FastAPI peer skipped: its packages are missing (pip install -e '.[dev]')")
-    fastify = PEERS / "fastify"
-    if not shutil.which("node") or not shutil.which("npm"):
-        print("Fastify peer skipped: Node and npm are not installed")
-        return commands
-    if not (fastify / "node_modules").is_dir():
-        done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"],
-                              cwd=fastify, capture_output=True, text=True, check=False)  # fmt: skip
-        if done.returncode != 0:
-            print(f"Fastify peer skipped: npm ci failed ({done.stderr.strip()[-200:]})")
-            return commands
-    for mode in ("redis", "bytes"):
-        commands[f"fastify_{mode}"] = ["node", str(fastify / "server.js"),
-                                       str(port[f"fastify_{mode}"])]  # fmt: skip
-    return commands
 
 
 PEER_NAMES = ("fastapi_redis", "fastapi_bytes", "fastify_redis", "fastify_bytes")
@@ -201,7 +171,7 @@ def main() -> None:
             peer_key = env["REDIS_PREFIX"] + "peer-page"
             Redis.from_url(env["REDIS_URL"]).set(peer_key, body)
             peer_ports = {name: free_port() for name in PEER_NAMES}
-            for name, command in _peer_commands(peer_ports).items():
+            for name, command in peer_commands(peer_ports, ("redis", "bytes")).items():
                 mode = name.rsplit("_", 1)[1]
                 servers[name] = subprocess.Popen(
                     [*pinned(0), *command], cwd=ROOT,

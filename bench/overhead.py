@@ -1,8 +1,12 @@
 """What our middleware stack costs: the same small JSON served bare and through the app.
 
-Both servers run as single processes pinned to one core; the load generator (wrk from
-Debian's packages, or our Python fallback) runs on the other. Rounds alternate bare /
-ours so drift hits both alike. Prints req/s, p99 and the ratio (goal: >= 0.85);
+``/healthz`` (``{"status":"ok"}``) from a bare aiohttp handler on the event loop ours runs
+on, the same with one empty middleware (what aiohttp's middleware machinery costs), our
+full stack, and the FastAPI (uvicorn, uvloop, httptools) and Fastify peers of
+``bench/peers/`` returning the same bytes, all in one run. Each server is a single
+process pinned to one core; the load generator (wrk from Debian's packages, or our Python
+fallback) runs on the other. Rounds alternate between the servers so drift hits all
+alike. Prints req/s, p99 and the ratios (goals: ours / bare >= 0.85, p99 <= 1.2x bare's);
 ``--instructions`` also counts CPU instructions per request under callgrind (noise-free);
 ``--compare DIR`` also serves another checkout (with its own ``.venv``), e.g. an older
 commit, in the same run, so a change is judged against its base under the same load.
@@ -28,30 +32,41 @@ from bench.common import (
     compare_checkout,
     instructions_per_request,
     load_generator,
+    peer_commands,
     pinned,
     serve_command,
 )
 from scripts.processes import cpu_seconds, free_port, stop_all, wait_until_ok
 
 ROOT = Path(__file__).resolve().parent.parent
+# On the event loop ours runs on (EVENT_LOOP=auto: uvloop where it imports); "floor" adds
+# one empty middleware.
 BARE_SERVER = """
+import sys
 from aiohttp import web
+from server.loop import loop_factory
 
 BODY = b'{"status":"ok"}'
 
 async def healthz(request):
     return web.Response(body=BODY, content_type="application/json")
 
-app = web.Application()
+@web.middleware
+async def empty(request, handler):
+    return await handler(request)
+
+app = web.Application(middlewares=[empty] if sys.argv[2:] == ["floor"] else [])
 app.router.add_get("/healthz", healthz)
-web.run_app(app, host="127.0.0.1", port=int(__import__("sys").argv[1]), print=None,
-            access_log=None)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None,
+            loop=loop_factory("auto")[1]())
 """
+PEER_NAMES = ("fastapi_bytes", "fastify_bytes")
 
 
 def start_bare(port: int, script: Path, variant: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [*pinned(0), sys.executable, str(script), str(port), variant],
+        cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -108,6 +123,13 @@ def main() -> None:
         }
         if compare is not None:
             servers["compare"] = start_ours(ports["compare"], Path(tmp) / "compare.log", compare)
+        peer_ports = {name: free_port() for name in PEER_NAMES}
+        for name, command in peer_commands(peer_ports, ("bytes",)).items():
+            servers[name] = subprocess.Popen(
+                [*pinned(0), *command], cwd=ROOT, env={**os.environ, "PEER_KEY": ""},
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            ports[name] = peer_ports[name]
         runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in servers}
         try:
             urls = {name: f"http://127.0.0.1:{port}/healthz" for name, port in ports.items()}
@@ -131,6 +153,7 @@ def main() -> None:
             url = f"http://127.0.0.1:{port}/healthz"
             commands = {
                 "bare": ([sys.executable, str(script), str(port), "bare"], ROOT),
+                "floor": ([sys.executable, str(script), str(port), "floor"], ROOT),
                 "ours": (serve_command(ROOT, port), ROOT),
             }
             if compare is not None:
@@ -144,9 +167,11 @@ def main() -> None:
     }
     labels = {
         "bare": "bare aiohttp handler",
-        "floor": "aiohttp + 1 empty middleware + 1 hook",
+        "floor": "aiohttp + 1 empty middleware",
         "ours": "jiangxin full stack",
         "compare": f"jiangxin at {compare}",
+        "fastapi_bytes": "FastAPI/uvicorn, same bytes",
+        "fastify_bytes": "Fastify/Node, same bytes",
     }
     print(f"load: {tool}, {args.connections} connections, {args.rounds} x {args.duration}s each")
     print(f"{'server':40} {'req/s':>9} {'p99 ms':>8} {'CPU us/req':>11}")
@@ -155,6 +180,13 @@ def main() -> None:
     ratio = summary["ours"][0] / summary["bare"][0]
     print(f"ratio ours / bare  (req/s): {ratio:.2f}   (goal >= 0.85)")
     print(f"ratio ours / floor (req/s): {summary['ours'][0] / summary['floor'][0]:.2f}")
+    p99 = summary["ours"][1] / summary["bare"][1]
+    print(f"ratio ours / bare  (p99):   {p99:.2f}   (goal <= 1.2)")
+    for peer in PEER_NAMES:
+        if peer in summary:
+            print(
+                f"ratio ours / {labels[peer]} (req/s): {summary['ours'][0] / summary[peer][0]:.2f}"
+            )
     if compare is not None:
         before = summary["compare"][0] / summary["bare"][0]
         print(f"ratio {compare.name} / bare (req/s): {before:.2f}   (the same run, the base)")

@@ -18,6 +18,8 @@ import orjson
 
 
 class AccessLog:
+    QUOTED_ENTRIES = 4096  # JSON forms of paths, users and addresses kept (they repeat)
+
     def __init__(
         self,
         stream: IO[bytes] | None = None,
@@ -34,13 +36,7 @@ class AccessLog:
         self._timer: asyncio.TimerHandle | None = None
         self._second = -1
         self._second_text = ""
-
-    def _timestamp(self, now: float) -> str:
-        second = int(now)
-        if second != self._second:  # formatting the date once a second is enough
-            self._second = second
-            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._second_text}.{int((now - second) * 1000):03d}+00:00"
+        self._quoted: dict[str | None, str] = {}
 
     def record(
         self,
@@ -72,15 +68,32 @@ class AccessLog:
         # A template, not a dict per line: this runs for every request. The request id
         # (ours, or the client's if it matched [A-Za-z0-9._:-]), the method (a known one
         # or OTHER) and the route template need no escaping; everything else a client can
-        # shape (path, address) goes through orjson.
-        dumps, timestamp = orjson.dumps, self._timestamp
-        lines = [
-            f'{{"ts":"{timestamp(ts)}","level":"info","logger":"jiangxin.access",'
-            f'"msg":"request","request_id":"{request_id}","method":"{method}",'
-            f'"path":{dumps(path).decode()},"route":"{route}","status":{status},'
-            f'"duration_ms":{duration_s * 1000:.2f},"user_id":{dumps(user_id).decode()},'
-            f'"remote":{dumps(remote).decode()}}}\n'
-            for ts, request_id, method, path, route, status, duration_s, user_id, remote in pending
-        ]
+        # shape (path, address) goes through orjson, once per distinct value.
+        quoted, last_second, date = self._quoted, self._second, self._second_text
+        lines = []
+        for ts, request_id, method, path, route, status, duration_s, user_id, remote in pending:
+            second = int(ts)
+            if second != last_second:  # formatting the date once a second is enough
+                last_second = second
+                date = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            path_json = quoted.get(path) or self._quote(path)
+            user_json = quoted.get(user_id) or self._quote(user_id)
+            remote_json = quoted.get(remote) or self._quote(remote)
+            lines.append(
+                f'{{"ts":"{date}.{int((ts - second) * 1000):03d}+00:00","level":"info",'
+                f'"logger":"jiangxin.access",'
+                f'"msg":"request","request_id":"{request_id}","method":"{method}",'
+                f'"path":{path_json},"route":"{route}","status":{status},'
+                f'"duration_ms":{duration_s * 1000:.2f},"user_id":{user_json},'
+                f'"remote":{remote_json}}}\n'
+            )
+        self._second, self._second_text = last_second, date
         self.stream.write("".join(lines).encode())
         self.stream.flush()
+
+    def _quote(self, value: str | None) -> str:
+        """``value`` as JSON, remembered (paths, users and addresses repeat)."""
+        if len(self._quoted) >= self.QUOTED_ENTRIES:
+            self._quoted.clear()
+        text = self._quoted[value] = orjson.dumps(value).decode()
+        return text

@@ -27,13 +27,15 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+
+from aiohttp import web
 
 from server.background import Periodic
 from server.clock import Clock
 from server.degrade import Degrade
 from server.errors import REDIS_UNAVAILABLE
 from server.metrics import Metrics
+from server.prebuilt import PUBLIC_REVALIDATED, JsonBlocks
 from server.redis_state import RedisState
 from server.rest import etag_of
 from server.singleflight import SingleFlight
@@ -42,16 +44,28 @@ Build = Callable[[], Awaitable[bytes]]
 LocalKey = tuple[int, str, str]
 
 
-@dataclass(frozen=True, slots=True)
 class CachedJson:
-    """An answer's bytes and their ETag, computed once per cached entry."""
+    """An answer's bytes and their ETag, computed once per cached entry, and the header
+    blocks of its public answer (``server/prebuilt.py``), built when it is first sent."""
 
-    body: bytes
-    etag: str
+    __slots__ = ("_public", "body", "etag")
+
+    def __init__(self, body: bytes, etag: str) -> None:
+        self.body = body
+        self.etag = etag
+        self._public: JsonBlocks | None = None
 
     @classmethod
     def of(cls, body: bytes) -> CachedJson:
         return cls(body, etag_of(body))
+
+    def answer(self, request: web.Request) -> web.Response:
+        """The answer anyone may get (``Cache-Control: no-cache``; 304 when the client
+        holds it), sent from blocks built once."""
+        blocks = self._public
+        if blocks is None:
+            blocks = self._public = JsonBlocks(self.body, self.etag, PUBLIC_REVALIDATED)
+        return blocks.answer(request.headers.get("If-None-Match"))
 
 
 class VersionedCache:
@@ -116,6 +130,19 @@ class VersionedCache:
         version, kind, params = local_key
         digest = hashlib.blake2b(params.encode(), digest_size=12).hexdigest()
         return self.redis.key(self.namespace, str(version), kind, digest)
+
+    def peek(self, kind: str, params: str) -> CachedJson | None:
+        """The answer for ``(kind, params)`` if this process holds it (no coroutine: the
+        hit path); None when ``fetch`` must load or build it."""
+        version = self._version
+        if version is None:  # Redis did not answer, or the cache is off
+            return None
+        key = (version, kind, params)
+        local = self._local.get(key)
+        if local is None or local[0] <= self._monotonic():
+            return None
+        self._local.move_to_end(key)
+        return local[1]
 
     async def fetch(self, kind: str, params: str, build: Build) -> CachedJson:
         """The cached answer for ``(kind, params)``, built (once per process at a time)

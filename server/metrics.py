@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from bisect import bisect_left
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -45,35 +45,53 @@ _LOOP_LAG = (
 )
 
 
+class RequestStats(Protocol):
+    """What the middleware records: ``Metrics.requests``."""
+
+    def started(self) -> None: ...
+
+    def finished(self, method: str, route: str, status: int, elapsed_s: float) -> None: ...
+
+
+_SERIES_LENGTH = len(LATENCY_BUCKETS) + 2  # a count per bucket (+Inf last), then the sum
+
+
 class _LoopRequestStats:
-    """Request counters of one process, touched only from its event loop."""
+    """Request counters of one process, touched only from its event loop: plain integers
+    (and one float per series) until a scrape turns them into Prometheus families."""
 
     def __init__(self) -> None:
         self.in_flight = 0
         self.loop_lag_max = 0.0
-        self.counts: dict[tuple[str, str, int], int] = {}
-        # (method, route) -> [count per bucket (+Inf last)..., sum of seconds]
-        self.latency: dict[tuple[str, str], list[float]] = {}
+        # (method, route, status) -> [count per latency bucket (+Inf last)..., seconds]:
+        # one lookup per request; the request count is the sum of the buckets.
+        self.series: dict[tuple[str, str, int], list[float]] = {}
+
+    def started(self) -> None:
+        self.in_flight += 1
 
     def finished(self, method: str, route: str, status: int, elapsed_s: float) -> None:
         self.in_flight -= 1
         key = (method, route, status)
-        self.counts[key] = self.counts.get(key, 0) + 1
-        series = self.latency.get(key[:2])
+        series = self.series.get(key)
         if series is None:
-            series = self.latency[key[:2]] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+            series = self.series[key] = [0.0] * _SERIES_LENGTH
         series[bisect_left(LATENCY_BUCKETS, elapsed_s)] += 1
         series[-1] += elapsed_s
 
     def collect(self) -> Iterator[Metric]:
         """The Prometheus families, built at scrape time."""
         requests = CounterMetricFamily(*_REQUESTS, labels=["method", "route", "status"])
-        for (method, route, status), count in self.counts.items():
-            requests.add_metric([method, route, str(status)], count)
+        by_route: dict[tuple[str, str], list[float]] = {}
+        for (method, route, status), series in list(self.series.items()):
+            requests.add_metric([method, route, str(status)], sum(series[:-1]))
+            total = by_route.setdefault((method, route), [0.0] * _SERIES_LENGTH)
+            for index, value in enumerate(series):
+                total[index] += value
         yield requests
         latency = HistogramMetricFamily(*_LATENCY, labels=["method", "route"])
         bounds = [*(str(b) for b in LATENCY_BUCKETS), "+Inf"]
-        for (method, route), series in self.latency.items():
+        for (method, route), series in by_route.items():
             cumulative, buckets = 0.0, []
             for bound, in_bucket in zip(bounds, series[:-1], strict=True):
                 cumulative += in_bucket
@@ -82,6 +100,33 @@ class _LoopRequestStats:
         yield latency
         yield GaugeMetricFamily(*_IN_FLIGHT, value=self.in_flight)
         yield GaugeMetricFamily(*_LOOP_LAG, value=self.loop_lag_max)
+
+
+class _MultiprocessRequestStats:
+    """prometheus_client's multi-process values, so that ``/metrics`` adds up workers."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._requests = Counter(*_REQUESTS, ["method", "route", "status"], registry=registry)
+        self._latency = Histogram(
+            *_LATENCY, ["method", "route"], buckets=LATENCY_BUCKETS, registry=registry
+        )
+        self._in_flight = Gauge(*_IN_FLIGHT, registry=registry, multiprocess_mode="livesum")
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def started(self) -> None:
+        self._in_flight.inc()
+
+    def finished(self, method: str, route: str, status: int, elapsed_s: float) -> None:
+        self._in_flight.dec()
+        key = (method, route, status)
+        counter = self._children.get(key)
+        if counter is None:
+            counter = self._children[key] = self._requests.labels(method, route, str(status))
+        counter.inc()
+        histogram = self._children.get(key[:2])
+        if histogram is None:
+            histogram = self._children[key[:2]] = self._latency.labels(method, route)
+        histogram.observe(elapsed_s)
 
 
 class Metrics:
@@ -93,19 +138,13 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         self._loop_stats = _LoopRequestStats()
+        self.requests: RequestStats
+        """What the middleware records, on every request: ``started()``, ``finished()``."""
         if self.multiprocess:
-            self._requests = Counter(
-                *_REQUESTS, ["method", "route", "status"], registry=self.registry
-            )
-            self._latency = Histogram(
-                *_LATENCY, ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry
-            )
-            self._in_flight = Gauge(
-                *_IN_FLIGHT, registry=self.registry, multiprocess_mode="livesum"
-            )
-            self._children: dict[tuple[Any, ...], Any] = {}
+            self.requests = _MultiprocessRequestStats(self.registry)
             self._loop_lag = Gauge(*_LOOP_LAG, registry=self.registry, multiprocess_mode="max")
         else:
+            self.requests = self._loop_stats
             self.registry.register(self._loop_stats)
         self.rate_limit_fail_open = Counter(
             "jiangxin_rate_limit_fail_open",
@@ -125,27 +164,6 @@ class Metrics:
             ["operation"],
             registry=self.registry,
         )
-
-    def request_started(self) -> None:
-        if self.multiprocess:
-            self._in_flight.inc()
-        else:
-            self._loop_stats.in_flight += 1
-
-    def request_finished(self, method: str, route: str, status: int, elapsed_s: float) -> None:
-        if not self.multiprocess:
-            self._loop_stats.finished(method, route, status, elapsed_s)
-            return
-        self._in_flight.dec()
-        key = (method, route, status)
-        counter = self._children.get(key)
-        if counter is None:
-            counter = self._children[key] = self._requests.labels(method, route, str(status))
-        counter.inc()
-        histogram = self._children.get(key[:2])
-        if histogram is None:
-            histogram = self._children[key[:2]] = self._latency.labels(method, route)
-        histogram.observe(elapsed_s)
 
     def loop_lag(self, lag_s: float) -> None:
         """A sample of how late the loop woke a timer (server/contexts.loop_monitor_ctx)."""

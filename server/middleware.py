@@ -1,9 +1,11 @@
 """Request id, auth, rate limits, error envelope, metrics, access log, security headers.
 
-One middleware, ``api_middleware``, in this order: request id; ``authorize`` (bearer
-token -> principal, per-user / per-address rate limit, then the route's declared
-``Access``: token, roles); the handler; then the one place where any failure becomes the API.md
-error envelope; security headers and ``X-Request-ID``; metrics and the access log.
+One middleware, ``api_middleware``, in this order: request id; authentication (a bearer
+token -> principal, when an ``Authorization`` header is sent), the per-user / per-address
+rate limit, then the route's declared ``Access`` (token, roles); the handler; then the one
+place where any failure becomes the API.md error envelope; security headers and
+``X-Request-ID`` (a ``Prebuilt`` answer has them in its block: ``server/prebuilt.py``);
+metrics and the access log. Each at its cheapest: docs/architecture.md.
 HTML routes (the console's pages, ``server/html.py``) take the same path with their
 own parts: the cookie session instead of the bearer token, the CSRF check after the
 gate, HTML error pages instead of the envelope, and their own CSP.
@@ -26,7 +28,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from multidict import CIMultiDict
+from aiohttp.web_urldispatcher import AbstractRoute
+from multidict import CIMultiDict, CIMultiDictProxy
 from pydantic import ValidationError
 
 from server.api import API_PREFIX, CONSOLE_PREFIX, RouteMeta, route_meta
@@ -43,6 +46,7 @@ from server.keys import (
     REQUEST_ID,
     SETTINGS,
 )
+from server.prebuilt import DEFAULT_CSP, SECURITY_HEADERS, Prebuilt
 from server.principal import Principal
 
 log = logging.getLogger("jiangxin.app")
@@ -70,15 +74,6 @@ _HTTP_MESSAGES = {
     413: "请求体过大",
     415: "不支持的内容类型",
 }
-
-_DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'"
-# Set by nothing else, so appended rather than merged (cheaper, on every response).
-_SECURITY_HEADERS_NO_CSP = (
-    ("X-Content-Type-Options", "nosniff"),
-    ("X-Frame-Options", "DENY"),
-    ("Referrer-Policy", "no-referrer"),
-    ("Cross-Origin-Opener-Policy", "same-origin"),
-)
 
 
 def error_response(
@@ -108,14 +103,6 @@ def _validation_details(exc: ValidationError) -> dict[str, Any]:
         name = ".".join(str(part) for part in err["loc"]) or "body"
         fields.setdefault(name, err["msg"])
     return {"fields": fields}
-
-
-def _route_template(match_info: web.UrlMappingMatchInfo) -> str:
-    """The matched route's template (bounded label cardinality), or 'unmatched'."""
-    if match_info.http_exception is not None:
-        return "unmatched"
-    resource = match_info.route.resource
-    return resource.canonical if resource is not None else "unmatched"
 
 
 ErrorParts = tuple[int, str, str, dict[str, Any] | None, dict[str, str] | None]
@@ -164,28 +151,83 @@ _ID_PREFIX = secrets.token_hex(6)
 _id_counter = itertools.count(1)
 
 
+@functools.lru_cache(maxsize=4096)  # keeps the route, so its id is never reused meanwhile
+def _route_facts(route: AbstractRoute) -> tuple[str, RouteMeta | None, bool]:
+    """A matched route's template (bounded label cardinality), declaration and whether it
+    is under the API prefix: looked up once per route, not per request."""
+    resource = route.resource
+    template = resource.canonical if resource is not None else "unmatched"
+    return template, route_meta(route.handler), template.startswith(API_PREFIX)
+
+
+_UNMATCHED = ("unmatched", None, False)
+
+
 @web.middleware
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Everything around a handler, in one layer (each layer costs per request)."""
-    sent_id = request.headers.get("X-Request-ID")
+    """Everything around a handler, in one layer (each layer costs per request).
+
+    Every request pays for its guarantees at their cheapest: a request with no
+    ``Authorization`` header is not authenticated, a leased rate-limit budget is spent
+    without a coroutine (``RateLimiter.spend``), the route's facts are looked up once per
+    route, the caller's address is read once, and a ``Prebuilt`` answer carries its
+    headers in its block (only the request id is stamped on it)."""
+    headers = request.headers
+    sent_id = headers.get("X-Request-ID")
     if sent_id is not None and _REQUEST_ID_RE.fullmatch(sent_id):
         request_id = sent_id
     else:
         request_id = f"{_ID_PREFIX}{next(_id_counter):010x}"
     request[REQUEST_ID] = request_id
-    method = request.method if request.method in _KNOWN_METHODS else "OTHER"
-    principal: Principal | None = None
-    app = request.app
+    method = request.method
+    if method not in _KNOWN_METHODS:
+        method = "OTHER"
     match_info = request.match_info
-    metrics = app[METRICS]
+    app = match_info.current_app
+    metrics = app[METRICS].requests
+    settings = app[SETTINGS]
+    matched = match_info.http_exception is None
+    route, meta, is_api = _route_facts(match_info.route) if matched else _UNMATCHED
+    principal: Principal | None = None
+    address: str | None = None
     started = time.perf_counter()
-    metrics.request_started()
-    meta = route_meta(match_info.handler) if match_info.http_exception is None else None
+    metrics.started()
     side = None
     try:
         side = _html_side(app, meta, request.path)
-        if match_info.http_exception is None:
-            principal = await authorize(request, app, meta, side)
+        if matched:
+            # Authenticate, rate-limit, then the route's declared access (token, roles);
+            # a page (``side``: the console) by its session cookie, then its CSRF token.
+            # Object-level rules (``Access.on``/``uses``) are the services' (they load it).
+            auth_error: AppError | None = None
+            try:
+                if side is not None:
+                    principal = await side.authenticate(request)
+                elif "Authorization" in headers:
+                    principal = await app[AUTHENTICATOR].authenticate(_bearer_token(headers))
+            except AppError as exc:
+                auth_error = exc  # counted against the address below before it is raised
+            if meta is None or meta.rate_limited:
+                # Limits come first, so floods of anonymous or forged-token requests are
+                # throttled too. Signed-in users are limited per user, so a school behind
+                # one NAT address is not throttled as one client.
+                if principal is not None:
+                    bucket, limit = f"user:{principal.user_id}", settings.rate_limit_user_per_minute
+                else:
+                    address = client_ip(request, settings.trusted_proxy_networks)
+                    bucket, limit = f"ip:{address}", settings.rate_limit_ip_per_minute
+                limiter = app[RATE_LIMITER]
+                if not limiter.spend(bucket, limit, 60):
+                    retry_after = await limiter.hit(bucket, limit, 60, leased=True)
+                    if retry_after is not None:
+                        raise RateLimited(retry_after)
+            if auth_error is not None:
+                raise auth_error
+            if principal is not None:
+                request[PRINCIPAL] = principal
+            (meta.access if meta is not None else _UNDECLARED).admit(principal)
+            if side is not None and request.method not in SAFE_METHODS:
+                await side.check_csrf(request, principal)
         elif side is not None:  # a console path that is no page: its 404 shows who is in
             principal = await side.authenticate(request)
         response = await handler(request)
@@ -194,20 +236,22 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             raise
         response = _error_from_exception(exc, request, request_id, side)
     except asyncio.CancelledError:  # the client went away, or shutdown gave up waiting
-        metrics.request_finished(method, "cancelled", 499, time.perf_counter() - started)
+        metrics.finished(method, "cancelled", 499, time.perf_counter() - started)
         raise
     except Exception as exc:
         response = _error_from_exception(exc, request, request_id, side)
     elapsed = time.perf_counter() - started
-    route = _route_template(match_info)
-    if not response.prepared:
+    if type(response) is Prebuilt:
+        response.request_id = request_id  # its block holds the rest
+    elif not response.prepared:
         if side is None:
-            _set_standard_headers(response.headers, request_id, route.startswith(API_PREFIX))
+            _set_standard_headers(response.headers, request_id, is_api)
         else:
             side.finish(request, response)
-            csp = html_csp(app[SETTINGS].public_base_url)
+            csp = html_csp(settings.public_base_url)
             _set_standard_headers(response.headers, request_id, True, csp)
-    metrics.request_finished(method, route, response.status, elapsed)
+    status = response.status
+    metrics.finished(method, route, status, elapsed)
     access_log = app[ACCESS_LOG]
     if access_log.enabled:
         # The path, never the query string: it may carry signatures or personal data.
@@ -216,19 +260,16 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             method,
             request.path,
             route,
-            response.status,
+            status,
             elapsed,
-            principal.user_id if principal else None,
-            client_ip(request, app[SETTINGS].trusted_proxy_networks),
+            principal.user_id if principal is not None else None,
+            address or client_ip(request, settings.trusted_proxy_networks),
         )
     return response
 
 
-def _bearer_token(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization")
-    if header is None:
-        return None
-    scheme, _, token = header.partition(" ")
+def _bearer_token(headers: CIMultiDictProxy[str]) -> str:
+    scheme, _, token = headers["Authorization"].partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Authorization 头格式应为 Bearer <token>")
     return token.strip()
@@ -274,46 +315,6 @@ def client_ip(request: web.Request, trusted_networks: str) -> str:
 _UNDECLARED = Access.signed_in()
 
 
-async def authorize(
-    request: web.Request, app: web.Application, meta: RouteMeta | None, side: HtmlSide | None
-) -> Principal | None:
-    """Authenticate, rate-limit, then enforce the route's declared access (token, roles);
-    a page (``side``: the console) by its session cookie, then its CSRF token.
-    Object-level rules (``Access.on``/``uses``) are the services' (they load the object)."""
-    principal = None
-    auth_error: AppError | None = None
-    try:
-        if side is not None:
-            principal = await side.authenticate(request)
-        else:
-            token = _bearer_token(request)
-            if token is not None:
-                principal = await app[AUTHENTICATOR].authenticate(token)
-    except AppError as exc:
-        auth_error = exc  # counted against the address below before it is raised
-    if meta is None or meta.rate_limited:
-        # Limits come first, so floods of anonymous or forged-token requests are
-        # throttled too. Signed-in users are limited per user, so a school behind
-        # one NAT address is not throttled as one client.
-        settings = app[SETTINGS]
-        if principal is not None:
-            bucket, limit = f"user:{principal.user_id}", settings.rate_limit_user_per_minute
-        else:
-            ip = client_ip(request, settings.trusted_proxy_networks)
-            bucket, limit = f"ip:{ip}", settings.rate_limit_ip_per_minute
-        retry_after = await app[RATE_LIMITER].hit(bucket, limit, 60, leased=True)
-        if retry_after is not None:
-            raise RateLimited(retry_after)
-    if auth_error is not None:
-        raise auth_error
-    if principal is not None:
-        request[PRINCIPAL] = principal
-    (meta.access if meta is not None else _UNDECLARED).admit(principal)
-    if side is not None and request.method not in SAFE_METHODS:
-        await side.check_csrf(request, principal)
-    return principal
-
-
 def add_standard_headers(request: web.Request, response: web.StreamResponse) -> None:
     """Request id and security headers. The middleware adds them to every response it
     sees unprepared; a handler that streams (prepares its own response) calls this first.
@@ -323,15 +324,16 @@ def add_standard_headers(request: web.Request, response: web.StreamResponse) -> 
 
 
 def _set_standard_headers(
-    headers: CIMultiDict[str], request_id: str, no_store: bool, csp: str = _DEFAULT_CSP
+    headers: CIMultiDict[str], request_id: str, no_store: bool, csp: str = DEFAULT_CSP
 ) -> None:
     headers["X-Request-ID"] = request_id
     # A handler may set its own CSP (the docs page); everything else is fixed.
-    headers.extend(_SECURITY_HEADERS_NO_CSP)
+    # Set by nothing else, so appended rather than merged (cheaper, on every response).
+    headers.extend(SECURITY_HEADERS)
     if "Content-Security-Policy" not in headers:
         headers["Content-Security-Policy"] = csp
     if no_store and "Cache-Control" not in headers:
         headers["Cache-Control"] = "no-store"
 
 
-__all__ = ["add_standard_headers", "api_middleware", "authorize", "client_ip", "error_response"]
+__all__ = ["add_standard_headers", "api_middleware", "client_ip", "error_response"]

@@ -108,6 +108,19 @@ class RateLimiter:
             leases = self._windows[window_s, window] = {}
         return leases
 
+    def spend(self, bucket: str, limit: int, window_s: int) -> bool:
+        """One event of a leased budget, spent from this process's lease if it has one
+        left (or admitted, limits off): no coroutine, no Redis. False: ask ``hit``."""
+        if not self.enabled:
+            return True
+        window = int(self.clock.timestamp() // window_s)
+        leases = self._windows.get((window_s, window))
+        lease = leases.get(bucket) if leases is not None else None
+        if lease is None or lease.left <= 0:
+            return False
+        lease.left -= 1
+        return True
+
     async def hit(
         self, bucket: str, limit: int, window_s: int, *, leased: bool = False
     ) -> int | None:

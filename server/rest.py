@@ -13,6 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.errors import AppError, InvalidRequest
+from server.prebuilt import PRIVATE_REVALIDATED, PUBLIC_REVALIDATED, JsonBlocks
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -152,17 +153,12 @@ def respond_revalidated(
 
     ``Cache-Control: no-cache`` (not ``no-store``) lets the client keep the body and ask
     again cheaply; ``private`` when the answer depends on who asks (liked, favourited).
+    A cached answer's public blocks are built once (``CachedJson.public``); these are
+    built for this answer.
     """
-    etag = etag or etag_of(body)
-    if etag in request.headers.get("If-None-Match", ""):
-        response = web.Response(status=304)
-    else:
-        response = web.Response(body=body, content_type=JSON_CONTENT_TYPE)
-    headers = response.headers  # set one by one: cheaper than a dict to merge (hot path)
-    headers["ETag"] = etag
-    headers["Cache-Control"] = "private, no-cache" if private else "no-cache"
-    headers["Vary"] = "Authorization"
-    return response
+    cache_control = PRIVATE_REVALIDATED if private else PUBLIC_REVALIDATED
+    blocks = JsonBlocks(body, etag or etag_of(body), cache_control)
+    return blocks.answer(request.headers.get("If-None-Match"))
 
 
 def json_bytes(data: Any) -> bytes:

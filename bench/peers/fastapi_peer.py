@@ -3,7 +3,8 @@ Python team would write the cached feed instead of us.
 
 ``GET /api/v1/stories`` answers the page the bench stored in Redis under ``PEER_KEY``,
 read on every request (``PEER_MODE=redis``), or the same bytes read once at start-up
-(``PEER_MODE=bytes``): FastAPI's own ceiling.
+(``PEER_MODE=bytes``): FastAPI's own ceiling. ``GET /healthz`` answers
+``{"status":"ok"}`` (bench/overhead.py, which sets no ``PEER_KEY``).
 
     PEER_KEY=... REDIS_URL=... python -m uvicorn bench.peers.fastapi_peer:app \\
         --loop uvloop --http httptools --port 8099 --no-access-log
@@ -26,13 +27,21 @@ prebuilt: bytes | None = None
 @asynccontextmanager
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     global prebuilt
-    if os.environ.get("PEER_MODE") == "bytes":
+    if KEY and os.environ.get("PEER_MODE") == "bytes":
         prebuilt = await redis.get(KEY)
     yield
     await redis.aclose()
 
 
 app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+
+
+HEALTHY = b'{"status":"ok"}'
+
+
+@app.get("/healthz")
+async def healthz() -> Response:
+    return Response(HEALTHY, media_type="application/json")
 
 
 @app.get("/api/v1/stories")

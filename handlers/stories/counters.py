@@ -60,12 +60,19 @@ class LiveCounters:
         self._recent: OrderedDict[Hashable, tuple[float, CachedJson, CachedJson]] = OrderedDict()
         self._loads: SingleFlight[CachedJson] = SingleFlight()
 
-    async def recent(self, key: Hashable, cached: CachedJson) -> CachedJson:
-        """``cached`` with counters at most ``ttl_s`` old (anonymous readers)."""
+    def peek(self, key: Hashable, cached: CachedJson) -> CachedJson | None:
+        """``cached`` with counters at most ``ttl_s`` old if this process holds it (no
+        coroutine: the hit path); None when ``recent`` must read them."""
         held = self._recent.get(key)
         if held is not None and held[1] is cached and held[0] > self._monotonic():
             return held[2]
-        return await self._loads.run((key, id(cached)), lambda: self._lay_over(key, cached))
+        return None
+
+    async def recent(self, key: Hashable, cached: CachedJson) -> CachedJson:
+        """``cached`` with counters at most ``ttl_s`` old (anonymous readers)."""
+        return self.peek(key, cached) or await self._loads.run(
+            (key, id(cached)), lambda: self._lay_over(key, cached)
+        )
 
     async def _lay_over(self, key: Hashable, cached: CachedJson) -> CachedJson:
         out = await self.live(cached)

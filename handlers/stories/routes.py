@@ -76,18 +76,21 @@ MODERATE = REVIEWERS.on("comment_id", "comment")
 async def list_stories(request: web.Request) -> web.Response:
     query = read_query(request, StoryListQuery)
     app = request.app
-
-    async def build() -> bytes:
-        return json_bytes((await app[FEED_SERVICE].public_page(query)).model_dump(mode="json"))
-
     key = query.canonical
-    cached = await app[STORY_CACHE].fetch("page", key, build)
-    counters = app[STORY_COUNTERS]
-    if optional_principal(request) is None:
-        page = await counters.recent(("page", key), cached)
-    else:
-        page = await counters.live(cached)
-    return respond_revalidated(request, page.body, private=False, etag=page.etag)
+    cache, counters = app[STORY_CACHE], app[STORY_COUNTERS]
+    anonymous = optional_principal(request) is None
+    cached = cache.peek("page", key)
+    if cached is None:
+
+        async def build() -> bytes:
+            page = await app[FEED_SERVICE].public_page(query)
+            return json_bytes(page.model_dump(mode="json"))
+
+        cached = await cache.fetch("page", key, build)
+    if not anonymous:
+        return (await counters.live(cached)).answer(request)
+    page = counters.peek(("page", key), cached) or await counters.recent(("page", key), cached)
+    return page.answer(request)
 
 
 @routes.get(
@@ -99,19 +102,23 @@ async def get_story(request: web.Request) -> web.Response:
     viewer = optional_principal(request)
     story_id = path_object_id(request, "story_id")
     app = request.app
+    cache, counters = app[STORY_CACHE], app[STORY_COUNTERS]
+    cached = cache.peek("story", story_id)
+    if cached is None:
 
-    async def build() -> bytes:
-        story = await app[FEED_SERVICE].story(story_id)  # a 404 is raised, not cached
-        return json_bytes(story.model_dump(mode="json"))
+        async def build() -> bytes:
+            story = await app[FEED_SERVICE].story(story_id)  # a 404 is raised, not cached
+            return json_bytes(story.model_dump(mode="json"))
 
-    cached = await app[STORY_CACHE].fetch("story", story_id, build)
+        cached = await cache.fetch("story", story_id, build)
     engagement = app[ENGAGEMENT_SERVICE]
     engagement.record_view(story_id)
     if viewer is None:
-        story = await app[STORY_COUNTERS].recent(("story", story_id), cached)
-        return respond_revalidated(request, story.body, private=False, etag=story.etag)
+        key = ("story", story_id)
+        story = counters.peek(key, cached) or await counters.recent(key, cached)
+        return story.answer(request)
     liked, favorited = await engagement.flags(viewer.user_id, story_id)
-    story = await app[STORY_COUNTERS].live(cached, liked=liked, favorited=favorited)
+    story = await counters.live(cached, liked=liked, favorited=favorited)
     return respond_revalidated(request, story.body, private=True, etag=story.etag)
 
 
