@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from handlers.events.repo import Document, EventRepo, SignupRepo
-from handlers.messages.service import Message, MessageKind, MessageService
+from handlers.messages.service import TELL_GRACE, Message, MessageKind, MessageService
 from handlers.messages.values import thing, time_value
 from server.clock import Clock
 from server.degrade import Degrade
@@ -28,7 +28,6 @@ from server.jobqueue import JobQueue
 
 REMIND_JOB = "remind_event"  # the room's job (handlers/events/__init__.py)
 REMIND_BEFORE = timedelta(days=1)
-TELL_GRACE = timedelta(minutes=1)  # a request still on its way tells them itself
 
 _NOTES: dict[str, str] = {
     "event_promoted": "您已从候补转为报名成功",

@@ -14,8 +14,6 @@ queues the message of any decision whose request died between the two.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from handlers.labour.repo import TEACHER_CHECKINS, Document, TaskRepo
 from handlers.labour.schemas import (
     BulkReviewOut,
@@ -26,7 +24,7 @@ from handlers.labour.schemas import (
 )
 from handlers.labour.schools import SchoolService, is_admin
 from handlers.labour.tasks import TaskService
-from handlers.messages.service import Message, MessageService
+from handlers.messages.service import TELL_GRACE, Message, MessageService
 from handlers.messages.values import phrase, thing, time_value
 from server.clock import Clock
 from server.errors import Conflict, NotFound
@@ -129,7 +127,7 @@ class ReviewService:
     async def tell_untold(self, limit: int = 500) -> int:
         """Queue the messages of decisions whose request died before it did (a minute
         after the decision: a request still on its way does it itself)."""
-        untold = await self.repo.untold(self.clock.now() - timedelta(minutes=1), limit)
+        untold = await self.repo.untold(self.clock.now() - TELL_GRACE, limit)
         for doc in untold:
             await self._tell(doc)
         return len(untold)

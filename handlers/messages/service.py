@@ -65,6 +65,9 @@ RETRY_FIRST_S = 30
 RETRY_MAX_S = 3600
 DEFAULT_LIFETIME = timedelta(days=3)
 SWEEP_BATCH = 500
+# How old a room's ``tell_pending`` mark must be before its sweep queues the message: a
+# request still on its way queues it itself (labour reviews, events sign-ups).
+TELL_GRACE = timedelta(minutes=1)
 
 _NOT_SUBSCRIBED = 43101
 _TRANSIENT_ERRCODES = {-1, 45009, 45011}  # system busy, daily and per-minute quotas
