@@ -35,7 +35,7 @@ from server.clock import Clock
 from server.degrade import Degrade
 from server.errors import REDIS_UNAVAILABLE
 from server.metrics import Metrics
-from server.prebuilt import PUBLIC_REVALIDATED, JsonBlocks
+from server.prebuilt import PRIVATE_REVALIDATED, PUBLIC_REVALIDATED, JsonBlocks
 from server.redis_state import RedisState
 from server.rest import etag_of
 from server.singleflight import SingleFlight
@@ -48,12 +48,13 @@ class CachedJson:
     """An answer's bytes and their ETag, computed once per cached entry, and the header
     blocks of its public answer (``server/prebuilt.py``), built when it is first sent."""
 
-    __slots__ = ("_public", "body", "etag")
+    __slots__ = ("_private", "_public", "body", "etag")
 
     def __init__(self, body: bytes, etag: str) -> None:
         self.body = body
         self.etag = etag
         self._public: JsonBlocks | None = None
+        self._private: JsonBlocks | None = None
 
     @classmethod
     def of(cls, body: bytes) -> CachedJson:
@@ -65,6 +66,13 @@ class CachedJson:
         blocks = self._public
         if blocks is None:
             blocks = self._public = JsonBlocks(self.body, self.etag, PUBLIC_REVALIDATED)
+        return blocks.answer(request.headers.get("If-None-Match"))
+
+    def private_answer(self, request: web.Request) -> web.Response:
+        """The same for an answer made for one reader (``private, no-cache``)."""
+        blocks = self._private
+        if blocks is None:
+            blocks = self._private = JsonBlocks(self.body, self.etag, PRIVATE_REVALIDATED)
         return blocks.answer(request.headers.get("If-None-Match"))
 
 

@@ -32,12 +32,14 @@ from server.keys import (
     PRIVACY,
     PROCESS_POOL,
     RATE_LIMITER,
+    RECENT_WRITES,
     REDIS,
     ROOMS,
     SETTINGS,
     WECHAT,
 )
 from server.metrics import Metrics
+from server.recent_writes import RecentWrites
 from server.redis_state import RateLimiter, RedisState, connect_redis
 from server.wechat import WeChatClient
 from server.wechat_fake import start_fake_wechat
@@ -98,6 +100,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     client = connect_redis(settings.redis_url, settings.redis_timeout_s)
     app[REDIS] = RedisState(client, settings.redis_prefix)
+    app[RECENT_WRITES] = RecentWrites(app[REDIS], app[DEGRADE])
     app[RATE_LIMITER] = RateLimiter(
         app[REDIS], app[DEGRADE], app[CLOCK], enabled=settings.rate_limits
     )

@@ -21,6 +21,7 @@ from server.jobqueue import JobQueue
 from server.metrics import Metrics
 from server.principal import Authenticator, Principal
 from server.privacy import PrivacyRegistry
+from server.recent_writes import RecentWrites
 from server.redis_state import RateLimiter, RedisState
 from server.room import Room
 from server.signing import Signer
@@ -35,6 +36,7 @@ DEGRADE = web.AppKey("degrade", Degrade)
 MONGO_DB = web.AppKey("mongo_db", AsyncDatabase[dict[str, Any]])
 AUDIT = web.AppKey("audit", AuditLog)
 REDIS = web.AppKey("redis", RedisState)
+RECENT_WRITES = web.AppKey("recent_writes", RecentWrites)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 PROCESS_POOL = web.AppKey("process_pool", WorkerPool)
 WECHAT = web.AppKey("wechat", WeChatClient)

@@ -26,6 +26,9 @@ class Principal:
     session_id: str
     roles: frozenset[Role]
     token_id: str
+    # True unless the auth room saw no write of this user's lately (server/recent_writes.py):
+    # answers a process holds for everyone may then serve them too.
+    recent_writer: bool = True
 
 
 def holds_any(held: Collection[Role], wanted: Collection[Role]) -> bool:

@@ -33,6 +33,7 @@ from server.keys import (
     METRICS,
     MONGO_DB,
     OPENIDS,
+    RECENT_WRITES,
     REDIS,
     SETTINGS,
     SIGNER,
@@ -64,6 +65,7 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
         users=UserRepo(db),
         sessions=SessionRepo(db),
         redis=app[REDIS],
+        recent_writes=app[RECENT_WRITES],
         throttle=LoginThrottle(
             app[REDIS],
             LoginBudgets(

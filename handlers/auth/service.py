@@ -34,6 +34,7 @@ from server.clock import Clock
 from server.degrade import Degrade
 from server.errors import REDIS_UNAVAILABLE, NotFound, Unauthorized
 from server.principal import Principal, Role
+from server.recent_writes import RecentWrites
 from server.redis_state import RedisState
 from server.wechat import ContentRejected, WeChatClient
 
@@ -91,6 +92,7 @@ class AuthService:
         users: UserRepo,
         sessions: SessionRepo,
         redis: RedisState,
+        recent_writes: RecentWrites,
         throttle: LoginThrottle,
         wechat: WeChatClient,
         degrade: Degrade,
@@ -102,6 +104,8 @@ class AuthService:
         self.users = users
         self.sessions = sessions
         self.redis = redis
+        self._complete_key = redis.key(REVOCATIONS_COMPLETE)
+        self.recent_writes = recent_writes
         self.throttle = throttle
         self.wechat = wechat
         self.degrade = degrade
@@ -224,13 +228,15 @@ class AuthService:
 
     async def authenticate(self, token: str) -> Principal:
         claims = self.codec.decode(token)
-        if await self._is_revoked(claims.session_id):
+        revoked, recent_writer = await self._session_state(claims.session_id, claims.user_id)
+        if revoked:
             raise TokenInvalid()
         return Principal(
             user_id=claims.user_id,
             session_id=claims.session_id,
             roles=claims.roles,
             token_id=claims.token_id,
+            recent_writer=recent_writer,
         )
 
     # Revocation. MongoDB is the truth, Redis a cache of it: a marker per revoked session
@@ -254,21 +260,27 @@ class AuthService:
         return session is None or session.get("revoked_at") is not None
 
     async def _is_revoked(self, session_id: str) -> bool:
+        revoked, _recent_writer = await self._session_state(session_id, None)
+        return revoked
+
+    async def _session_state(self, session_id: str, user_id: str | None) -> tuple[bool, bool]:
+        """Whether the session is revoked, and whether its user may have written lately
+        (``server/recent_writes.py``: true whenever Redis cannot say), in one command."""
         if self._redis_failures != self._redis_failures_synced:
-            return await self._revoked_in_mongo(session_id)  # until Redis is caught up
+            return await self._revoked_in_mongo(session_id), True  # until Redis caught up
+        keys = [self._revoked_key(session_id), self._complete_key]
+        if user_id is not None:
+            keys.append(self.recent_writes.key(user_id))
         try:
-            async with self.redis.client.pipeline(transaction=False) as pipe:
-                pipe.exists(self._revoked_key(session_id))
-                pipe.exists(self.redis.key(REVOCATIONS_COMPLETE))
-                marked, complete = await pipe.execute()
+            found = await self.redis.client.mget(keys)
         except REDIS_UNAVAILABLE as exc:
             self._redis_failed("revocation_check", exc)
-            return await self._revoked_in_mongo(session_id)
-        if marked:
-            return True
-        if not complete:
-            return await self._revoked_in_mongo(session_id)
-        return False
+            return await self._revoked_in_mongo(session_id), True
+        if found[0] is not None:
+            return True, True
+        if found[1] is None:  # Redis lost its data (revocation markers, stamps) or is new
+            return await self._revoked_in_mongo(session_id), True
+        return False, user_id is None or found[2] is not None
 
     async def revoke_session(self, session_id: str, reason: str) -> None:
         """Record in MongoDB (truth), then mark in Redis so access tokens die at once.
@@ -292,7 +304,7 @@ class AuthService:
         failures = self._redis_failures
         ttl = self.settings.access_token_ttl_s + 60
         cutoff = self.clock.now() - timedelta(seconds=ttl)
-        complete_key = self.redis.key(REVOCATIONS_COMPLETE)
+        complete_key = self._complete_key
         try:
             complete = bool(await self.redis.client.exists(complete_key))
             revoked = await self.sessions.revoked_since(cutoff, pending_only=complete)

@@ -16,6 +16,9 @@ from server.principal import Role
 ALGORITHM = "HS256"
 _REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti", "sid", "typ"]
 LEEWAY_S = 5
+VERIFIED_TOKENS_MAX = 20_000
+"""Access tokens a process remembers as verified (a few MB): a signed-in reader's token
+is checked once, not on every request."""
 
 
 class TokenInvalid(Unauthorized):
@@ -41,6 +44,10 @@ class AccessTokenCodec:
         self.audience = audience
         self.ttl_s = ttl_s
         self.clock = clock
+        # token -> its claims, iat, exp. Only tokens whose signature and claims held are
+        # kept (a forged one never is), so the same bytes verify the same way again;
+        # the times are checked on every use, against the clock. The oldest goes first.
+        self._verified: dict[str, tuple[AccessClaims, float, float]] = {}
 
     def issue(self, user_id: str, session_id: str, roles: list[Role]) -> str:
         now = int(self.clock.timestamp())
@@ -59,6 +66,20 @@ class AccessTokenCodec:
 
     def decode(self, token: str) -> AccessClaims:
         """Verified claims; any defect (alg, signature, audience, expiry, shape) is a 401."""
+        held = self._verified.get(token)
+        if held is not None:
+            claims, issued, expires = held
+            now = self.clock.timestamp()
+            if issued <= now + LEEWAY_S and expires > now - LEEWAY_S:
+                return claims
+            del self._verified[token]  # out of its time: decoded again, for the right 401
+        claims, issued, expires = self._verify(token)
+        if len(self._verified) >= VERIFIED_TOKENS_MAX:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = (claims, issued, expires)
+        return claims
+
+    def _verify(self, token: str) -> tuple[AccessClaims, float, float]:
         try:
             claims = jwt.decode(
                 token,
@@ -86,12 +107,13 @@ class AccessTokenCodec:
             if expires <= now - LEEWAY_S:
                 raise jwt.ExpiredSignatureError()
             roles = frozenset(Role(role) for role in claims.get("roles", []))
-            return AccessClaims(
+            verified = AccessClaims(
                 user_id=str(claims["sub"]),
                 session_id=str(claims["sid"]),
                 roles=roles,
                 token_id=str(claims["jti"]),
             )
+            return verified, issued, expires
         except jwt.ExpiredSignatureError:
             raise TokenInvalid(code="token_expired", message="登录已过期，请刷新令牌") from None
         except (jwt.InvalidTokenError, ValueError, TypeError):

@@ -44,6 +44,7 @@ from server.keys import (
     METRICS,
     MONGO_DB,
     RATE_LIMITER,
+    RECENT_WRITES,
     REDIS,
     SETTINGS,
     WECHAT,
@@ -84,7 +85,7 @@ def build_services(app: web.Application) -> StoryServices:
     editorial = EditorialService(
         app[SETTINGS], StoryRepo(db), people, media, feed, cache, app[JOBS], app[DEGRADE], clock
     )
-    engagement = EngagementService(EngagementRepo(db), feed, views, clock)
+    engagement = EngagementService(EngagementRepo(db), feed, views, app[RECENT_WRITES], clock)
     comments = CommentService(
         CommentRepo(db), feed, engagement, app[AUTH_SERVICE], app[WECHAT], app[RATE_LIMITER], clock
     )

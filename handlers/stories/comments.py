@@ -83,6 +83,7 @@ class CommentService:
         )
         if status == "approved":
             await self.engagement.count_comments(story_id, 1)
+            await self.engagement.recent_writes.stamp(principal.user_id)  # its count moved
         return (await self.outs([doc]))[0]
 
     async def public_page(self, story_id: str, query: PageQuery) -> CommentPage:

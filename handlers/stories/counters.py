@@ -6,9 +6,10 @@ as long. So every answer takes its ``stats`` from MongoDB, the truth, which ever
 process shares: a like, a favourite or an approved comment has reached MongoDB before
 its answer is sent, so
 
-- a signed-in reader (who may just have changed a counter, through any process) gets
-  the counters read for this answer: one query on ``_id`` for the story or the page's
-  stories (read-your-writes, across processes);
+- a signed-in reader who may just have changed a counter, through any process
+  (``Principal.recent_writer``, ``server/recent_writes.py``), gets the counters read for
+  this answer: one query on ``_id`` for the story or the page's stories
+  (read-your-writes, across processes);
 - everyone else gets them at most ``ttl_s`` (``FEED_COUNTERS_TTL_S``, 1 s) old: each
   process keeps the answer with its counters laid over for that long, so a hit costs a
   dict lookup, and a hot answer one small query per ``ttl_s`` (one per process at a
@@ -59,6 +60,8 @@ class LiveCounters:
         # key -> (deadline, the cached answer it was laid over, the answer with counters)
         self._recent: OrderedDict[Hashable, tuple[float, CachedJson, CachedJson]] = OrderedDict()
         self._loads: SingleFlight[CachedJson] = SingleFlight()
+        # (key, liked, favorited) -> (the recent answer it was made of, the answer)
+        self._flagged: OrderedDict[Hashable, tuple[CachedJson, CachedJson]] = OrderedDict()
 
     def peek(self, key: Hashable, cached: CachedJson) -> CachedJson | None:
         """``cached`` with counters at most ``ttl_s`` old if this process holds it (no
@@ -81,6 +84,24 @@ class LiveCounters:
             self._recent.move_to_end(key)
             while len(self._recent) > self.entries:
                 self._recent.popitem(last=False)
+        return out
+
+    def flagged(self, key: Hashable, story: CachedJson, liked: bool, favorited: bool) -> CachedJson:
+        """``story`` (an answer of ``recent``) with one reader's ``liked``/``favorited``:
+        each of the four made once per answer, not per request."""
+        variant = (key, liked, favorited)
+        held = self._flagged.get(variant)
+        if held is not None and held[0] is story:
+            return held[1]
+        body = orjson.loads(story.body)
+        fields = {"liked": liked, "favorited": favorited}
+        body.update(fields)
+        digest = hashlib.blake2b(orjson.dumps(fields), digest_size=8).hexdigest()
+        out = CachedJson(orjson.dumps(body), f'{story.etag[:-1]}-{digest}"')
+        self._flagged[variant] = (story, out)
+        self._flagged.move_to_end(variant)
+        while len(self._flagged) > 4 * self.entries:
+            self._flagged.popitem(last=False)
         return out
 
     async def live(self, cached: CachedJson, **fields: Any) -> CachedJson:

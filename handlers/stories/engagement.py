@@ -16,18 +16,31 @@ from handlers.stories.views import ViewCounter
 from server.clock import Clock
 from server.paging import PageQuery
 from server.principal import Principal
+from server.recent_writes import HOLD_S, RecentWrites
 
 
 class EngagementService:
     privacy_section = "stories"
 
     def __init__(
-        self, repo: EngagementRepo, feed: FeedService, views: ViewCounter, clock: Clock
+        self,
+        repo: EngagementRepo,
+        feed: FeedService,
+        views: ViewCounter,
+        recent_writes: RecentWrites,
+        clock: Clock,
+        *,
+        held_entries: int = 20_000,
     ) -> None:
         self.repo = repo
         self.feed = feed
         self.views = views
+        self.recent_writes = recent_writes
         self.clock = clock
+        self.held_entries = held_entries
+        # (user, story) -> (deadline, liked, favorited): for readers who wrote nothing
+        # lately (server/recent_writes.py), at most HOLD_S old; the oldest goes first.
+        self._held: dict[tuple[str, str], tuple[float, bool, bool]] = {}
 
     async def _set(
         self, principal: Principal, story_id: str, kind: EngagementKind, on: bool
@@ -48,7 +61,10 @@ class EngagementService:
         )
         if changed:
             await self.repo.bump_stat(story_id, kind, 1 if on else -1)
-        return on, await self.repo.count(kind, story_id)
+        count = await self.repo.count(kind, story_id)
+        # Also when nothing changed: the tap that did may not have stamped yet.
+        await self.recent_writes.stamp(principal.user_id)
+        return on, count
 
     async def like(self, principal: Principal, story_id: str, on: bool) -> LikeOut:
         liked, likes = await self._set(principal, story_id, "likes", on)
@@ -59,9 +75,23 @@ class EngagementService:
         return FavoriteOut(favorited=favorited, favorites=count)
 
     async def flags(self, user_id: str, story_id: str) -> tuple[bool, bool]:
-        """Whether the user likes and has favourited the story."""
+        """Whether the user likes and has favourited the story (read now)."""
         liked = await self.repo.has("likes", story_id, user_id)
         favorited = await self.repo.has("favorites", story_id, user_id)
+        return liked, favorited
+
+    async def held_flags(self, user_id: str, story_id: str) -> tuple[bool, bool]:
+        """``flags`` at most ``HOLD_S`` old: only for a reader who wrote nothing lately."""
+        key = (user_id, story_id)
+        held = self._held.get(key)
+        now = self.clock.monotonic()
+        if held is not None and held[0] > now:
+            return held[1], held[2]
+        liked, favorited = await self.flags(user_id, story_id)  # the deadline counts from before
+        if len(self._held) >= self.held_entries:
+            self._held.pop(next(iter(self._held)))
+        self._held.pop(key, None)
+        self._held[key] = (now + HOLD_S, liked, favorited)
         return liked, favorited
 
     async def favorites_page(self, principal: Principal, query: PageQuery) -> StoryPage:

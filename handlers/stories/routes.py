@@ -60,8 +60,9 @@ MODERATE = REVIEWERS.on("comment_id", "comment")
 # The feed and story bodies are answered from the stories cache (server/cache.py): on a
 # miss the route builds the JSON from the feed service's models; on a hit nothing is
 # built at all. Their counters are laid over at answer time (handlers/stories/counters.py):
-# read for this answer for a signed-in reader (who sees their own like at once, whichever
-# process they reach), at most FEED_COUNTERS_TTL_S old for anyone else.
+# read for this answer for a signed-in reader who wrote lately (who sees their own like at
+# once, whichever process they reach: server/recent_writes.py), at most
+# FEED_COUNTERS_TTL_S old for anyone else.
 
 
 @routes.get(
@@ -78,7 +79,7 @@ async def list_stories(request: web.Request) -> web.Response:
     app = request.app
     key = query.canonical
     cache, counters = app[STORY_CACHE], app[STORY_COUNTERS]
-    anonymous = optional_principal(request) is None
+    reader = optional_principal(request)
     cached = cache.peek("page", key)
     if cached is None:
 
@@ -87,8 +88,9 @@ async def list_stories(request: web.Request) -> web.Response:
             return json_bytes(page.model_dump(mode="json"))
 
         cached = await cache.fetch("page", key, build)
-    if not anonymous:
+    if reader is not None and reader.recent_writer:
         return (await counters.live(cached)).answer(request)
+    # Nothing on the page is the reader's own: who wrote nothing lately sees what anyone sees.
     page = counters.peek(("page", key), cached) or await counters.recent(("page", key), cached)
     return page.answer(request)
 
@@ -113,10 +115,14 @@ async def get_story(request: web.Request) -> web.Response:
         cached = await cache.fetch("story", story_id, build)
     engagement = app[ENGAGEMENT_SERVICE]
     engagement.record_view(story_id)
+    key = ("story", story_id)
     if viewer is None:
-        key = ("story", story_id)
         story = counters.peek(key, cached) or await counters.recent(key, cached)
         return story.answer(request)
+    if not viewer.recent_writer:  # server/recent_writes.py: what the process holds will do
+        liked, favorited = await engagement.held_flags(viewer.user_id, story_id)
+        story = counters.peek(key, cached) or await counters.recent(key, cached)
+        return counters.flagged(key, story, liked, favorited).private_answer(request)
     liked, favorited = await engagement.flags(viewer.user_id, story_id)
     story = await counters.live(cached, liked=liked, favorited=favorited)
     return respond_revalidated(request, story.body, private=True, etag=story.etag)

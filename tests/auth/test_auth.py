@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import jwt
 import pytest
@@ -212,6 +213,23 @@ async def test_defective_access_tokens_are_401(
     assert resp.status == 401
     body = await resp.json()
     assert body["error"]["code"] in ("token_invalid", "token_expired")
+
+
+async def test_a_token_already_accepted_still_dies_at_its_expiry(
+    client: Client, clock: SettableClock, settings: Settings
+) -> None:
+    """A process keeps the tokens it verified; their times are checked on every use."""
+    session = await sign_in_wechat(client, "remembered")
+    assert (await client.get("/api/v1/me", headers=session.headers)).status == 200
+    clock.advance(settings.access_token_ttl_s - 60)
+    assert (await client.get("/api/v1/me", headers=session.headers)).status == 200
+    clock.advance(70)
+    expired = await client.get("/api/v1/me", headers=session.headers)
+    assert expired.status == 401
+    assert_error(await expired.json(), "token_expired")
+    clock.set(clock.now() - timedelta(seconds=settings.access_token_ttl_s + 60))
+    # (back before it was issued: not ours)
+    assert (await client.get("/api/v1/me", headers=session.headers)).status == 401
 
 
 @pytest.mark.parametrize("header", ["Token abc", "Bearer", "Basic dXNlcjpwYXNz", "Bearer  "])

@@ -14,7 +14,8 @@ import orjson
 from config.settings import Settings
 from handlers.stories.keys import STORY_COUNTERS
 from server.clock import SettableClock
-from server.keys import METRICS
+from server.keys import METRICS, RECENT_WRITES, REDIS
+from server.recent_writes import HOLD_S
 from tests.fixtures.app import Client, unreachable_mongodb
 from tests.fixtures.live_server import LiveServers
 from tests.fixtures.sessions import Session, sign_in_wechat
@@ -90,6 +91,43 @@ async def test_other_readers_see_counters_within_their_short_lifetime(
     assert same.status == 304
 
 
+async def test_a_reader_who_wrote_nothing_lately_shares_what_the_process_holds(
+    client: Client, staff: dict[str, Session], clock: SettableClock
+) -> None:
+    sid = await published(client, staff)
+    reader = await sign_in_wechat(client, "quiet-reader")
+    liker = await sign_in_wechat(client, "busy-liker")
+    first = await client.get(f"/api/v1/stories/{sid}", headers=reader.headers)
+    assert first.headers["Cache-Control"] == "private, no-cache"
+    body = await first.json()
+    assert (body["liked"], body["favorited"], body["stats"]["likes"]) == (False, False, 0)
+    assert (await feed_stats(client, sid, reader))["likes"] == 0
+    await client.post(f"/api/v1/stories/{sid}/like", headers=liker.headers)
+    # Within the second, the reader (who changed nothing) gets what anyone would...
+    held = await client.get(
+        f"/api/v1/stories/{sid}", headers={**reader.headers, "If-None-Match": first.headers["ETag"]}
+    )
+    assert held.status == 304
+    assert (await feed_stats(client, sid, reader))["likes"] == 0
+    clock.advance(1.0)
+    assert (await stats(client, sid, reader))["likes"] == 1
+    assert (await feed_stats(client, sid, reader))["likes"] == 1
+    # ...until they write: then their own like is in every answer at once.
+    await client.post(f"/api/v1/stories/{sid}/favorite", headers=reader.headers)
+    mine = await (await client.get(f"/api/v1/stories/{sid}", headers=reader.headers)).json()
+    assert (mine["liked"], mine["favorited"], mine["stats"]["favorites"]) == (False, True, 1)
+    assert (await feed_stats(client, sid, reader))["favorites"] == 1
+    # Their stamp outlives what was held before it: once it has gone (Redis's clock, not
+    # the test's: deleted here), what the process holds has their favourite too.
+    clock.advance(HOLD_S)
+    await client.app[REDIS].client.delete(client.app[RECENT_WRITES].key(reader.user_id))
+    later = await client.get(f"/api/v1/stories/{sid}", headers=reader.headers)
+    body = await later.json()
+    assert (body["liked"], body["favorited"], body["stats"]["favorites"]) == (False, True, 1)
+    assert later.headers["Cache-Control"] == "private, no-cache"
+    assert (await feed_stats(client, sid, reader))["favorites"] == 1
+
+
 async def test_an_approved_comment_is_counted_at_once_for_its_author(
     client: Client, staff: dict[str, Session], clock: SettableClock
 ) -> None:
@@ -142,6 +180,8 @@ async def test_my_like_shows_at_once_in_another_server_process(
         assert await liked.json() == {"liked": True, "likes": 1}
         assert (await there_stats(f"/api/v1/stories/{sid}"))["likes"] == 1
         assert (await there_stats("/api/v1/stories"))["likes"] == 1
+        async with there.get(f"/api/v1/stories/{sid}") as resp:
+            assert (await resp.json())["liked"] is True  # not the flags it held before
         async with there.post(f"/api/v1/stories/{sid}/favorite") as resp:
             assert await resp.json() == {"favorited": True, "favorites": 1}
     assert (await stats(client, sid, reader))["favorites"] == 1
@@ -212,7 +252,11 @@ async def test_cached_counters_go_out_when_mongodb_does_not_answer(
     gone = unreachable_mongodb(unused_tcp_port)
     app, engagement = client.app, client.app[STORY_COUNTERS].engagement
     without = EngagementService(
-        EngagementRepo(gone["nowhere"]), engagement.feed, engagement.views, app[CLOCK]
+        EngagementRepo(gone["nowhere"]),
+        engagement.feed,
+        engagement.views,
+        engagement.recent_writes,
+        app[CLOCK],
     )
     counters = LiveCounters(without, app[DEGRADE], app[CLOCK], 1.0)
     try:
