@@ -13,13 +13,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from scripts.processes import stop_all, wait_until, wait_until_ok
 
-# (url, seconds, connections) -> (requests per second, p99 latency in ms)
-LoadGenerator = Callable[[str, int, int], tuple[float, float]]
+
+class LoadGenerator(Protocol):
+    """(url, seconds, connections, a bearer token or "") -> (req/s, p99 latency in ms)"""
+
+    def __call__(
+        self, url: str, duration: int, connections: int, bearer: str = ""
+    ) -> tuple[float, float]: ...
 
 
 def pinned(core: int) -> list[str]:
@@ -27,12 +32,14 @@ def pinned(core: int) -> list[str]:
     return ["taskset", "-c", str(core)] if shutil.which("taskset") and os.cpu_count() else []
 
 
-def run_wrk(url: str, duration: int, connections: int) -> tuple[float, float]:
+def _bearer_header(bearer: str) -> list[str]:
+    return ["-H", f"Authorization: Bearer {bearer}"] if bearer else []
+
+
+def run_wrk(url: str, duration: int, connections: int, bearer: str = "") -> tuple[float, float]:
+    command = [*pinned(1), "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
     out = subprocess.run(
-        [*pinned(1), "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url],
-        capture_output=True,
-        text=True,
-        check=True,
+        [*command, *_bearer_header(bearer), url], capture_output=True, text=True, check=True
     ).stdout
     return _parse_wrk(out)
 
@@ -45,8 +52,11 @@ def _parse_wrk(out: str) -> tuple[float, float]:
     return rps, p99
 
 
-def run_python_load(url: str, duration: int, connections: int) -> tuple[float, float]:
+def run_python_load(
+    url: str, duration: int, connections: int, bearer: str = ""
+) -> tuple[float, float]:
     """Fallback when wrk is missing: aiohttp client, keep-alive, ``connections`` workers."""
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
     code = f"""
 import asyncio, time, aiohttp
 async def main():
@@ -56,7 +66,7 @@ async def main():
         async def worker():
             while time.perf_counter() < stop:
                 t = time.perf_counter()
-                async with s.get({url!r}) as r:
+                async with s.get({url!r}, headers={headers!r}) as r:
                     await r.read()
                 lat.append(time.perf_counter() - t)
         await asyncio.gather(*(worker() for _ in range({connections})))
@@ -96,14 +106,15 @@ def load_generator() -> tuple[LoadGenerator, str]:
 
 _CLIENT = """
 import asyncio, sys, aiohttp
-async def main(url, n, connections):
+async def main(url, n, connections, bearer=""):
+    headers = {"Authorization": "Bearer " + bearer} if bearer else {}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections)) as s:
         async def one():
-            async with s.get(url) as r:
+            async with s.get(url, headers=headers) as r:
                 await r.read()
                 assert r.status == 200, r.status
         await asyncio.gather(*(one() for _ in range(n)))
-asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:]))
 """
 
 
@@ -164,6 +175,7 @@ def instructions_per_request(
     env: dict[str, str],
     requests: int = 2000,
     cwd: Path | None = None,
+    bearer: str = "",
 ) -> float:
     """CPU instructions a server spends per request of ``url``, counted by valgrind's
     callgrind: unlike seconds, the count does not move with what else the machine does.
@@ -180,10 +192,11 @@ def instructions_per_request(
         try:
             wait_until_ok(url, timeout_s=600)  # everything runs ~50x slower under valgrind
             client = [sys.executable, "-c", _CLIENT, url]
-            subprocess.run([*client, "300", "16"], check=True)
+            tail = [bearer] if bearer else []
+            subprocess.run([*client, "300", "16", *tail], check=True)
             subprocess.run(["callgrind_control", "--zero", str(server.pid)], check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-            subprocess.run([*client, str(requests), "16"], check=True)
+            subprocess.run([*client, str(requests), "16", *tail], check=True)
             subprocess.run(["callgrind_control", "--dump", str(server.pid)], check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
             dump = Path(f"{tmp}/out.1")

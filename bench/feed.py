@@ -2,7 +2,9 @@
 
 One run: a database seeded with the demo content plus enough stories for 20 items; our
 server with the Redis feed cache, the same server with the cache off (MongoDB every
-time), and a bare aiohttp handler returning the very same bytes. Each is pinned to one
+time), and a bare aiohttp handler returning the very same bytes; then a signed-in reader
+(who liked a story, long enough ago) on the feed and that story, against the same
+answers asked anonymously. Each is pinned to one
 core, wrk (64 connections) to the other. Prints req/s, p99 and CPU per request at
 saturation and the ratio (goal: cached / bare >= 0.75 and p99 < 10 ms), then the p99 of
 bare and cached at a steady load below saturation (``--steady-rate``). ``--compare DIR``
@@ -105,6 +107,16 @@ def _fill_feed(base: str, total: int) -> None:
               reviewer)  # fmt: skip
 
 
+def _reader(base: str) -> tuple[str, str]:
+    """A resident who liked the feed's first story (a real flag to merge): their access
+    token and that story's id."""
+    tokens = _call(base, "POST", "/api/v1/auth/wechat", {"code": "dev:bench-reader"})
+    token = str(tokens["access_token"])  # type: ignore[index]
+    story_id = str(_call(base, "GET", "/api/v1/stories?limit=1")["items"][0]["id"])  # type: ignore[index]
+    _call(base, "POST", f"/api/v1/stories/{story_id}/like", None, token)
+    return token, story_id
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=int, default=10)
@@ -131,6 +143,7 @@ def main() -> None:
         "MONGODB_DB": f"jx_bench_feed_{unique}",
         "REDIS_PREFIX": f"jxbench:feed:{unique}:",
         "LOG_LEVEL": "WARNING",
+        "ACCESS_TOKEN_TTL_S": "86400",  # the reader's token outlives the run
         "RATE_LIMIT_IP_PER_MINUTE": "100000000",
         "RATE_LIMIT_USER_PER_MINUTE": "100000000",
     }
@@ -156,6 +169,7 @@ def main() -> None:
             if compare is not None:
                 wait_until_ok(f"http://127.0.0.1:{ports['compare']}/readyz")
             _fill_feed(f"http://127.0.0.1:{ports['cached']}", 20)
+            bearer, story_id = _reader(f"http://127.0.0.1:{ports['cached']}")
             with urllib.request.urlopen(urls["cached"], timeout=10) as resp:  # noqa: S310
                 body = resp.read()
             items = len(json.loads(body)["items"])
@@ -180,14 +194,24 @@ def main() -> None:
                 )  # fmt: skip
                 urls[name] = f"http://127.0.0.1:{peer_ports[name]}/api/v1/stories?limit=20"
                 wait_until_ok(urls[name])
-            for url in urls.values():
-                load(url, 2, args.connections)  # warm-up
+            # The reader's rows last, on the cached server: by then the stamp of their like
+            # (server/recent_writes.py, 30 s) has gone, as it has for most readers.
+            cached_base = f"http://127.0.0.1:{ports['cached']}/api/v1"
+            urls["feed_signed_in"] = urls["cached"]
+            urls["story_anonymous"] = f"{cached_base}/stories/{story_id}"
+            urls["story_signed_in"] = f"{cached_base}/stories/{story_id}"
+            signed_in = {"feed_signed_in", "story_signed_in"}
+            server_of = {name: servers[name if name in servers else "cached"] for name in urls}
+            for name, url in urls.items():
+                load(url, 2, args.connections, bearer if name in signed_in else "")  # warm-up
             runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in urls}
             for _ in range(args.rounds):
                 for name, url in urls.items():
-                    cpu_before = cpu_seconds(servers[name].pid)
-                    rps, p99 = load(url, args.duration, args.connections)
-                    cpu_us = (cpu_seconds(servers[name].pid) - cpu_before) * 1e6
+                    pid = server_of[name].pid
+                    cpu_before = cpu_seconds(pid)
+                    token = bearer if name in signed_in else ""
+                    rps, p99 = load(url, args.duration, args.connections, token)
+                    cpu_us = (cpu_seconds(pid) - cpu_before) * 1e6
                     runs[name].append((rps, p99, cpu_us / (rps * args.duration)))
             steady = {
                 name: run_wrk_paced(urls[name], args.steady_rate, 10, args.connections)
@@ -212,6 +236,15 @@ def main() -> None:
                         command, url, compare_env if name == "compare" else env,
                         cwd=compare if name == "compare" else ROOT,
                     )  # fmt: skip
+                story_url = f"http://127.0.0.1:{port}/api/v1/stories/{story_id}"
+                for name, (path, token) in {
+                    "feed_signed_in": (url, bearer),
+                    "story_anonymous": (story_url, ""),
+                    "story_signed_in": (story_url, bearer),
+                }.items():
+                    instructions[name] = instructions_per_request(
+                        commands["cached"], path, env, cwd=ROOT, bearer=token
+                    )
         finally:
             stop_all(servers.values())
     labels = {
@@ -223,6 +256,9 @@ def main() -> None:
         "cached": "jiangxin, Redis feed cache",
         "uncached": "jiangxin, MongoDB every time",
         "compare": f"jiangxin at {compare.name if compare else ''}, feed cache",
+        "feed_signed_in": "jiangxin, feed, signed-in reader",
+        "story_anonymous": "jiangxin, one story, anonymous",
+        "story_signed_in": "jiangxin, one story, signed in",
     }
     print(f"GET /api/v1/stories ({items} items, {len(body)} bytes), {tool}, "
           f"{args.connections} connections, {args.rounds} x {args.duration}s")  # fmt: skip
@@ -242,6 +278,9 @@ def main() -> None:
                        ("fastapi_redis", ""), ("fastapi_bytes", "")):  # fmt: skip
         if peer in summary:
             print(f"  cached / {labels[peer]}  {summary['cached'][0] / summary[peer][0]:.2f}{goal}")
+    for reader, anonymous in (("feed_signed_in", "cached"), ("story_signed_in", "story_anonymous")):
+        print(f"  {labels[reader]} / anonymous  "
+              f"{summary[reader][0] / summary[anonymous][0]:.2f}   (goal >= 0.6)")  # fmt: skip
     if compare is not None:
         print(f"  {compare.name} cached / bare  {summary['compare'][0] / summary['bare'][0]:.2f}"
               "   (the same run, the base)")  # fmt: skip
@@ -250,6 +289,10 @@ def main() -> None:
             print(f"  {labels[name]:32} {count / 1000:9.0f} k instructions/request (callgrind)")
         ratio = instructions["bare"] / instructions["cached"]
         print(f"  instructions bare / cached  {ratio:.2f}  (the noise-free form of the ratio)")
+        for reader, anonymous in (("feed_signed_in", "cached"),
+                                  ("story_signed_in", "story_anonymous")):  # fmt: skip
+            ratio = instructions[anonymous] / instructions[reader]
+            print(f"  instructions {anonymous} / {reader}  {ratio:.2f}  (goal >= 0.6)")
         if "compare" in instructions:
             base = instructions["bare"] / instructions["compare"]
             print(f"  instructions bare / {compare.name if compare else ''}  {base:.2f}")
