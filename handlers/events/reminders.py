@@ -71,10 +71,12 @@ class EventMessages:
 
     # -- promotions and cancellations ---------------------------------------------------
 
-    async def tell(self, signup: Document) -> None:
-        """The message a sign-up's ``tell_pending`` asks for, in the outbox."""
+    async def tell(self, signup: Document, event: Document | None = None) -> None:
+        """The message a sign-up's ``tell_pending`` asks for, in the outbox; ``event``:
+        its event, when the caller holds it (read here otherwise)."""
         kind = signup.get("tell_pending")
-        event = await self.events.get(signup["event_id"])
+        if event is None or str(event["_id"]) != signup["event_id"]:
+            event = await self.events.get(signup["event_id"])
         signup_id = str(signup["_id"])
         if event is not None and kind in ("event_promoted", "event_cancelled"):
             message = self._message(kind, f"{kind}:{signup_id}", signup, event)
@@ -84,8 +86,16 @@ class EventMessages:
     async def tell_untold(self, limit: int = 500) -> int:
         """Queue what a dead request or promoter did not (every minute on the worker)."""
         untold = await self.signups.untold(self.clock.now() - TELL_GRACE, limit)
+        events: dict[str, Document | None] = {}
         for signup in untold:
-            await self.tell(signup)
+            event_id = signup["event_id"]
+            if event_id not in events:
+                events[event_id] = await self.events.get(event_id)
+            event = events[event_id]
+            if event is None:
+                await self.signups.told(str(signup["_id"]))  # the event is gone
+            else:
+                await self.tell(signup, event)
         return len(untold)
 
     # -- reminders ----------------------------------------------------------------------

@@ -446,9 +446,10 @@ class SignupService:
             raise CancellationClosed()
         await self._cancel(doc, "user")
 
-    async def _cancel(self, doc: Document, reason: str) -> bool:
+    async def _cancel(self, doc: Document, reason: str, event: Document | None = None) -> bool:
         """Cancel an active sign-up; a confirmed one gives its seat back (after it stopped
-        being confirmed) and the waitlist moves up. False if it was not active."""
+        being confirmed) and the waitlist moves up. False if it was not active.
+        ``event``: the cancelled event, for its message (``cancel_all``)."""
         signup_id, event_id = str(doc["_id"]), doc["event_id"]
         if doc["status"] == "waitlisted" and reason != "event_cancelled":
             await self.events.mark_line_moved(event_id)  # before it leaves the line
@@ -456,7 +457,7 @@ class SignupService:
         if before is None:
             return False
         if reason == "event_cancelled":
-            await self.messages.tell({**before, "tell_pending": reason})
+            await self.messages.tell({**before, "tell_pending": reason}, event)
         if before["status"] == "confirmed":
             released = await self.events.release_seat(event_id, signup_id)
             if released is not None:
@@ -468,11 +469,12 @@ class SignupService:
         """Every active sign-up of a cancelled event, cancelled; how many."""
         cancelled = 0
         await self.events.mark_line_moved(event_id)  # the line empties, in any order
+        event = await self.events.get(event_id)
         while ids := await self.repo.active_ids_of_event(event_id):
             for signup_id in ids:
                 doc = await self.repo.get(signup_id)
                 if doc is not None:
-                    cancelled += await self._cancel(doc, "event_cancelled")
+                    cancelled += await self._cancel(doc, "event_cancelled", event)
         await self.events.mark_signups_closed(event_id)
         return cancelled
 
@@ -504,7 +506,7 @@ class SignupService:
                 confirmed = await self.repo.confirm_promoted(signup_id, epoch, now)
                 if confirmed is not None:
                     await self.gate.store(claimed)
-                    await self.messages.tell(confirmed)
+                    await self.messages.tell(confirmed, event)
                     promoted += 1
                     break  # one seat filled: read the event again
                 released = await self.events.release_seat(event_id, signup_id)

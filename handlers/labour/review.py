@@ -90,7 +90,12 @@ class ReviewService:
         return outs
 
     async def _decide(
-        self, principal: Principal, doc: Document, decision: str, comment: str
+        self,
+        principal: Principal,
+        doc: Document,
+        decision: str,
+        comment: str,
+        titles: dict[str, str] | None = None,
     ) -> Document | None:
         review = {
             "decision": decision,
@@ -100,13 +105,20 @@ class ReviewService:
         }
         decided = await self.repo.review(str(doc["_id"]), decision, review, float(doc["hours"]))
         if decided is not None:
-            await self._tell(decided)
+            await self._tell(decided, {} if titles is None else titles)
         return decided
 
-    async def _tell(self, decided: Document) -> None:
+    async def _task_title(self, task_id: str, titles: dict[str, str]) -> str:
+        """The task's title, read once per batch of decisions (``titles``)."""
+        if task_id not in titles:
+            task = await self.repo.get_task(task_id)
+            titles[task_id] = task["title"] if task else "劳动任务"
+        return titles[task_id]
+
+    async def _tell(self, decided: Document, titles: dict[str, str]) -> None:
         """The student's message about a decision, in the outbox (once per check-in)."""
         checkin_id = str(decided["_id"])
-        task = await self.repo.get_task(str(decided["task_id"]))
+        title = await self._task_title(str(decided["task_id"]), titles)
         review = decided["review"]
         await self.messages.enqueue(
             Message(
@@ -115,7 +127,7 @@ class ReviewService:
                 kind="checkin_reviewed",
                 page=f"pages/labour/checkin?id={checkin_id}",
                 data={
-                    "thing1": thing(task["title"] if task else "劳动任务"),
+                    "thing1": thing(title),
                     "phrase2": phrase("通过" if decided["status"] == "approved" else "未通过"),
                     "thing3": thing(review.get("comment") or "无"),
                     "time4": time_value(review["at"]),
@@ -128,8 +140,9 @@ class ReviewService:
         """Queue the messages of decisions whose request died before it did (a minute
         after the decision: a request still on its way does it itself)."""
         untold = await self.repo.untold(self.clock.now() - TELL_GRACE, limit)
+        titles: dict[str, str] = {}
         for doc in untold:
-            await self._tell(doc)
+            await self._tell(doc, titles)
         return len(untold)
 
     async def review(
@@ -152,13 +165,14 @@ class ReviewService:
         ids = list(dict.fromkeys(checkin_ids))
         docs = {str(doc["_id"]): doc for doc in await self.repo.get_checkins(ids)}
         allowed = await self._teaches(principal, list(docs.values()))
+        titles: dict[str, str] = {}
         results = []
         for checkin_id in ids:
             doc = docs.get(checkin_id)
             if doc is None or doc["class_id"] not in allowed:
                 results.append(BulkReviewResult(id=checkin_id, status=None, error="not_found"))
                 continue
-            decided = await self._decide(principal, doc, decision, comment)
+            decided = await self._decide(principal, doc, decision, comment, titles)
             current = decided or await self.repo.get_checkin(checkin_id)
             if current is None:  # erased meanwhile (consent withdrawn)
                 results.append(BulkReviewResult(id=checkin_id, status=None, error="not_found"))
