@@ -180,33 +180,74 @@ async def run_worker(settings: Settings) -> int:
     return 0
 
 
+RESTART_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+"""How long the in-process worker waits before starting again, after each failure in a row."""
+STEADY_S = 60.0
+"""A worker that ran this long before it stopped starts again at the first delay."""
+
+
+async def _discard(worker: Worker) -> None:
+    """A worker whose loop ended with Redis gone: its running jobs cancelled (run again
+    later) and waited for, its connections closed (the health-check key expires)."""
+    running = [task for task in worker.tasks.values() if not task.done()]
+    for task in running:
+        task.cancel()
+    if running:
+        await asyncio.wait(running)
+        for task in running:
+            if not task.cancelled():
+                task.exception()
+    with contextlib.suppress(*REDIS_UNAVAILABLE):
+        await worker.pool.aclose(close_connection_pool=True)
+
+
 async def jobs_in_process_ctx(app: web.Application) -> AsyncIterator[None]:
     """A ``cleanup_ctx`` running the job worker inside a serving process (``serve
     --with-jobs``, what ``make run`` does); production runs ``server worker`` apart.
 
-    arq's loop ends when Redis goes away; that is said when it happens (not as "Task
-    exception was never retrieved" at exit), and the jobs wait for a restart."""
-    worker = create_worker(app, handle_signals=False)
-    stopping = False
+    arq's loop ends when Redis goes away: that is said in one line when it happens, and a
+    new worker starts after ``RESTART_DELAYS_S`` (again and again, backing off, until
+    Redis answers), so jobs resume by themselves once Redis is back."""
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    current: list[Worker] = [create_worker(app, handle_signals=False)]
+
+    async def supervise() -> None:
+        failures = 0
+        while True:
+            worker = current[0]
+            started = loop.time()
+            try:
+                await worker.async_run()
+                return
+            except REDIS_UNAVAILABLE as exc:
+                if stopping.is_set():
+                    return  # at shutdown redis-py may turn the cancellation into an error
+                failures = 1 if loop.time() - started >= STEADY_S else failures + 1
+                delay = RESTART_DELAYS_S[min(failures, len(RESTART_DELAYS_S)) - 1]
+                log.error(
+                    "job worker stopped: Redis unavailable (%s); starting again in %g s",
+                    type(exc).__name__,
+                    delay,
+                )
+            await _discard(worker)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), delay)
+                return
+            current[0] = create_worker(app, handle_signals=False)
 
     def said_when_it_ends(task: asyncio.Task[None]) -> None:
-        if task.cancelled() or (exc := task.exception()) is None or stopping:
-            return  # at shutdown redis-py may turn the cancellation into an error
-        if isinstance(exc, REDIS_UNAVAILABLE):
-            log.error(
-                "job worker stopped: Redis unavailable (%s); no jobs run until a restart",
-                type(exc).__name__,
-            )
-        else:
-            log.error("job worker stopped", exc_info=exc)
+        if task.cancelled() or (exc := task.exception()) is None or stopping.is_set():
+            return
+        log.error("job worker stopped", exc_info=exc)
 
-    task = asyncio.create_task(worker.async_run(), name="job worker")
+    task = asyncio.create_task(supervise(), name="job worker")
     task.add_done_callback(said_when_it_ends)
     try:
         yield
     finally:
-        stopping = True
-        await close_worker(worker)
+        stopping.set()
+        await close_worker(current[0])
         # What it ended with was said above (or is the shutdown's own doing).
         with contextlib.suppress(asyncio.CancelledError, *REDIS_UNAVAILABLE):
             await task

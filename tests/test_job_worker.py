@@ -2,7 +2,8 @@
 leaves no INFO line (arq logs one per job: with view counts every 10 s, ``make run``
 printed a line every few seconds), a failed one is still logged with its name; and a
 serving process with the in-process worker (``serve --with-jobs``) whose Redis is gone
-stops without a traceback, saying in one line what it could not flush or close."""
+stops without a traceback, saying in one line what it could not flush or close; and its
+worker starts again by itself once Redis is back."""
 
 from __future__ import annotations
 
@@ -166,4 +167,31 @@ async def test_the_worker_process_exits_1_with_one_line_when_redis_goes_away(
     messages = [r.getMessage() for r in caplog.records]
     assert "worker stopping: Redis unavailable (ConnectionError)" in messages
     assert len([m for m in messages if m.startswith("shutdown:")]) == 1
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"
+
+
+async def test_the_in_process_worker_starts_again_once_redis_is_back(
+    settings: Settings, own_redis: RedisProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    await answering(own_redis)
+    app = create_app(
+        settings.model_copy(update={"redis_url": own_redis.url}), rooms=(*ROOMS, TEST_JOBS)
+    )
+    app.cleanup_ctx.append(jobs_in_process_ctx)  # what `serve --with-jobs` does
+    async with started(app):
+        assert (await run_job(app, "job_that_works")).success
+        own_redis.stop()
+
+        async def said_it_stopped() -> bool:
+            return any(
+                r.getMessage().startswith("job worker stopped: Redis unavailable")
+                for r in caplog.records
+            )
+
+        await eventually(said_it_stopped, what="the worker to notice Redis gone")
+        own_redis.start()
+        await answering(own_redis)
+        # Queued after Redis came back (empty): run by the worker started again.
+        assert (await run_job(app, "job_that_works")).success
     assert not [r for r in caplog.records if r.exc_info], "no traceback"
