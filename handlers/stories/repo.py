@@ -445,12 +445,13 @@ class CommentRepo:
     async def moderate(
         self, comment_id: str, decision: str, by: str, at: datetime
     ) -> Document | None:
-        """pending -> approved | rejected, once (a second decision finds nothing)."""
+        """pending -> approved | rejected, once (a second decision finds nothing), and
+        never by the comment's own author (four eyes: nothing is found either)."""
         oid = as_object_id(comment_id)
         if oid is None:
             return None
         return await self.collection.find_one_and_update(
-            {"_id": oid, "status": "pending"},
+            {"_id": oid, "status": "pending", "user_id": {"$ne": by}},
             {"$set": {"status": decision, "moderated_by": by, "moderated_at": at}},
             return_document=ReturnDocument.AFTER,
         )
