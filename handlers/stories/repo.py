@@ -218,6 +218,14 @@ class StoryRepo:
         cursor = self.collection.find({}, projection={"title": 1})
         return {doc["title"] async for doc in cursor}
 
+    async def titles_by_id(self, story_ids: list[str]) -> dict[str, str]:
+        """The (live) titles of the stories of ``story_ids`` that exist, in one query."""
+        oids = _oids(story_ids)
+        if not oids:
+            return {}
+        cursor = self.collection.find({"_id": {"$in": oids}}, projection={"title": 1})
+        return {str(doc["_id"]): doc["title"] async for doc in cursor}
+
     async def add_revision(self, doc: Document, by: str, action: str, at: datetime) -> None:
         # A retried save of the same revision: the history already has it.
         with contextlib.suppress(DuplicateKeyError):
