@@ -507,9 +507,7 @@ class EditorialService:
                 )
             return changes
 
-        return await self._transition(
-            principal, story_id, "unpublish", decide, revision=revision
-        )
+        return await self._transition(principal, story_id, "unpublish", decide, revision=revision)
 
     # -- staff reads -----------------------------------------------------------------
 
