@@ -26,8 +26,8 @@ from handlers.console.stories import (
     new_form_key,
     once,
     split_tags,
+    upload_photo,
 )
-from handlers.media.routes import admit_upload, read_upload, store_upload, upload_digest
 from handlers.stories.keys import PEOPLE_SERVICE
 from handlers.stories.schemas import PeopleQuery, PersonIn, PersonOut, PersonPatch
 from server.access import current_principal
@@ -195,9 +195,6 @@ async def upload_portrait(request: web.Request) -> web.Response:
     set_back(request, f"{PEOPLE}/{person_id}/edit")
     people = request.app[PEOPLE_SERVICE]
     await people.get(person_id)  # 404 before a byte of the photo is read
-    principal = current_principal(request)
-    await admit_upload(request, principal)
-    data, _purpose = await read_upload(request)
-    photo = await store_upload(request, principal, data, "story", await upload_digest(data))
-    await people.update(principal, person_id, {"portrait_media_id": photo.id})
+    photo = await upload_photo(request)
+    await people.update(current_principal(request), person_id, {"portrait_media_id": photo.id})
     return see_other(f"{PEOPLE}/{person_id}/edit?saved=portrait")
