@@ -10,7 +10,7 @@ from aiohttp import web
 
 from handlers.auth.keys import AUTH_SERVICE
 from handlers.media.keys import MEDIA_SERVICE
-from handlers.stories.comments import CommentService, ContentRejected
+from handlers.stories.comments import CommentService, ContentRejected, OwnCommentModeration
 from handlers.stories.counters import LiveCounters
 from handlers.stories.demo import load_demo_art, load_demo_content
 from handlers.stories.editorial import (
@@ -176,5 +176,12 @@ ROOM = Room(
         Cron(store_story_views, second=set(range(5, 60, 10))),
     ),
     seed=seed,
-    errors=(RevisionConflict, InvalidTransition, OwnStoryPublish, PersonNotFound, ContentRejected),
+    errors=(
+        RevisionConflict,
+        InvalidTransition,
+        OwnStoryPublish,
+        PersonNotFound,
+        ContentRejected,
+        OwnCommentModeration,
+    ),
 )

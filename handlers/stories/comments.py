@@ -6,11 +6,14 @@ openid (staff) cannot be checked by WeChat, so theirs wait for a reviewer too; s
 a comment WeChat could not check (unreachable, or refusing the call: 40003, 61010,
 43104...): the user's words are kept, ``suggest`` is ``unchecked``. Only approved
 comments are public and counted in ``stats.comments``.
+
+Four eyes, as for stories: nobody moderates their own comment (a reviewer's comment
+waits for another reviewer, 403 ``four_eyes_required``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from handlers.auth.service import AuthService
 from handlers.stories.engagement import EngagementService
@@ -18,16 +21,30 @@ from handlers.stories.feed import FeedService
 from handlers.stories.repo import COMMENTS, MODERATION, CommentRepo, Document
 from handlers.stories.schemas import CommentAuthor, CommentOut, CommentPage
 from server.clock import Clock
-from server.errors import NotFound, RateLimited
+from server.errors import Forbidden, InvalidRequest, NotFound, RateLimited
 from server.paging import PageQuery
 from server.principal import Principal
 from server.redis_state import RateLimiter
 from server.wechat import ContentRejected, WeChatClient, WeChatUnavailable
 
 COMMENTS_PER_MINUTE = 5
+MODERATE_MANY_MAX = 50  # a page of the queue
+
+ModerationOutcome = Literal["moderated", "already_decided", "four_eyes_required", "not_found"]
 
 
-__all__ = ["COMMENTS_PER_MINUTE", "CommentService", "ContentRejected"]
+class OwnCommentModeration(Forbidden):
+    code = "four_eyes_required"
+    message = "不能审核自己发表的评论，请由其他审核员处理"
+
+
+__all__ = [
+    "COMMENTS_PER_MINUTE",
+    "CommentService",
+    "ContentRejected",
+    "ModerationOutcome",
+    "OwnCommentModeration",
+]
 
 
 class CommentService:
@@ -102,16 +119,46 @@ class CommentService:
         return CommentPage(items=await self.outs(docs), next_cursor=next_cursor)
 
     async def moderate(self, principal: Principal, comment_id: str, approve: bool) -> CommentOut:
+        """Approve or reject a pending comment (someone else's); the first decision stands."""
+        doc, _decided_now = await self._decide(principal, comment_id, approve)
+        return (await self.outs([doc]))[0]
+
+    async def moderate_many(
+        self, principal: Principal, comment_ids: list[str], approve: bool
+    ) -> dict[str, ModerationOutcome]:
+        """``moderate`` for each of ``comment_ids`` (at most ``MODERATE_MANY_MAX``): what
+        became of each, by id; one refused (the caller's own, or gone) stops no other."""
+        unique = list(dict.fromkeys(comment_ids))
+        if not unique or len(unique) > MODERATE_MANY_MAX:
+            raise InvalidRequest.for_fields({"ids": f"1 to {MODERATE_MANY_MAX} comments"})
+        outcomes: dict[str, ModerationOutcome] = {}
+        for comment_id in unique:
+            try:
+                _doc, decided_now = await self._decide(principal, comment_id, approve)
+            except OwnCommentModeration:
+                outcomes[comment_id] = "four_eyes_required"
+            except NotFound:
+                outcomes[comment_id] = "not_found"
+            else:
+                outcomes[comment_id] = "moderated" if decided_now else "already_decided"
+        return outcomes
+
+    async def _decide(
+        self, principal: Principal, comment_id: str, approve: bool
+    ) -> tuple[Document, bool]:
+        """The comment once decided, and whether this call decided it."""
         decision = "approved" if approve else "rejected"
         doc = await self.repo.moderate(comment_id, decision, principal.user_id, self.clock.now())
         if doc is None:
             existing = await self.repo.get(comment_id)
             if existing is None:
                 raise NotFound()
-            doc = existing  # already decided: the first decision stands
-        elif approve:
+            if existing["user_id"] == principal.user_id:
+                raise OwnCommentModeration()
+            return existing, False  # already decided: the first decision stands
+        if approve:
             await self.engagement.count_comments(doc["story_id"], 1)
-        return (await self.outs([doc]))[0]
+        return doc, True
 
     async def outs(self, docs: list[Document]) -> list[CommentOut]:
         """``CommentOut`` of each of ``docs``, their authors' names read in one query."""

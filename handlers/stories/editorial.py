@@ -480,7 +480,13 @@ class EditorialService:
 
         return await self._transition(principal, story_id, "reject", decide)
 
-    async def unpublish(self, principal: Principal, story_id: str) -> Document:
+    async def unpublish(
+        self, principal: Principal, story_id: str, revision: int | None = None
+    ) -> Document:
+        """Take a public story down; with ``revision`` (what the caller saw), only that
+        revision of it (changed since, a scheduled story published meanwhile included:
+        409 ``revision_conflict``)."""
+
         def decide(current: Document) -> Document:
             if not is_public(current):
                 raise _refused(current, allowed_from=PUBLIC_STATUSES)
@@ -501,7 +507,7 @@ class EditorialService:
                 )
             return changes
 
-        return await self._transition(principal, story_id, "unpublish", decide)
+        return await self._transition(principal, story_id, "unpublish", decide, revision=revision)
 
     # -- staff reads -----------------------------------------------------------------
 
@@ -529,6 +535,11 @@ class EditorialService:
 
     async def titles(self) -> set[str]:
         return await self.repo.titles()
+
+    async def titles_by_id(self, story_ids: list[str]) -> dict[str, str]:
+        """Each story's title as the public reads it (a published story's reviewed one),
+        by id, in one query (a moderation queue names the stories commented on)."""
+        return await self.repo.titles_by_id(list(dict.fromkeys(story_ids)))
 
     async def revisions(self, story_id: str) -> list[RevisionOut]:
         await self.get(story_id)

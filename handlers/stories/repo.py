@@ -218,6 +218,14 @@ class StoryRepo:
         cursor = self.collection.find({}, projection={"title": 1})
         return {doc["title"] async for doc in cursor}
 
+    async def titles_by_id(self, story_ids: list[str]) -> dict[str, str]:
+        """The (live) titles of the stories of ``story_ids`` that exist, in one query."""
+        oids = _oids(story_ids)
+        if not oids:
+            return {}
+        cursor = self.collection.find({"_id": {"$in": oids}}, projection={"title": 1})
+        return {str(doc["_id"]): doc["title"] async for doc in cursor}
+
     async def add_revision(self, doc: Document, by: str, action: str, at: datetime) -> None:
         # A retried save of the same revision: the history already has it.
         with contextlib.suppress(DuplicateKeyError):
@@ -445,12 +453,13 @@ class CommentRepo:
     async def moderate(
         self, comment_id: str, decision: str, by: str, at: datetime
     ) -> Document | None:
-        """pending -> approved | rejected, once (a second decision finds nothing)."""
+        """pending -> approved | rejected, once (a second decision finds nothing), and
+        never by the comment's own author (four eyes: nothing is found either)."""
         oid = as_object_id(comment_id)
         if oid is None:
             return None
         return await self.collection.find_one_and_update(
-            {"_id": oid, "status": "pending"},
+            {"_id": oid, "status": "pending", "user_id": {"$ne": by}},
             {"$set": {"status": decision, "moderated_by": by, "moderated_at": at}},
             return_document=ReturnDocument.AFTER,
         )

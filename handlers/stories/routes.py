@@ -53,7 +53,8 @@ STAFF = Access.roles(Role.editor, Role.reviewer)
 # Photos a story or person shows are the editor's own: someone else's is 422.
 PHOTOS = {"kind": "photo", "code": "media_not_found"}
 ENGAGE = Access.signed_in().on("story_id", "story")  # likes, favourites, comments
-MODERATE = REVIEWERS.on("comment_id", "comment")
+# Four eyes: nobody moderates their own comment (a staff member's waits for review).
+MODERATE = REVIEWERS.on("comment_id", "comment", Whose.not_owner, code="four_eyes_required")
 
 
 # -- public reads ----------------------------------------------------------------------
@@ -407,16 +408,18 @@ async def _moderate(request: web.Request, approve: bool) -> web.Response:
 
 
 @routes.post(
-    "/admin/comments/{comment_id}/approve", "Approve a pending comment", access=MODERATE,
-    response=CommentOut,
+    "/admin/comments/{comment_id}/approve",
+    "Approve a pending comment (someone else's: never one's own)", access=MODERATE,
+    response=CommentOut, errors=("four_eyes_required",),
 )  # fmt: skip
 async def approve_comment(request: web.Request) -> web.Response:
     return await _moderate(request, True)
 
 
 @routes.post(
-    "/admin/comments/{comment_id}/reject", "Reject a pending comment", access=MODERATE,
-    response=CommentOut,
+    "/admin/comments/{comment_id}/reject",
+    "Reject a pending comment (someone else's: never one's own)", access=MODERATE,
+    response=CommentOut, errors=("four_eyes_required",),
 )  # fmt: skip
 async def reject_comment(request: web.Request) -> web.Response:
     return await _moderate(request, False)

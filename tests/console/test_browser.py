@@ -120,7 +120,11 @@ async def test_a_reviewer_sees_the_diff_and_publishes(
     await editorial.submit(author, str(doc["_id"]))
     page = await context.new_page()
     await sign_in(page, *await console_site.staff("reviewer", Role.reviewer))
-    await page.get_by_role("navigation", name="主导航").get_by_role("link", name="审核").click()
+    await (
+        page.get_by_role("navigation", name="主导航")
+        .get_by_role("link", name="审核", exact=True)
+        .click()
+    )
     await shot(page, "review-queue")
     await page.get_by_role("link", name="巧手匠心").click()
     body = page.get_by_role("region", name="正文的差异")

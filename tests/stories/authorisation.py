@@ -3,10 +3,12 @@ route acts on), people, and comments waiting for a reviewer."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from handlers.stories.keys import COMMENT_SERVICE, EDITORIAL_SERVICE, PEOPLE_SERVICE
 from handlers.stories.schemas import PublishIn
+from server.keys import CLOCK
 from tests.fixtures.authorisation import Call, Caller, Case, Obj, World, builds, factory, plain
 
 STORY = "/api/v1/stories/{story_id}"
@@ -20,17 +22,20 @@ def publish_body(revision: int | None) -> dict[str, Any]:
 
 @factory("story")
 async def story(world: World, owner: Caller, state: str | None) -> Obj:
-    """A story ``owner`` wrote: ``draft``, ``in_review`` or (by default) ``published``
-    (by a reviewer who is not its author, through the API)."""
+    """A story ``owner`` wrote: ``draft``, ``in_review``, ``scheduled`` (for tomorrow) or
+    (by default) ``published`` (by a reviewer who is not its author, through the API)."""
     editorial = world.app[EDITORIAL_SERVICE]
     doc = await editorial.create(owner.principal, {"title": "矩阵稿件", "category": "policy"})
     story_id = str(doc["_id"])
     if state != "draft":
         doc = await editorial.submit(owner.principal, story_id)
-    if state in (None, "published"):
+    if state in (None, "published", "scheduled"):
+        body = publish_body(doc["revision"])
+        if state == "scheduled":
+            body["publish_at"] = (world.app[CLOCK].now() + timedelta(days=1)).isoformat()
         resp = await world.client.post(
             f"/api/v1/admin/stories/{story_id}/publish",
-            json=publish_body(doc["revision"]),
+            json=body,
             headers=world.publisher.headers,
         )
         assert resp.status == 200, await resp.text()

@@ -6,12 +6,16 @@ from typing import Any, Literal
 
 import pytest
 
+from handlers.stories.keys import COMMENT_SERVICE
+from server.errors import AppError
 from server.principal import Role
 from tests.fixtures.app import Client
 from tests.fixtures.errors import assert_error
 from tests.fixtures.sessions import Session, sign_in_staff, sign_in_wechat
 from tests.fixtures.wechat import FakeWeChat
-from tests.stories.conftest import create_story, publish
+from tests.stories.conftest import as_principal, create_story, publish
+
+MISSING_ID = "0123456789abcdef01234567"
 
 
 @pytest.fixture
@@ -125,3 +129,51 @@ async def test_comments_on_drafts_are_404_and_erase_removes_mine(
     assert await public_comments(client, story["id"]) == []
     stats = (await (await client.get(f"/api/v1/stories/{story['id']}")).json())["stats"]
     assert stats["comments"] == 0
+
+
+async def test_nobody_moderates_their_own_comment(client: Client, story: dict[str, Any]) -> None:
+    """A staff account's comment waits for a reviewer (WeChat cannot check it): not for
+    its author, even a reviewer (four eyes), whose approve and reject are 403."""
+    author = story["reviewer"]
+    own = await (await comment(client, author, story["id"], "审核员自己的评论")).json()
+    assert own["status"] == "pending"
+    for decision in ("approve", "reject"):
+        refused = await client.post(
+            f"/api/v1/admin/comments/{own['id']}/{decision}", headers=author.headers
+        )
+        assert refused.status == 403
+        assert_error(await refused.json(), "four_eyes_required")
+    assert await public_comments(client, story["id"]) == []
+    other = await sign_in_staff(client, "reviewer2", Role.reviewer)
+    approved = await client.post(
+        f"/api/v1/admin/comments/{own['id']}/approve", headers=other.headers
+    )
+    assert (await approved.json())["status"] == "approved"
+    assert await public_comments(client, story["id"]) == ["审核员自己的评论"]
+
+
+async def test_moderating_many_decides_each_once_and_never_ones_own(
+    client: Client, story: dict[str, Any]
+) -> None:
+    reader = await sign_in_wechat(client, "many")
+    reviewer = story["reviewer"]
+    held = [(await (await comment(client, reader, story["id"], f"待审核{i}")).json())["id"]
+            for i in range(2)]  # fmt: skip
+    own = (await (await comment(client, reviewer, story["id"], "我的")).json())["id"]
+    service = client.app[COMMENT_SERVICE]
+    principal = as_principal(reviewer, Role.reviewer)
+    first = await service.moderate_many(principal, [*held, own, MISSING_ID, held[0]], True)
+    assert first == {
+        held[0]: "moderated",
+        held[1]: "moderated",
+        own: "four_eyes_required",
+        MISSING_ID: "not_found",
+    }
+    again = await service.moderate_many(principal, held, False)  # a double submit
+    assert again == dict.fromkeys(held, "already_decided")
+    assert sorted(await public_comments(client, story["id"])) == ["待审核0", "待审核1"]
+    stats = (await (await client.get(f"/api/v1/stories/{story['id']}")).json())["stats"]
+    assert stats["comments"] == 2
+    with pytest.raises(AppError) as too_many:
+        await service.moderate_many(principal, [f"{i:024x}" for i in range(51)], True)
+    assert too_many.value.status == 422
