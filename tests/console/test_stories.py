@@ -186,7 +186,8 @@ async def test_navigation_follows_the_pages_declarations(client: Client) -> None
         "/admin/", "/admin/stories", "/admin/review"
     ]  # fmt: skip
     assert nav((await teacher.get("/admin/")).text) == ["/admin/"]
-    assert len(nav((await admin.get("/admin/")).text)) == 4
+    editors_and_reviewers = {"/admin/", "/admin/stories", "/admin/stories/new", "/admin/review"}
+    assert editors_and_reviewers <= set(nav((await admin.get("/admin/")).text))
 
 
 async def test_a_cover_goes_through_the_media_pipeline(client: Client) -> None:
