@@ -1,4 +1,5 @@
-"""Accounts and sessions: WeChat and staff sign-in, tokens, revocation, export, erasure."""
+"""Accounts and sessions: WeChat and staff sign-in, tokens, revocation, export, erasure;
+staff accounts as admins manage them (``staff.py``)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,19 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from handlers.auth.keys import AUTH_SERVICE
+from handlers.auth.keys import AUTH_SERVICE, STAFF_ACCOUNT_SERVICE
 from handlers.auth.passwords import MIN_LENGTH, WeakPassword
 from handlers.auth.repo import SessionRepo, UsernameTaken, UserRepo
 from handlers.auth.routes import routes
 from handlers.auth.service import (
     REVOCATION_SYNC_S,
+    AccountDisabled,
     AuthService,
     InvalidCredentials,
     RefreshTokenInvalid,
     RefreshTokenReused,
 )
+from handlers.auth.staff import SelfLockout, StaffAccountService
 from handlers.auth.throttle import LoginBudgets, LoginThrottle
 from handlers.auth.tokens import TokenInvalid
 from handlers.media.keys import MEDIA_SERVICE
@@ -60,10 +63,11 @@ DEMO_STAFF = {
 async def setup(app: web.Application) -> AsyncIterator[None]:
     db = app[MONGO_DB]
     settings = app[SETTINGS]
+    users, sessions = UserRepo(db), SessionRepo(db)
     auth = AuthService(
         settings=settings,
-        users=UserRepo(db),
-        sessions=SessionRepo(db),
+        users=users,
+        sessions=sessions,
         redis=app[REDIS],
         recent_writes=app[RECENT_WRITES],
         throttle=LoginThrottle(
@@ -86,6 +90,7 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
         token_key=app[SIGNER].key(ACCESS_TOKEN),
     )
     app[AUTH_SERVICE] = auth
+    app[STAFF_ACCOUNT_SERVICE] = StaffAccountService(users, sessions, auth, app[AUDIT], app[CLOCK])
     app[AUTHENTICATOR] = auth
     sync = Periodic("revocation sync", REVOCATION_SYNC_S, auth.sync_revocations)
     app[OPENIDS] = auth
@@ -177,6 +182,8 @@ ROOM = Room(
     ),
     errors=(
         InvalidCredentials,
+        AccountDisabled,
+        SelfLockout,
         RefreshTokenInvalid,
         RefreshTokenReused,
         TokenInvalid,

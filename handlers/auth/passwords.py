@@ -12,7 +12,13 @@ _LIST = Path(__file__).with_name("common_passwords.txt")
 
 
 class WeakPassword(ValueError):
-    """The message says what to change (shown by ``create-user``)."""
+    """The message says what to change (shown by ``create-user``); ``reason`` names the
+    rule (``too_short``, ``too_long``, ``too_common``, ``contains_username``), for
+    forms that say it in their own words."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @cache
@@ -24,11 +30,11 @@ def common_passwords() -> frozenset[str]:
 def check_staff_password(password: str, username: str) -> None:
     """Raise ``WeakPassword`` unless ``password`` may protect a staff account."""
     if len(password) < MIN_LENGTH:
-        raise WeakPassword(f"password too short: at least {MIN_LENGTH} characters")
+        raise WeakPassword(f"password too short: at least {MIN_LENGTH} characters", "too_short")
     if len(password) > MAX_LENGTH:
-        raise WeakPassword(f"password too long: at most {MAX_LENGTH} characters")
+        raise WeakPassword(f"password too long: at most {MAX_LENGTH} characters", "too_long")
     lowered = password.lower()
     if lowered in common_passwords() or len(set(lowered)) < 4:
-        raise WeakPassword("password too common: one of the first an attacker tries")
+        raise WeakPassword("password too common: one of the first an attacker tries", "too_common")
     if username.lower() in lowered:
-        raise WeakPassword("password contains the username")
+        raise WeakPassword("password contains the username", "contains_username")

@@ -17,11 +17,23 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from server.paging import Keyset, Position, SortField
 from server.principal import Role
+from server.repo import find_page
 
 Document = dict[str, Any]
 
 ABSENT_PREFIX = "~"
+# Staff accounts by username (unique): the list of accounts an admin pages through.
+STAFF_ACCOUNTS = Keyset("staff_accounts", (SortField("username", "str"),))
+# Every username but the ``~<id>`` of accounts without one: all that sorts below "~", and
+# all from the character after it (usernames are compared as UTF-8 bytes).
+_HAS_USERNAME: Document = {
+    "$or": [
+        {"username": {"$lt": ABSENT_PREFIX}},
+        {"username": {"$gte": chr(ord(ABSENT_PREFIX) + 1)}},
+    ]
+}
 
 
 class UsernameTaken(Exception):
@@ -43,6 +55,12 @@ class UserRecord:
     school_id: str | None
     class_id: str | None
     deleted_at: datetime | None
+    disabled_at: datetime | None = None  # a disabled staff account signs in nowhere
+
+    @property
+    def is_staff(self) -> bool:
+        """A staff account (signs in with a username and password), not a WeChat one."""
+        return self.username is not None and self.password_hash is not None
 
     @classmethod
     def from_doc(cls, doc: Document) -> UserRecord:
@@ -63,6 +81,7 @@ class UserRecord:
             school_id=doc.get("school_id"),
             class_id=doc.get("class_id"),
             deleted_at=doc.get("deleted_at"),
+            disabled_at=doc.get("disabled_at"),
         )
 
 
@@ -172,6 +191,56 @@ class UserRepo:
             },
         )
 
+    async def staff_page(self, position: Position | None, limit: int) -> list[UserRecord]:
+        """Live staff accounts by username, after ``position`` (``STAFF_ACCOUNTS``)."""
+        query: Document = {**_HAS_USERNAME, "deleted_at": None}
+        docs = await find_page(self.collection, query, STAFF_ACCOUNTS, position, limit)
+        return [UserRecord.from_doc(doc) for doc in docs]
+
+    async def set_password(self, user_id: str, password_hash: str, now: datetime) -> bool:
+        """A staff account's new password; False if there is no such live account."""
+        oid = object_id(user_id)
+        if oid is None:
+            return False
+        done = await self.collection.update_one(
+            {"_id": oid, "deleted_at": None, "password_hash": {"$exists": True}},
+            {"$set": {"password_hash": password_hash, "updated_at": now}},
+        )
+        return done.matched_count == 1
+
+    async def set_roles(self, user_id: str, roles: list[Role], now: datetime) -> UserRecord | None:
+        """Exactly these roles (and ``resident``, everyone's); None if no such live account."""
+        oid = object_id(user_id)
+        if oid is None:
+            return None
+        doc = await self.collection.find_one_and_update(
+            {"_id": oid, "deleted_at": None},
+            {
+                "$set": {
+                    "roles": sorted({Role.resident.value, *(role.value for role in roles)}),
+                    "updated_at": now,
+                }
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        return UserRecord.from_doc(doc) if doc else None
+
+    async def set_disabled(
+        self, user_id: str, disabled_at: datetime | None, now: datetime
+    ) -> UserRecord | None:
+        """Disable the account (at ``disabled_at``) or enable it (None), if it is not so
+        already; None when nothing changed (or there is no such live account)."""
+        oid = object_id(user_id)
+        if oid is None:
+            return None
+        state: Document = {"disabled_at": None} if disabled_at else {"disabled_at": {"$ne": None}}
+        doc = await self.collection.find_one_and_update(
+            {"_id": oid, "deleted_at": None, **state},
+            {"$set": {"disabled_at": disabled_at, "updated_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return UserRecord.from_doc(doc) if doc else None
+
     async def update_profile(
         self, user_id: str, changes: dict[str, Any], now: datetime
     ) -> UserRecord | None:
@@ -239,6 +308,7 @@ class UserRepo:
             "school_id": record.school_id,
             "class_id": record.class_id,
             "created_at": record.created_at.isoformat(),
+            "disabled_at": record.disabled_at.isoformat() if record.disabled_at else None,
         }
 
     async def anonymise(self, user_id: str, now: datetime) -> None:
@@ -348,6 +418,19 @@ class SessionRepo:
             str(doc["_id"])
             async for doc in self.collection.find({"user_id": user_id}, projection={"_id": 1})
         ]
+
+    async def last_sign_ins(self, user_ids: list[str]) -> dict[str, datetime]:
+        """When each of ``user_ids`` last signed in, as far as their sessions still say
+        (the hourly sweep deletes long-expired ones), in one query."""
+        if not user_ids:
+            return {}
+        cursor = await self.collection.aggregate(
+            [
+                {"$match": {"user_id": {"$in": list(dict.fromkeys(user_ids))}}},
+                {"$group": {"_id": "$user_id", "last": {"$max": "$created_at"}}},
+            ]
+        )
+        return {str(doc["_id"]): doc["last"] async for doc in cursor}
 
     async def revoke_all_of(self, user_id: str, reason: str, now: datetime) -> None:
         await self.collection.update_many(

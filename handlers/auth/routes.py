@@ -71,7 +71,7 @@ async def login_wechat(request: web.Request) -> web.Response:
     access=Access.public(),
     body=PasswordLoginIn,
     response=TokensOut,
-    errors=("invalid_credentials", "rate_limited"),
+    errors=("invalid_credentials", "account_disabled", "rate_limited"),
 )
 async def login_password(request: web.Request) -> web.Response:
     body = await read_body(request, PasswordLoginIn)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
+from handlers.auth.passwords import MAX_LENGTH
 from handlers.media.schemas import MediaOut
+from server.paging import Page
 from server.principal import Role
 from server.rest import ApiIn, ApiOut, patch_field
 
@@ -62,3 +64,59 @@ class ExportOut(ApiOut):
     user_id: str
     exported_at: datetime
     sections: dict[str, Any]
+
+
+# -- staff accounts, as admins manage them (handlers/auth/staff.py) --------------------------
+
+StaffRole = Literal["teacher", "editor", "reviewer", "organizer", "admin"]
+"""The roles an admin gives a staff account (``resident`` is everyone's; ``student``
+comes with joining a class)."""
+STAFF_ROLES: tuple[Role, ...] = (
+    Role.teacher,
+    Role.editor,
+    Role.reviewer,
+    Role.organizer,
+    Role.admin,
+)
+NewPassword = Annotated[
+    str,
+    # Kept as typed (no stripping): a space at either end is refused instead, since the
+    # API's sign-in strips what it is sent and could never match it.
+    StringConstraints(strip_whitespace=False, max_length=MAX_LENGTH, pattern=r"^\S(?:.*\S)?$"),
+]
+"""A new staff password; its strength is ``check_staff_password``'s to judge."""
+
+
+class StaffAccountIn(ApiIn):
+    username: str = Username
+    name: str = Field(min_length=1, max_length=32, description="The name others see")
+    roles: list[StaffRole] = Field(min_length=1, max_length=len(STAFF_ROLES))
+    password: NewPassword
+
+
+class StaffRolesIn(ApiIn):
+    roles: list[StaffRole] = Field(min_length=1, max_length=len(STAFF_ROLES))
+
+
+class PasswordResetIn(ApiIn):
+    password: NewPassword
+
+
+class StaffAccountOut(ApiOut):
+    id: str
+    username: str
+    name: str
+    roles: list[Role]
+    disabled_at: datetime | None
+    last_sign_in_at: datetime | None = Field(
+        description="The latest sign-in its sessions still record (null: none known)"
+    )
+    created_at: datetime
+
+    @property
+    def staff_roles(self) -> list[Role]:
+        return [role for role in STAFF_ROLES if role in self.roles]
+
+
+class StaffAccountPage(Page[StaffAccountOut]):
+    pass

@@ -32,7 +32,7 @@ from handlers.auth.tokens import (
 from handlers.media.service import MediaService
 from server.clock import Clock
 from server.degrade import Degrade
-from server.errors import REDIS_UNAVAILABLE, NotFound, Unauthorized
+from server.errors import REDIS_UNAVAILABLE, Forbidden, NotFound, Unauthorized
 from server.principal import Principal, Role
 from server.recent_writes import RecentWrites
 from server.redis_state import RedisState
@@ -51,6 +51,13 @@ _DUMMY_HASH = _password_hasher.hash("jiangxin-timing-equaliser")
 class InvalidCredentials(Unauthorized):
     code = "invalid_credentials"
     message = "用户名或密码错误"
+
+
+class AccountDisabled(Forbidden):
+    """The password was right, but an admin has disabled the account."""
+
+    code = "account_disabled"
+    message = "账号已停用，请联系管理员"
 
 
 class RefreshTokenInvalid(Unauthorized):
@@ -150,7 +157,21 @@ class AuthService:
         ok = await self.throttle.guard(username, ip, verify)
         if not ok or user is None or user.password_hash is None:
             raise InvalidCredentials()
+        if user.disabled_at is not None:  # said only to whoever knows the password
+            raise AccountDisabled()
         return user
+
+    async def _refuse_if_disabled_since(self, user: UserRecord, session_id: str) -> None:
+        """A staff account disabled while it was signing in ends its new session here.
+        Disabling writes the account, then ends its sessions; a session made too late
+        for that reads the account already disabled, here."""
+        if not user.is_staff:
+            return
+        current = await self.users.get(user.id)
+        if current is None or current.disabled_at is not None:
+            with contextlib.suppress(*REDIS_UNAVAILABLE):  # its tokens are never handed out
+                await self.revoke_session(session_id, "account_disabled")
+            raise InvalidCredentials() if current is None else AccountDisabled()
 
     async def start_cookie_session(self, user: UserRecord, lifetime_s: int) -> str:
         """A session of ``user`` for the staff console's cookie (its id): a session like
@@ -162,6 +183,7 @@ class AuthService:
         unusable = hash_token(new_refresh_token(session_id))
         expires_at = now + timedelta(seconds=lifetime_s)
         await self.sessions.create(session_id, user.id, unusable, now, expires_at)
+        await self._refuse_if_disabled_since(user, session_id)
         return session_id
 
     async def live_session_user(self, session_id: str) -> UserRecord | None:
@@ -173,7 +195,9 @@ class AuthService:
         if session["expires_at"] <= self.clock.now() or "user_id" not in session:
             return None
         user = await self.users.get(session["user_id"])
-        return user if user is not None and user.deleted_at is None else None
+        if user is None or user.deleted_at is not None or user.disabled_at is not None:
+            return None
+        return user
 
     async def session_revoked(self, session_id: str) -> bool:
         """The check every request with an access token makes (Redis, else MongoDB):
@@ -191,6 +215,7 @@ class AuthService:
             now,
             now + timedelta(seconds=self.settings.refresh_token_ttl_s),
         )
+        await self._refuse_if_disabled_since(user, session_id)
         return IssuedTokens(
             access_token=self.codec.issue(user.id, session_id, user.roles),
             refresh_token=refresh_token,
@@ -215,7 +240,7 @@ class AuthService:
                 raise RefreshTokenReused()
             raise RefreshTokenInvalid()
         user = await self.users.get(rotated["user_id"])
-        if user is None:
+        if user is None or user.disabled_at is not None:  # disabling ended it anyway
             raise RefreshTokenInvalid()
         return IssuedTokens(
             access_token=self.codec.issue(user.id, session_id, user.roles),
@@ -418,15 +443,23 @@ class AuthService:
         return {user.id: user for user in await self.users.get_many(user_ids)}
 
     async def create_staff_user(
-        self, username: str, password: str, roles: list[Role], *, update: bool = False
+        self,
+        username: str,
+        password: str,
+        roles: list[Role],
+        *,
+        update: bool = False,
+        name: str | None = None,
     ) -> UserRecord:
-        """Used by ``python -m server create-user``; ``update`` resets password and roles
-        and ends every session of the account. ``WeakPassword`` if the policy refuses."""
+        """Used by ``python -m server create-user`` and the admins' console; ``update``
+        resets password and roles and ends every session of the account (a disabled one
+        stays disabled). ``WeakPassword`` if the policy refuses; ``name`` is the name
+        others see (the username if none)."""
         check_staff_password(password, username)
         password_hash = await asyncio.to_thread(hash_password, password)
         try:
             return await self.users.create_staff(
-                username, password_hash, username, roles, self.clock.now()
+                username, password_hash, name or username, roles, self.clock.now()
             )
         except UsernameTaken:
             if not update:

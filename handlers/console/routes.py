@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from handlers.auth.service import InvalidCredentials
+from handlers.auth.service import AccountDisabled, InvalidCredentials
 from handlers.console.keys import CONSOLE_PAGES, CONSOLE_SESSIONS
 from handlers.console.pages import HOME, LOGIN, STATIC_PREFIX, safe_next, see_other
 from server.api import CONSOLE_PREFIX, ApiRoutes
@@ -48,7 +48,7 @@ async def login_page(request: web.Request) -> web.Response:
     "Sign in with a staff account (the API's sign-in throttle); on to the page asked for",
     access=Access.public(),
     status=303,
-    errors=("invalid_credentials", "rate_limited", "csrf_invalid"),
+    errors=("invalid_credentials", "account_disabled", "rate_limited", "csrf_invalid"),
 )
 async def login(request: web.Request) -> web.Response:
     form = await request.post()
@@ -61,8 +61,10 @@ async def login(request: web.Request) -> web.Response:
         )
     try:
         await request.app[CONSOLE_SESSIONS].sign_in(request, username, password)
-    except InvalidCredentials as exc:
-        return _login_page(request, next_page, username=username, error=exc.message, status=401)
+    except (InvalidCredentials, AccountDisabled) as exc:
+        return _login_page(
+            request, next_page, username=username, error=exc.message, status=exc.status
+        )
     except RateLimited as exc:
         minutes = max(1, -(-int(exc.headers["Retry-After"]) // 60))
         page = _login_page(

@@ -109,6 +109,22 @@ class SchoolRepo:
     async def detach_teacher(self, user_id: str) -> None:
         await self.teachers.delete_one({"_id": user_id})
 
+    async def detach_teacher_from(self, user_id: str, school_id: str) -> bool:
+        """Detach the teacher if they are attached to ``school_id``; whether they were."""
+        done = await self.teachers.delete_one({"_id": user_id, "school_id": school_id})
+        return done.deleted_count == 1
+
+    async def teachers_of_schools(
+        self, school_ids: list[str], limit: int = 2_000
+    ) -> list[Document]:
+        """The attachments of the teachers of ``school_ids``, in the order attached."""
+        if not school_ids:
+            return []
+        cursor = self.teachers.find({"school_id": {"$in": school_ids}}).sort(
+            [("attached_at", ASCENDING), ("_id", ASCENDING)]
+        )
+        return [doc async for doc in cursor.limit(limit)]
+
     async def get_schools(self, school_ids: list[str]) -> list[Document]:
         oids = _oids(school_ids)
         if not oids:

@@ -134,6 +134,37 @@ class SchoolService:
         )
         return school_id
 
+    async def detach_teacher(self, principal: Principal, school_id: str, user_id: str) -> None:
+        """Detach a teacher from the school (their classes stay, with their history)."""
+        if await self.repo.get_school(school_id) is None:
+            raise NotFound()
+        if not await self.repo.detach_teacher_from(user_id, school_id):
+            raise InvalidRequest.for_fields({"user_id": "not a teacher of this school"})
+        with contextlib.suppress(NotFound):  # an erased account: nothing to update
+            await self.auth.set_affiliation(user_id, school_id=None, class_id=None)
+        await self.audit.record(
+            user_actor(principal.user_id), "teacher_detached", user_id, {"school_id": school_id}
+        )
+
+    async def teachers_of(self, school_ids: list[str]) -> dict[str, list[str]]:
+        """The user ids of the teachers attached to each of ``school_ids``, in the order
+        attached (one query)."""
+        teachers: dict[str, list[str]] = {school_id: [] for school_id in school_ids}
+        for doc in await self.repo.teachers_of_schools(list(teachers)):
+            teachers[doc["school_id"]].append(str(doc["_id"]))
+        return teachers
+
+    async def schools_by_id(self, school_ids: list[str]) -> dict[str, SchoolOut]:
+        """The schools among ``school_ids``, in one query."""
+        docs = await self.repo.get_schools(list(dict.fromkeys(school_ids)))
+        return {str(doc["_id"]): self.school_out(doc) for doc in docs}
+
+    async def get_school(self, school_id: str) -> SchoolOut:
+        doc = await self.repo.get_school(school_id)
+        if doc is None:
+            raise NotFound()
+        return self.school_out(doc)
+
     @staticmethod
     def school_out(doc: Document) -> SchoolOut:
         return SchoolOut(

@@ -73,3 +73,4 @@ async def upload_cover(case: Case) -> Call:
 
 
 from tests.console import authorisation_editorial  # noqa: E402, F401
+from tests.console import authorisation_admins  # noqa: E402, F401

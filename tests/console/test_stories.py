@@ -187,7 +187,8 @@ async def test_navigation_follows_the_pages_declarations(client: Client) -> None
         "/admin/", "/admin/stories", "/admin/review", "/admin/comments"
     ]  # fmt: skip
     assert nav((await teacher.get("/admin/")).text) == ["/admin/"]
-    assert len(nav((await admin.get("/admin/")).text)) == 6
+    editors_and_reviewers = {"/admin/", "/admin/stories", "/admin/stories/new", "/admin/review"}
+    assert editors_and_reviewers <= set(nav((await admin.get("/admin/")).text))
 
 
 async def test_a_cover_goes_through_the_media_pipeline(client: Client) -> None:
