@@ -4,7 +4,10 @@ Stories are the stories room's factory's."""
 
 from __future__ import annotations
 
+import importlib
 import io
+import pkgutil
+from pathlib import Path
 
 import aiohttp
 
@@ -72,5 +75,7 @@ async def upload_cover(case: Case) -> Call:
     return Call(data=form, query={"revision": str(case.objects["story_id"].revision)})
 
 
-from tests.console import authorisation_editorial  # noqa: E402, F401
-from tests.console import authorisation_admins  # noqa: E402, F401
+# Each area's builders, in tests/console/authorisation_<area>.py, register on import.
+for _area in pkgutil.iter_modules([str(Path(__file__).parent)], "tests.console."):
+    if _area.name.startswith("tests.console.authorisation_"):
+        importlib.import_module(_area.name)
