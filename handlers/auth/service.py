@@ -30,6 +30,7 @@ from handlers.auth.tokens import (
     split_refresh_token,
 )
 from handlers.media.service import MediaService
+from server.batching import Batcher
 from server.clock import Clock
 from server.degrade import Degrade
 from server.errors import REDIS_UNAVAILABLE, Forbidden, NotFound, Unauthorized
@@ -113,6 +114,9 @@ class AuthService:
         self.redis = redis
         self._complete_key = redis.key(REVOCATIONS_COMPLETE)
         self.recent_writes = recent_writes
+        self._session_checks: Batcher[tuple[str, str | None], tuple[bool, bool, bool]] = Batcher(
+            self._check_sessions, max_batch=200
+        )
         self.throttle = throttle
         self.wechat = wechat
         self.degrade = degrade
@@ -293,19 +297,32 @@ class AuthService:
         (``server/recent_writes.py``: true whenever Redis cannot say), in one command."""
         if self._redis_failures != self._redis_failures_synced:
             return await self._revoked_in_mongo(session_id), True  # until Redis caught up
-        keys = [self._revoked_key(session_id), self._complete_key]
-        if user_id is not None:
-            keys.append(self.recent_writes.key(user_id))
         try:
-            found = await self.redis.client.mget(keys)
+            marked, complete, wrote = await self._session_checks.submit((session_id, user_id))
         except REDIS_UNAVAILABLE as exc:
             self._redis_failed("revocation_check", exc)
             return await self._revoked_in_mongo(session_id), True
-        if found[0] is not None:
+        if marked:
             return True, True
-        if found[1] is None:  # Redis lost its data (revocation markers, stamps) or is new
+        if not complete:  # Redis lost its data (revocation markers, stamps) or is new
             return await self._revoked_in_mongo(session_id), True
-        return False, user_id is None or found[2] is not None
+        return False, user_id is None or wrote
+
+    async def _check_sessions(
+        self, sessions: list[tuple[str, str | None]]
+    ) -> list[tuple[bool, bool, bool]]:
+        """The concurrent requests' checks in one ``MGET`` (``server/batching.py``): for
+        each, its revocation marker, ``revocations-complete``, its user's stamp."""
+        keys = [self._complete_key]
+        for session_id, user_id in sessions:
+            keys.append(self._revoked_key(session_id))
+            keys.append(self.recent_writes.key(user_id) if user_id else self._complete_key)
+        found = await self.redis.client.mget(keys)
+        complete = found[0] is not None
+        return [
+            (found[1 + 2 * i] is not None, complete, found[2 + 2 * i] is not None)
+            for i in range(len(sessions))
+        ]
 
     async def revoke_session(self, session_id: str, reason: str) -> None:
         """Record in MongoDB (truth), then mark in Redis so access tokens die at once.
