@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from handlers.auth.keys import AUTH_SERVICE
-from handlers.console import stories
+from handlers.console import stories, teachers
 from handlers.console.keys import CONSOLE_PAGES, CONSOLE_SESSIONS
 from handlers.console.pages import HOME, STATIC_DIR, NavItem, Pages, StaticFiles, setup_templates
 from handlers.console.routes import assets, home, routes
@@ -24,6 +24,9 @@ NAV = (
     NavItem("稿件", stories.STORIES, stories.story_list),
     NavItem("写稿", stories.STORIES + "/new", stories.new_story_page),
     NavItem("审核", stories.REVIEW, stories.review_queue),
+    NavItem("班级", teachers.CLASSES, teachers.class_list),
+    NavItem("任务", teachers.TASKS, teachers.task_list),
+    NavItem("打卡审核", teachers.CHECKINS, teachers.review_queue),
 )
 STATIC = StaticFiles(STATIC_DIR)
 
@@ -41,7 +44,7 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
 
 ROOM = Room(
     name="console",
-    routes=(routes, stories.routes, assets),
+    routes=(routes, stories.routes, teachers.routes, assets),
     setup=setup,
     errors=(CsrfInvalid,),
 )
