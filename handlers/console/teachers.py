@@ -158,13 +158,18 @@ def _render(
     )
 
 
+def _number(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _reason(error: ErrorDetails) -> str:
     """A pydantic error in Chinese (the common kinds; the rest as pydantic says them)."""
-    kind, ctx = error["type"], error.get("ctx") or {}
+    kind = error["type"]
+    ctx = {key: _number(value) for key, value in (error.get("ctx") or {}).items()}
     if kind == "missing":
         return "必填"
     if kind == "string_too_short":
-        return "不能为空" if ctx.get("min_length") == 1 else f"至少 {ctx.get('min_length')} 个字"
+        return "不能为空" if ctx.get("min_length") == "1" else f"至少 {ctx.get('min_length')} 个字"
     if kind == "string_too_long":
         return f"最多 {ctx.get('max_length')} 个字"
     if kind == "too_short":
@@ -307,6 +312,7 @@ def semester_start(today: date) -> date:
             "the join code, its tasks and the report", access=MY_CLASS)  # fmt: skip
 async def class_page(request: web.Request) -> web.Response:
     class_id = path_object_id(request, "class_id")
+    set_back(request, CLASSES)
     principal = current_principal(request)
     schools = request.app[SCHOOL_SERVICE]
     # The students first: the service answers 404 unless the class is the caller's.
@@ -352,7 +358,7 @@ def join_code_svg(code: str, label: str) -> Markup:
     the 4-module quiet zone) that scales with its box (a ``viewBox``, no fixed size)."""
     qr = segno.make(code, error="m", micro=False)
     svg = qr.svg_inline(scale=1, border=4, omitsize=True, title=label, svgclass="qr",
-                        lineclass=None)  # fmt: skip
+                        lineclass=None, light="#fff")  # fmt: skip
     return Markup(svg.replace("<svg ", '<svg role="img" ', 1))  # noqa: S704 (segno's own markup)
 
 
@@ -360,6 +366,7 @@ def join_code_svg(code: str, label: str) -> Markup:
             "code", access=MY_CLASS)  # fmt: skip
 async def join_code_page(request: web.Request) -> web.Response:
     class_id = path_object_id(request, "class_id")
+    set_back(request, CLASSES)
     principal = current_principal(request)
     schools = request.app[SCHOOL_SERVICE]
     klass = (await schools.class_outs([await schools.own_class(principal, class_id)],
