@@ -16,12 +16,16 @@ duplicate's other check-in only as far as this teacher may see it (``duplicates`
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 import segno
 from aiohttp import web
 from markupsafe import Markup
@@ -56,9 +60,10 @@ from server.access import current_principal
 from server.api import CONSOLE_PREFIX, ApiRoutes
 from server.authorisation import Access, Whose
 from server.clock import SHANGHAI
-from server.errors import InvalidRequest
+from server.errors import AppError, InvalidRequest
+from server.idempotent import Replay, validate_key
 from server.ids import path_object_id
-from server.keys import CLOCK
+from server.keys import CLOCK, IDEMPOTENCY
 from server.paging import MAX_LIMIT, PageQuery
 from server.principal import Role
 from server.rest import read_query
@@ -114,6 +119,9 @@ _REASONS = {
 _LIST_LIMIT = MAX_LIMIT  # the largest page the services give: one page per list
 _ID_LIST = re.compile(r"[0-9a-f]{24}")
 _BULK_RESULT_MAX = 100  # BulkReviewIn.ids' limit
+FORM_KEY = "form_key"
+FORM_SENT = "这张表单已经提交过了。请重新打开页面再填写。"
+ONCE_ERRORS = ("idempotency_key_reused", "idempotency_in_progress")
 
 
 # -- small helpers ---------------------------------------------------------------------
@@ -239,6 +247,46 @@ def _page_query(request: web.Request) -> PageQuery:
     )
 
 
+def form_key() -> str:
+    """A new key for a creating form, sent back with it (``once_per_form``)."""
+    return secrets.token_urlsafe(16)
+
+
+async def once_per_form(
+    request: web.Request,
+    form: MultiDictProxy[Any],
+    fields: dict[str, Any],
+    make: Callable[[], Awaitable[str]],
+) -> web.Response:
+    """Run ``make`` (it creates something and returns the page to go on to) once per
+    form shown: the same form sent again (a double click, the answer reloaded) goes to
+    the page the first one went to, and creates nothing more. The API's idempotency
+    records keep it (``app[IDEMPOTENCY]``, keyed by the account and the form's key)."""
+    key = validate_key(str(form.get(FORM_KEY) or "") or None)
+    if key is None:  # a form without its key: nothing to recognise it by
+        return see_other(await make())
+    fingerprint = hashlib.sha256(
+        orjson.dumps([request.path, fields], option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
+    store = request.app[IDEMPOTENCY]
+    try:
+        outcome = await store.begin(current_principal(request).user_id, f"console:{key}",
+                                    fingerprint)  # fmt: skip
+    except AppError as exc:
+        if exc.code != "idempotency_key_reused":
+            raise
+        raise AppError(status=422, code=exc.code, message=FORM_SENT) from None
+    if isinstance(outcome, Replay):
+        return see_other(outcome.body.decode())
+    try:
+        location = await make()
+    except BaseException:
+        await store.release(outcome)
+        raise
+    await store.complete(outcome, 303, location.encode(), "text/plain")
+    return see_other(location)
+
+
 def _notice(request: web.Request, notices: dict[str, str]) -> str:
     """The message of the first ``?key=`` a form's answer led here with."""
     return next((text for key, text in notices.items() if request.query.get(key)), "")
@@ -270,12 +318,13 @@ async def _class_list(
         "fields": fields or {"name": "", "grade": "3"},
         "errors": errors or {},
         "notice": _notice(request, {"created": "班级已创建，把班级码发给学生即可加入。"}),
+        "form_key": form_key(),
     }
     return _render(request, "teachers/classes.html", context, status)
 
 
-@routes.post("/classes", "Create a class in my school (with a join code)", access=TEACHERS,
-             status=303, errors=("csrf_invalid",))  # fmt: skip
+@routes.post("/classes", "Create a class in my school (with a join code); once per form",
+             access=TEACHERS, status=303, errors=("csrf_invalid", *ONCE_ERRORS))  # fmt: skip
 async def create_class(request: web.Request) -> web.Response:
     set_back(request, CLASSES)
     form = await request.post()
@@ -291,8 +340,12 @@ async def create_class(request: web.Request) -> web.Response:
     except ValidationError as exc:
         errors = field_errors(exc, "name")
         return await _class_list(request, fields=fields, errors=errors, status=422)
-    created = await schools.create_class(principal, body.school_id, body.name, body.grade)
-    return see_other(f"{CLASSES}/{created.id}?created=1")
+
+    async def make() -> str:
+        created = await schools.create_class(principal, body.school_id, body.name, body.grade)
+        return f"{CLASSES}/{created.id}?created=1"
+
+    return await once_per_form(request, form, fields, make)
 
 
 MY_CLASS = TEACHERS.on("class_id", "class", Whose.owner_or_admin)
@@ -479,6 +532,7 @@ async def _task_form(
         "fields": fields,
         "errors": errors or {},
         "classes": await _my_classes(request),
+        "form_key": form_key(),
     }
     return _render(request, "teachers/task_form.html", context, status)
 
@@ -494,14 +548,20 @@ async def new_task_page(request: web.Request) -> web.Response:
     return await _task_form(request, task=None, fields=fields)
 
 
-@routes.post("/tasks/new", "Set a task for classes I teach", access=TEACHERS, status=303,
-             errors=("csrf_invalid",))  # fmt: skip
+@routes.post("/tasks/new", "Set a task for classes I teach; once per form", access=TEACHERS,
+             status=303, errors=("csrf_invalid", *ONCE_ERRORS))  # fmt: skip
 async def create_task(request: web.Request) -> web.Response:
     set_back(request, TASKS + "/new")
-    fields = _task_fields(await request.post())
+    form = await request.post()
+    fields = _task_fields(form)
+
+    async def make(body: TaskIn) -> str:
+        await request.app[TASK_SERVICE].create_task(current_principal(request), body)
+        return f"{TASKS}?created=1"
+
     try:
         body = TaskIn.model_validate(fields)
-        await request.app[TASK_SERVICE].create_task(current_principal(request), body)
+        return await once_per_form(request, form, fields, lambda: make(body))
     except ValidationError as exc:
         return await _task_form(
             request, task=None, fields=fields, errors=field_errors(exc, "end_date"), status=422
@@ -511,7 +571,6 @@ async def create_task(request: web.Request) -> web.Response:
         if errors is None:
             raise
         return await _task_form(request, task=None, fields=fields, errors=errors, status=422)
-    return see_other(f"{TASKS}?created=1")
 
 
 MY_TASK = TEACHERS.on("task_id", "task", Whose.owner_or_admin)

@@ -40,6 +40,7 @@ from tests.labour.conftest import (
 from tests.labour.test_duplicates import checked_in, jpeg, passed_off, photo
 
 API = "/api/v1"
+_FORM_KEY = re.compile(r'name="form_key" value="([^"]+)"')
 _CHECKIN_ID = re.compile(r'name="ids" value="([0-9a-f]{24})"')
 
 
@@ -59,6 +60,12 @@ async def photo_checkin(client: Client, who: Session, task_id: str, seed: int = 
 @pytest.fixture
 async def world(client: Client, clock: SettableClock) -> World:
     return await make_world(client, clock)
+
+
+def form_key(page: Answer) -> str:
+    found = _FORM_KEY.search(page.text)
+    assert found, page.text[:2000]
+    return found.group(1)
 
 
 def assert_error_page(answer: Answer, status: int, code: str) -> None:
@@ -128,9 +135,12 @@ async def test_a_teacher_creates_a_class_in_their_school(client: Client, world: 
     bad_grade = await teacher.submit("/admin/classes", "/admin/classes",
                                      {"name": "四年级（3）班", "grade": "13"})  # fmt: skip
     assert bad_grade.status == 422 and "年级：不能大于 12" in bad_grade.text
-    created = await teacher.submit("/admin/classes", "/admin/classes",
-                                   {"name": "四年级（3）班", "grade": "4"})  # fmt: skip
+    page = await teacher.get("/admin/classes")
+    sent = {"name": "四年级（3）班", "grade": "4", "form_key": form_key(page)}
+    created = await teacher.post("/admin/classes", sent, csrf=page.csrf_token)
     assert created.status == 303
+    again = await teacher.post("/admin/classes", sent, csrf=page.csrf_token)  # a double click
+    assert (again.status, again.location) == (303, created.location)
     found = re.fullmatch(r"/admin/classes/([0-9a-f]{24})\?created=1", created.location or "")
     assert found, created.location
     page = await teacher.get(created.location or "")
@@ -260,10 +270,17 @@ async def test_a_teacher_sets_a_task_with_errors_shown_by_field(
         "/admin/tasks/new", {**TASK_FORM, "class_ids": world.a2["id"]}, csrf=form.csrf_token
     )
     assert_error_page(foreign, 404, "not_found")
-    created = await teacher.post(
-        "/admin/tasks/new", {**TASK_FORM, "class_ids": world.a1["id"]}, csrf=form.csrf_token
-    )
+    sent = {**TASK_FORM, "class_ids": world.a1["id"], "form_key": form_key(form)}
+    created = await teacher.post("/admin/tasks/new", sent, csrf=form.csrf_token)
     assert (created.status, created.location) == (303, "/admin/tasks?created=1")
+    # The same form again (a double click): where the first went, and one task only; the
+    # same form with other content is refused.
+    twice = await teacher.post("/admin/tasks/new", sent, csrf=form.csrf_token)
+    assert (twice.status, twice.location) == (303, "/admin/tasks?created=1")
+    changed = await teacher.post("/admin/tasks/new", {**sent, "title": "拖地"},
+                                 csrf=form.csrf_token)  # fmt: skip
+    assert_error_page(changed, 422, "idempotency_key_reused")
+    assert "这张表单已经提交过了" in changed.text
     [task] = (await get_ok(client, "/tasks", world.a.teacher))["items"]
     assert {k: task[k] for k in ("title", "category", "frequency", "start_date", "end_date",
                                  "hours", "photo_required", "makeup_days", "class_ids")} == {
