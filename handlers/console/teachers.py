@@ -361,6 +361,16 @@ def semester_start(today: date) -> date:
     return date(today.year, 2, 1)
 
 
+async def _my_class(request: web.Request, class_id: str) -> tuple[ClassOut, bool]:
+    """The caller's class (else 404) with its join code, and whether the code expired."""
+    principal = current_principal(request)
+    schools = request.app[SCHOOL_SERVICE]
+    doc = await schools.own_class(principal, class_id)
+    klass = (await schools.class_outs([doc], principal))[0]
+    expires = klass.join_code_expires_at
+    return klass, expires is not None and expires <= request.app[CLOCK].now()
+
+
 @routes.get("/classes/{class_id}", "A class of mine: its students with their real names, "
             "the join code, its tasks and the report", access=MY_CLASS)  # fmt: skip
 async def class_page(request: web.Request) -> web.Response:
@@ -370,16 +380,14 @@ async def class_page(request: web.Request) -> web.Response:
     schools = request.app[SCHOOL_SERVICE]
     # The students first: the service answers 404 unless the class is the caller's.
     students = await schools.students_page(principal, class_id, _page_query(request))
-    klass = (await schools.class_outs([await schools.own_class(principal, class_id)],
-                                      principal))[0]  # fmt: skip
+    klass, expired = await _my_class(request, class_id)
     tasks = await request.app[TASK_SERVICE].tasks_page(principal, PageQuery(limit=_LIST_LIMIT))
     today = request.app[CLOCK].today()
     context = {
         "klass": klass,
         "students": students,
         "tasks": [task for task in tasks.items if class_id in task.class_ids],
-        "expired": klass.join_code_expires_at is not None
-        and klass.join_code_expires_at <= request.app[CLOCK].now(),
+        "expired": expired,
         "report_from": semester_start(today).isoformat(),
         "report_to": today.isoformat(),
         "notice": _notice(
@@ -418,16 +426,8 @@ def join_code_svg(code: str, label: str) -> Markup:
 @routes.get("/classes/{class_id}/join-code", "The join code to print: large, with its QR "
             "code", access=MY_CLASS)  # fmt: skip
 async def join_code_page(request: web.Request) -> web.Response:
-    class_id = path_object_id(request, "class_id")
     set_back(request, CLASSES)
-    principal = current_principal(request)
-    schools = request.app[SCHOOL_SERVICE]
-    klass = (await schools.class_outs([await schools.own_class(principal, class_id)],
-                                      principal))[0]  # fmt: skip
-    expired = (
-        klass.join_code_expires_at is not None
-        and klass.join_code_expires_at <= request.app[CLOCK].now()
-    )
+    klass, expired = await _my_class(request, path_object_id(request, "class_id"))
     code = klass.join_code or ""  # the class's teacher (or an admin) is shown its code
     context = {
         "klass": klass,
@@ -555,22 +555,35 @@ async def create_task(request: web.Request) -> web.Response:
     form = await request.post()
     fields = _task_fields(form)
 
-    async def make(body: TaskIn) -> str:
+    async def create(body: TaskIn) -> str:
         await request.app[TASK_SERVICE].create_task(current_principal(request), body)
         return f"{TASKS}?created=1"
 
-    try:
+    async def save() -> web.Response:
         body = TaskIn.model_validate(fields)
-        return await once_per_form(request, form, fields, lambda: make(body))
+        return await once_per_form(request, form, fields, lambda: create(body))
+
+    return await _saved_or_form(request, None, fields, save)
+
+
+async def _saved_or_form(
+    request: web.Request,
+    task: TaskOut | None,
+    fields: dict[str, Any],
+    save: Callable[[], Awaitable[web.Response]],
+) -> web.Response:
+    """``save``'s answer, or the form again with the reasons by field (422): the API's
+    model refused the form, or the service named the fields it refused."""
+    try:
+        return await save()
     except ValidationError as exc:
-        return await _task_form(
-            request, task=None, fields=fields, errors=field_errors(exc, "end_date"), status=422
-        )
+        errors = field_errors(exc, "end_date")
     except InvalidRequest as exc:
-        errors = service_field_errors(exc)
-        if errors is None:
+        named = service_field_errors(exc)
+        if named is None:
             raise
-        return await _task_form(request, task=None, fields=fields, errors=errors, status=422)
+        errors = named
+    return await _task_form(request, task=task, fields=fields, errors=errors, status=422)
 
 
 MY_TASK = TEACHERS.on("task_id", "task", Whose.owner_or_admin)
@@ -607,23 +620,17 @@ async def update_task(request: web.Request) -> web.Response:
     fields = {**_task_fields(await request.post()), "frequency": task.frequency}
     before = _fields_of(task)
     sent = {name: value for name, value in fields.items() if name != "frequency"}
-    try:
+
+    async def save() -> web.Response:
         body = TaskPatch.model_validate(sent)
         current = TaskPatch.model_validate({k: v for k, v in before.items() if k in sent})
         changed = {name for name in body.model_fields_set if _differs(body, current, name)}
         await request.app[TASK_SERVICE].update_task(
             current_principal(request), task_id, body.model_dump(include=changed)
         )
-    except ValidationError as exc:
-        return await _task_form(
-            request, task=task, fields=fields, errors=field_errors(exc, "end_date"), status=422
-        )
-    except InvalidRequest as exc:
-        errors = service_field_errors(exc)
-        if errors is None:
-            raise
-        return await _task_form(request, task=task, fields=fields, errors=errors, status=422)
-    return see_other(f"{TASKS}?saved=1")
+        return see_other(f"{TASKS}?saved=1")
+
+    return await _saved_or_form(request, task, fields, save)
 
 
 @routes.post("/tasks/{task_id}/close", "Close my task: no new check-ins; what was checked "
