@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from playwright.async_api import APIRequestContext, BrowserContext, Page, expect
+from playwright.async_api import APIRequestContext, BrowserContext, Page, ViewportSize, expect
 
 from handlers.auth.keys import AUTH_SERVICE
 from handlers.labour import consent
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")  # the session's one brow
 
 ADMIN = Principal("browser-admin", "s", frozenset({Role.admin}), "s")
 GUARDIAN = ConsentIn(guardian_name="王芳", relationship="mother", version=consent.CURRENT_VERSION)
-PHONE = {"width": 375, "height": 812}
+PHONE: ViewportSize = {"width": 375, "height": 812}
 
 
 @dataclass
