@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from handlers.auth.keys import AUTH_SERVICE
-from handlers.console import admins, comments, people, stories
+from handlers.console import admins, comments, people, stories, teachers
 from handlers.console.keys import CONSOLE_PAGES, CONSOLE_SESSIONS
 from handlers.console.pages import HOME, STATIC_DIR, NavItem, Pages, StaticFiles, setup_templates
 from handlers.console.routes import assets, home, routes
@@ -26,6 +26,9 @@ NAV = (
     NavItem("审核", stories.REVIEW, stories.review_queue),
     NavItem("人物", people.PEOPLE, people.people_list),
     NavItem("评论审核", comments.QUEUE, comments.comment_queue),
+    NavItem("班级", teachers.CLASSES, teachers.class_list),
+    NavItem("任务", teachers.TASKS, teachers.task_list),
+    NavItem("打卡审核", teachers.CHECKINS, teachers.review_queue),
     NavItem("账号", admins.ACCOUNTS, admins.account_list),
     NavItem("学校", admins.SCHOOLS, admins.school_list),
     NavItem("审计日志", admins.AUDIT_LOG, admins.audit_log),
@@ -46,7 +49,15 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
 
 ROOM = Room(
     name="console",
-    routes=(routes, stories.routes, people.routes, comments.routes, admins.routes, assets),
+    routes=(
+        routes,
+        stories.routes,
+        people.routes,
+        comments.routes,
+        teachers.routes,
+        admins.routes,
+        assets,
+    ),
     setup=setup,
     errors=(CsrfInvalid,),
 )

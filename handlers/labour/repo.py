@@ -483,13 +483,17 @@ class TaskRepo:
         status: str | None,
         position: Position | None,
         limit: int,
+        flag: str | None = None,
     ) -> list[Document]:
-        """Check-ins of these classes (None: of every class), newest first."""
+        """Check-ins of these classes (None: of every class), newest first; with
+        ``flag``, only those carrying it."""
         query: Document = {}
         if class_ids is not None:
             query["class_id"] = {"$in": class_ids}
         if status is not None:
             query["status"] = status
+        if flag is not None:
+            query["flags"] = flag
         return await find_page(self.checkins, query, TEACHER_CHECKINS, position, limit)
 
     async def review(

@@ -60,9 +60,12 @@ class ReviewService:
             if is_admin(principal) or doc["teacher_id"] == principal.user_id
         }
 
-    async def page(self, principal: Principal, query: TeacherCheckInQuery) -> CheckInPage:
+    async def page(
+        self, principal: Principal, query: TeacherCheckInQuery, flag: str | None = None
+    ) -> CheckInPage:
         """Check-ins of the caller's classes (one of them with ``class_id``; another
-        teacher's class: 404), newest first, with real names."""
+        teacher's class: 404), newest first, with real names; with ``flag``, only those
+        flagged so (the console's duplicate photos)."""
         position = TEACHER_CHECKINS.decode(query.cursor)
         class_ids: list[str] | None
         if query.class_id is not None:
@@ -73,10 +76,21 @@ class ReviewService:
         else:
             class_ids = await self.schools.class_ids_taught(principal)
         docs = await self.repo.checkins_of_classes(
-            class_ids, query.status, position, query.limit + 1
+            class_ids, query.status, position, query.limit + 1, flag
         )
         docs, next_cursor = TEACHER_CHECKINS.page(docs, query.limit)
         return CheckInPage(items=await self.outs(principal, docs), next_cursor=next_cursor)
+
+    async def reviewable(
+        self, principal: Principal, checkin_ids: list[str]
+    ) -> dict[str, CheckInOut]:
+        """Those of ``checkin_ids`` the caller may see and review (their classes'; an
+        admin's, all), by id; the others left out as if they did not exist (one query
+        for the check-ins, whatever their number)."""
+        docs = await self.repo.get_checkins(list(dict.fromkeys(checkin_ids)))
+        allowed = await self._teaches(principal, docs)
+        outs = await self.outs(principal, [doc for doc in docs if doc["class_id"] in allowed])
+        return {out.id: out for out in outs}
 
     async def outs(self, principal: Principal, docs: list[Document]) -> list[CheckInOut]:
         outs = await self.tasks.checkin_outs(docs, teacher_view=True)

@@ -118,6 +118,11 @@ class World:
 
 @pytest.fixture
 async def world(client: Client, clock: SettableClock) -> World:
+    return await make_world(client, clock)
+
+
+async def make_world(client: Client, clock: SettableClock) -> World:
+    """The ``World``, on 2 December 2026 at noon in Shanghai (the console's tests too)."""
     clock.set(shanghai_noon("2026-12-02"))
     admin = await sign_in_staff(client, "admin1", Role.admin)
     a = await make_school(client, admin, "株洲市第一小学", "teacher_a")
