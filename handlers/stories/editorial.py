@@ -530,6 +530,9 @@ class EditorialService:
     async def titles(self) -> set[str]:
         return await self.repo.titles()
 
+    async def ids_by_title(self, titles: list[str]) -> dict[str, str]:
+        return await self.repo.ids_by_title(titles)
+
     async def revisions(self, story_id: str) -> list[RevisionOut]:
         await self.get(story_id)
         return [RevisionOut(**doc) for doc in await self.repo.revisions_of(story_id)]
