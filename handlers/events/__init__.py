@@ -19,7 +19,7 @@ from handlers.events.events import (
     SpeakerNotFound,
 )
 from handlers.events.gate import SeatGate
-from handlers.events.keys import EVENT_MESSAGES, EVENT_SERVICE, SIGNUP_SERVICE
+from handlers.events.keys import EVENT_MESSAGES, EVENT_SERVICE, EVENT_STATS, SIGNUP_SERVICE
 from handlers.events.phones import PhoneCipher, parse_keys
 from handlers.events.reminders import EventMessages
 from handlers.events.repo import EventRepo, SignupRepo
@@ -35,6 +35,7 @@ from handlers.events.signups import (
     SignupService,
     TicketInvalid,
 )
+from handlers.events.stats import EventStats
 from handlers.events.tickets import TicketCodec
 from handlers.media.keys import MEDIA_SERVICE
 from handlers.messages.keys import MESSAGE_SERVICE
@@ -76,6 +77,7 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
     app[EVENT_SERVICE] = services.events
     app[SIGNUP_SERVICE] = services.signups
     app[EVENT_MESSAGES] = services.messages
+    app[EVENT_STATS] = EventStats(EventRepo(app[MONGO_DB]), SignupRepo(app[MONGO_DB]), app[CLOCK])
     yield
 
 

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from handlers.auth.keys import AUTH_SERVICE
 from handlers.labour.keys import (
+    LABOUR_STATS,
     REPORT_SERVICE,
     REVIEW_SERVICE,
     SCHOOL_SERVICE,
@@ -28,6 +29,7 @@ from handlers.labour.schools import (
     NotATeacher,
     SchoolService,
 )
+from handlers.labour.stats import LabourStats
 from handlers.labour.summary import SummaryService
 from handlers.labour.tasks import AlreadyCheckedIn, PhotoRequired, TaskService
 from handlers.media.keys import MEDIA_SERVICE
@@ -73,6 +75,7 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
     app[REPORT_SERVICE] = ReportService(
         TaskRepo(db), SchoolRepo(db), schools, tasks, app[AUDIT], app[CLOCK]
     )
+    app[LABOUR_STATS] = LabourStats(TaskRepo(db), SchoolRepo(db), app[CLOCK])
     yield
 
 
