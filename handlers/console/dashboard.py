@@ -201,7 +201,7 @@ def events_section(tallies: list[EventTally], now: datetime) -> dict[str, Any]:
 def stories_section(first: date, last: date, items: list[MostRead]) -> dict[str, Any]:
     span = f"{month_day(first)}至{month_day(last)}"
     if not items:
-        return {"items": [], "span": span}
+        return {"ranked": [], "span": span}
     chart = horizontal_bars(
         "chart-reads",
         title=f"本周阅读最多的稿件（{span}）",
@@ -213,7 +213,7 @@ def stories_section(first: date, last: date, items: list[MostRead]) -> dict[str,
         series=[READS],
         unit=" 次",
     )
-    return {"items": items, "span": span, "chart": chart, "statuses": STORY_STATUSES}
+    return {"ranked": items, "span": span, "chart": chart, "statuses": STORY_STATUSES}
 
 
 async def _none() -> None:

@@ -90,7 +90,6 @@ TASKS = (
     DemoTask("社区垃圾分类志愿服务（演示）", "每周和家长一起在小区垃圾分类点值守一次，写几句感受。",
              "service", "weekly", 1.5, False, (0,), 0.6, 9),
 )  # fmt: skip
-NOTES = ("今天整理得很干净！", "妈妈说我进步了。", "菜苗长高了一点。", "和爸爸一起做的。", "")
 REJECTION = "照片看不清，请重新拍一张"
 
 
@@ -131,7 +130,6 @@ class Planned:
     student: DemoStudent
     task: TaskOut
     at: datetime
-    note: str
     photo_seed: int | None
 
     @property
@@ -174,8 +172,7 @@ def plan_history(
             if at >= now:
                 continue
             seed = (index * 10 + number) * 100_000 + day.toordinal() % 100_000
-            note = NOTES[rnd.randrange(len(NOTES))] if rnd.random() < 0.2 else ""
-            planned.append(Planned(student, task, at, note, seed if demo.photo_required else None))
+            planned.append(Planned(student, task, at, seed if demo.photo_required else None))
     return sorted(planned, key=lambda p: p.at)
 
 
@@ -289,7 +286,8 @@ class LabourDemo:
 
     async def _check_in(self, planned: Planned, principal: Principal, media_ids: list[str]) -> Any:
         service = self._task_service(planned.at)
-        return await service.check_in(principal, planned.task.id, planned.note, media_ids, None)
+        # No notes: WeChat's text check knows only accounts signed in through it.
+        return await service.check_in(principal, planned.task.id, "", media_ids, None)
 
     async def history(self, tasks: dict[str, TaskOut], students: dict[str, Principal]) -> int:
         """Every student's check-ins (for those who have none yet), then the teacher's
@@ -333,7 +331,7 @@ class LabourDemo:
             principal = students[COPIER]
             media = await self.media.upload(principal.user_id, passed_off(original), "checkin")
             at = planned.at + timedelta(hours=3)
-            later = Planned(planned.student, planned.task, at, "", None)
+            later = Planned(planned.student, planned.task, at, None)
             made.append((later, await self._check_in(later, principal, [str(media["_id"])])))
         await self._decide(made)
         return len(made)
