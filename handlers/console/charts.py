@@ -95,11 +95,11 @@ class Svg:
             f'fill="{fill}"{weight}>{escape(content)}</text>'
         )
 
-    def legend(self, series: Sequence[Series], x: float, y: float) -> None:
+    def legend(self, series: Sequence[Series], x: float, y: float, size: int = 13) -> None:
         for item in series:
-            self.rect(x, y - 10, 12, 12, item.color)
-            self.text(x + 16, y, item.label, size=12, fill=MUTED)
-            x += 16 + 12 * len(item.label) + 18
+            self.rect(x, y - size + 2, size, size, item.color)
+            self.text(x + size + 4, y, item.label, size=size, fill=MUTED)
+            x += size + 4 + size * len(item.label) + 18
 
     def render(self, css_class: str) -> Markup:
         title_id, desc_id = f"{self.id}-title", f"{self.id}-desc"
@@ -123,17 +123,21 @@ def stacked_columns(
     values: Sequence[Sequence[int]],
     show_label: Callable[[int], bool],
     tip: Callable[[int], str],
+    legend: bool = True,
 ) -> Markup:
     """Columns stacked by series, one per label (``values[s][i]``: series ``s`` at label
-    ``i``), with a y axis and the labels ``show_label(i)`` picks under the columns."""
-    width, height = 480, 250
-    left, right, top, bottom = 34, 8, 30, 24
+    ``i``), with a y axis and the labels ``show_label(i)`` picks under the columns; the
+    legend above them unless the page shows its own (``legend=False``: it stays in
+    view when the chart scrolls in its frame)."""
+    width, height = 480, 250 if legend else 226
+    left, right, top, bottom = 34, 8, 30 if legend else 8, 24
     plot_w, plot_h = width - left - right, height - top - bottom
     totals = [sum(column) for column in zip(*values, strict=True)] or [0]
     ticks = nice_ticks(max(totals))
     scale = plot_h / ticks[-1]
     svg = Svg(chart_id, width, height, title, desc)
-    svg.legend(series, left, 14)
+    if legend:
+        svg.legend(series, left, 14)
     base = top + plot_h
     for tick in ticks:
         y = base - tick * scale
@@ -156,10 +160,11 @@ def stacked_columns(
 
 @dataclass(frozen=True, slots=True)
 class BarRow:
-    """One row of a bar chart: its label and a value per series."""
+    """One row of a bar chart: its label and a value per series (None: none to show
+    yet, said as ``missing``)."""
 
     label: str
-    values: Sequence[float]
+    values: Sequence[float | None]
 
 
 def horizontal_bars(
@@ -170,30 +175,33 @@ def horizontal_bars(
     rows: Sequence[BarRow],
     series: Sequence[Series],
     unit: str = "",
-    label_chars: int = 26,
+    label_chars: int = 22,
+    missing: str = "",
 ) -> Markup:
     """A bar per series for each row, its label above it and its value after it: reads
     on a phone, whatever the length of the labels."""
     width = 360
-    left, right, top = 4, 56, 30 if len(series) > 1 else 8
-    bar_h, gap_label, gap_row = 12, 18, 12
-    row_h = gap_label + bar_h * len(series) + 2 * (len(series) - 1) + gap_row
+    left, right, top = 2, 60, 32 if len(series) > 1 else 6
+    bar_h, gap_label, gap_row = 14, 22, 14
+    row_h = gap_label + bar_h * len(series) + 3 * (len(series) - 1) + gap_row
     height = top + row_h * max(len(rows), 1)
-    top_value = max((v for row in rows for v in row.values), default=0)
+    top_value = max((v for row in rows for v in row.values if v is not None), default=0.0)
     scale = (width - left - right) / (top_value or 1)
     svg = Svg(chart_id, width, height, title, desc)
     if len(series) > 1:
-        svg.legend(series, left, 14)
+        svg.legend(series, left, 16)
     y = top
     for row in rows:
-        svg.text(left, y + 13, shorten(row.label, label_chars), size=13)
+        svg.text(left, y + 15, shorten(row.label, label_chars), size=15)
         bar_y = y + gap_label
         for item, value in zip(series, row.values, strict=True):
-            shown = f"{_number(value)}{unit}"
-            svg.rect(
-                left, bar_y, value * scale, bar_h, item.color, f"{row.label} {item.label} {shown}"
-            )
-            svg.text(left + value * scale + 4, bar_y + bar_h - 2, shown, size=11, fill=MUTED)
-            bar_y += bar_h + 2
+            if value is None:
+                svg.text(left, bar_y + bar_h - 2, f"{item.label}：{missing}", size=12, fill=MUTED)
+            else:
+                shown = f"{_number(value)}{unit}"
+                tip = f"{row.label} {item.label} {shown}"
+                svg.rect(left, bar_y, value * scale, bar_h, item.color, tip)
+                svg.text(left + value * scale + 4, bar_y + bar_h - 2, shown, size=12, fill=MUTED)
+            bar_y += bar_h + 3
         y += row_h
     return svg.render("bars")

@@ -55,6 +55,7 @@ HOURS = Series("时长（小时）", "#1a5fb4")
 CONFIRMED = Series("已确认", "#1a5fb4")
 ATTENDED = Series("已签到", "#1d6b38")
 READS = Series("本周阅读", "#a4161a")
+DEMO_MARK = "【示例】"  # in the charts' short labels, not in the tables
 EVENT_STATUSES = {
     "published": "未开始",
     "ongoing": "进行中",
@@ -132,6 +133,7 @@ def labour_section(stats: LabourDashboard) -> dict[str, Any]:
         series=[STATUS_SERIES[s] for s in STATUSES],
         values=[[d.by_status[s] for d in stats.days] for s in STATUSES],
         show_label=lambda i: (last_index - i) % 7 == 0,
+        legend=False,  # the page's, outside the frame that scrolls on a phone
         tip=lambda i: (
             f"{month_day(stats.days[i].day)}："
             + "，".join(f"{STATUS_SERIES[s].label} {stats.days[i].by_status[s]}" for s in STATUSES)
@@ -178,11 +180,15 @@ def events_section(tallies: list[EventTally], now: datetime) -> dict[str, Any]:
         desc=f"条形图，每场活动已确认的报名和已签到的人数：合计已确认 {confirmed} 人，"
         f"已签到 {attended} 人。数值见图下的表格。",
         rows=[
-            BarRow(f"{t.starts_at.astimezone(SHANGHAI):%m-%d} {t.title}", [t.confirmed, t.attended])
+            BarRow(
+                f"{t.starts_at.astimezone(SHANGHAI):%m-%d} {t.title.removeprefix(DEMO_MARK)}",
+                [t.confirmed, t.attended if t.starts_at <= now else None],
+            )
             for t in tallies
         ],
         series=[CONFIRMED, ATTENDED],
         unit=" 人",
+        missing="未开始",
     )
     rows = [
         {
@@ -209,7 +215,7 @@ def stories_section(first: date, last: date, items: list[MostRead]) -> dict[str,
         + "，".join(f"{i.title} {i.views} 次" for i in items[:3])
         + ("等" if len(items) > 3 else "")
         + "。数值见图下的表格。",
-        rows=[BarRow(item.title, [item.views]) for item in items],
+        rows=[BarRow(item.title.removeprefix(DEMO_MARK), [item.views]) for item in items],
         series=[READS],
         unit=" 次",
     )
@@ -248,6 +254,7 @@ async def dashboard(request: web.Request) -> web.Response:
         "events": events_section(events, now) if events is not None else None,
         "stories": stories_section(*stories) if stories is not None else None,
         "statuses": {s: STATUS_SERIES[s].label for s in STATUSES},
+        "status_colors": {s: STATUS_SERIES[s].color for s in STATUSES},
         "month_day": month_day,
     }
     return app[CONSOLE_PAGES].render(request, "dashboard/page.html", context)

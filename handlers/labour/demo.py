@@ -339,12 +339,12 @@ class LabourDemo:
     async def _decide(self, made: list[tuple[Planned, Any]]) -> None:
         """The teacher decides what is older than ``PENDING_DAYS``, the morning after
         (mostly approved; now and then a photo to take again), in one bulk review a day."""
-        rnd = random.Random(self.today.isoformat())  # noqa: S311
         by_morning: dict[tuple[datetime, str], list[str]] = {}
         for planned, checkin in made:
             if planned.day > self.today - timedelta(days=PENDING_DAYS + 1):
                 continue
             morning = datetime.combine(planned.day + timedelta(days=1), time(8, 30), SHANGHAI)
+            rnd = random.Random(f"{planned.student.name}:{planned.task.title}:{planned.day}")  # noqa: S311
             decision = "rejected" if rnd.random() < 0.08 else "approved"
             by_morning.setdefault((morning, decision), []).append(checkin.id)
         for (morning, decision), ids in sorted(by_morning.items()):
