@@ -28,7 +28,8 @@ from tests.events.conftest import phone_of
 from tests.fixtures.app import Client
 from tests.fixtures.console import ConsoleBrowser
 from tests.fixtures.sessions import Session, sign_in_staff, sign_in_wechat
-from tests.labour.conftest import join, make_class, make_school, make_task, post_ok
+from tests.labour.conftest import World, join, make_task, post_ok, refreshed
+from tests.labour.conftest import world as world  # the fixture, used here too
 from tests.labour.test_checkins import check_in
 from tests.stories.conftest import create_story, publish
 from tests.stories.test_demo import _write_art
@@ -132,45 +133,34 @@ async def review(client: Client, teacher: Session, answer: Any, decision: str) -
     await post_ok(client, f"/checkins/{checkin['id']}/review", teacher, {"decision": decision})
 
 
-async def two_schools(client: Client, clock: SettableClock) -> dict[str, Any]:
-    """School A (teacher A's class A1 with two students and two tasks, teacher A2's
-    class A2) and school B (class B1), with check-ins either side of a Shanghai midnight
-    (9 and 10 December) and decisions on them."""
-    # Access tokens last 15 minutes: everything below happens within them.
-    clock.set(shanghai("2026-12-09", 23, 50))
-    admin = await sign_in_staff(client, "admin1", Role.admin)
-    a = await make_school(client, admin, "株洲市第一小学", "teacher_a")
-    b = await make_school(client, admin, "株洲市第二小学", "teacher_b")
-    teacher_a2 = await sign_in_staff(client, "teacher_a2", Role.teacher)
-    await post_ok(client, f"/admin/schools/{a.id}/teachers", admin, {"user_id": teacher_a2.user_id})
-    a1 = await make_class(client, a)
-    a2 = await make_class(client, a, "三年级（2）班", teacher=teacher_a2)
-    b1 = await make_class(client, b, "四年级（1）班")
-    students = [await sign_in_wechat(client, f"s{n}") for n in range(1, 5)]
-    for student, klass, name in zip(
-        students, (a1, a1, a2, b1), ("张一", "张二", "张三", "张四"), strict=True
-    ):
-        await join(client, student, klass["join_code"], name)
-    desk = await make_task(client, a.teacher, [a1["id"]], hours=0.5)
-    garden = await make_task(client, a.teacher, [a1["id"]], category="productive", hours=1.5)
-    other = await make_task(client, teacher_a2, [a2["id"]], hours=1)
-    far = await make_task(client, b.teacher, [b1["id"]], category="service", hours=2)
-    s1, s2, s3, s4 = students
+async def across_midnight(client: Client, clock: SettableClock, world: World) -> None:
+    """The labour tests' two schools (A: teacher A's class A1, teacher A2's class A2;
+    B: class B1), a second student in A1, two tasks of A1 and one of each other class,
+    and check-ins either side of a Shanghai midnight (9 and 10 December), decided."""
+    s4 = await sign_in_wechat(client, "s4")
+    await join(client, s4, world.a1["join_code"], "张四")
+    a1, a2, b1 = world.a1["id"], world.a2["id"], world.b1["id"]
+    desk = await make_task(client, world.a.teacher, [a1], hours=0.5)
+    garden = await make_task(client, world.a.teacher, [a1], category="productive", hours=1.5)
+    other = await make_task(client, world.teacher2, [a2], hours=1)
+    far = await make_task(client, world.b.teacher, [b1], category="service", hours=2)
     clock.set(shanghai("2026-12-09", 23, 55))  # 15:55 UTC
-    first = await check_in(client, s1, desk["id"])
-    second = await check_in(client, s2, garden["id"])
+    people = (world.s1, s4, world.s2, world.s3, world.a.teacher, world.teacher2, world.b.teacher)
+    for session in people:  # a week on: new access tokens
+        await refreshed(client, session)
+    first = await check_in(client, world.s1, desk["id"])
+    second = await check_in(client, s4, garden["id"])
     clock.set(shanghai("2026-12-10", 0, 2))  # 16:02 UTC, the same UTC day
-    third = await check_in(client, s1, desk["id"])
-    fourth = await check_in(client, s3, other["id"])
-    fifth = await check_in(client, s4, far["id"])
-    sixth = await check_in(client, s2, desk["id"])  # left for review
+    third = await check_in(client, world.s1, desk["id"])
+    fourth = await check_in(client, world.s2, other["id"])
+    fifth = await check_in(client, world.s3, far["id"])
+    sixth = await check_in(client, s4, desk["id"])  # left for review
     assert sixth.status == 201
-    await review(client, a.teacher, first, "approved")
-    await review(client, a.teacher, second, "approved")
-    await review(client, a.teacher, third, "rejected")
-    await review(client, teacher_a2, fourth, "approved")
-    await review(client, b.teacher, fifth, "approved")
-    return {"admin": admin, "a": a, "b": b, "a1": a1, "a2": a2, "b1": b1}
+    await review(client, world.a.teacher, first, "approved")
+    await review(client, world.a.teacher, second, "approved")
+    await review(client, world.a.teacher, third, "rejected")
+    await review(client, world.teacher2, fourth, "approved")
+    await review(client, world.b.teacher, fifth, "approved")
 
 
 async def console_of(client: Client, username: str) -> ConsoleBrowser:
@@ -186,14 +176,14 @@ async def console_of(client: Client, username: str) -> ConsoleBrowser:
 
 
 async def test_a_teacher_sees_their_classes_and_school_with_the_numbers_put_in(
-    client: Client, clock: SettableClock
+    client: Client, clock: SettableClock, world: World
 ) -> None:
-    world = await two_schools(client, clock)
+    await across_midnight(client, clock, world)
     teacher = await console_of(client, "teacher_a")
     page = await page_of(teacher)
     assert '<option value="mine" selected>我的全部班级</option>' in page
-    assert f'value="school:{world["a"].id}"' in page and "全校：株洲市第一小学" in page
-    assert world["b"].id not in page and world["a2"]["id"] not in page  # not theirs
+    assert f'value="school:{world.a.id}"' in page and "全校：株洲市第一小学" in page
+    assert world.b.id not in page and world.a2["id"] not in page  # not theirs
     found = tables(page)
     days = rows_by_label(found["table-checkins"])
     assert found["table-checkins"][0][:5] == ["日期", "已通过", "待审核", "未通过", "合计"]
@@ -208,18 +198,18 @@ async def test_a_teacher_sees_their_classes_and_school_with_the_numbers_put_in(
     assert hours["服务性劳动"] == ["0", "0"]
     assert hours["合计"] == ["2", "2"]
 
-    school = tables(await page_of(teacher, f"?scope=school:{world['a'].id}"))
+    school = tables(await page_of(teacher, f"?scope=school:{world.a.id}"))
     days = rows_by_label(school["table-checkins"])
     assert days["2026-12-10"] == ["1", "1", "1", "3"]  # A2's check-in too, B1's not
     assert rows_by_label(school["table-hours"])["日常生活劳动"] == ["1.5", "2"]
     assert rows_by_label(school["table-hours"])["服务性劳动"] == ["0", "0"]
-    one = tables(await page_of(teacher, f"?scope=class:{world['a1']['id']}"))
+    one = tables(await page_of(teacher, f"?scope=class:{world.a1['id']}"))
     assert one["table-checkins"][1:] == found["table-checkins"][1:]  # A1 is all theirs
 
     for other in (
-        f"school:{world['b'].id}",
-        f"class:{world['b1']['id']}",
-        f"class:{world['a2']['id']}",  # a colleague's class of the same school
+        f"school:{world.b.id}",
+        f"class:{world.b1['id']}",
+        f"class:{world.a2['id']}",  # a colleague's class of the same school
         "class:" + "f" * 24,
         "school:nothex",
         "everything",
@@ -230,23 +220,25 @@ async def test_a_teacher_sees_their_classes_and_school_with_the_numbers_put_in(
     assert (huge.status, huge.error_code) == (422, "invalid_request")
 
 
-async def test_an_admin_picks_any_school_or_class(client: Client, clock: SettableClock) -> None:
-    world = await two_schools(client, clock)
+async def test_an_admin_picks_any_school_or_class(
+    client: Client, clock: SettableClock, world: World
+) -> None:
+    await across_midnight(client, clock, world)
     admin = await console_of(client, "admin1")
-    page = await page_of(admin, f"?scope=school:{world['b'].id}")
+    page = await page_of(admin, f"?scope=school:{world.b.id}")
     assert "株洲市第一小学" in page and "株洲市第二小学" in page  # every school to pick
-    assert f'value="class:{world["b1"]["id"]}"' in page  # and the classes of this one
+    assert f'value="class:{world.b1["id"]}"' in page  # and the classes of this one
     found = tables(page)
     assert rows_by_label(found["table-checkins"])["2026-12-10"] == ["1", "0", "0", "1"]
     assert rows_by_label(found["table-hours"])["服务性劳动"] == ["2", "1"]
-    colleague = tables(await page_of(admin, f"?scope=class:{world['a2']['id']}"))
+    colleague = tables(await page_of(admin, f"?scope=class:{world.a2['id']}"))
     assert rows_by_label(colleague["table-checkins"])["合计"] == ["1", "0", "0", "1"]
 
 
 async def test_the_charts_are_images_with_a_title_and_a_description(
-    client: Client, clock: SettableClock
+    client: Client, clock: SettableClock, world: World
 ) -> None:
-    await two_schools(client, clock)
+    await across_midnight(client, clock, world)
     page = await page_of(await console_of(client, "teacher_a"))
     for chart in ("chart-checkins", "chart-hours"):
         svg = re.search(rf'<svg [^>]*id="{chart}"[^>]*>', page)
