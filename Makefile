@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 WORKERS ?= 1
 
-.PHONY: run test lint typecheck pytest services services-down install demo-art browser bench-tools bench bench-media bench-feed bench-signups bench-checkins clean
+.PHONY: run test lint typecheck pytest services services-down install demo-art browser bench-tools bench bench-media bench-feed bench-signups bench-checkins bench-console clean
 
 # The venv is rebuilt whenever the dependencies or their pinned versions change.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -80,6 +80,10 @@ bench-media: services
 
 bench-checkins: services
 	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.checkins
+
+# The console's pages on the demo data (a fresh database, seeded), as each demo account.
+bench-console: services demo-art
+	set -a && source .data/services.env && set +a && $(BIN)/python -m bench.console
 
 clean: services-down
 	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache

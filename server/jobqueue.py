@@ -7,6 +7,7 @@ deployments (and tests) sharing one Redis never take each other's jobs.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -57,8 +58,12 @@ class JobQueue:
 
     async def run_at(self, function: str, when: datetime, job_id: str, *args: Any) -> bool:
         """Run ``function(*args)`` on the worker at ``when``, once per ``job_id``; False if
-        such a job is already queued (or ran within the hour arq keeps results)."""
+        such a job is already queued (or ran within the hour arq keeps results). A
+        ``when`` gone by runs as soon as a worker is free."""
+        # arq keeps a deferred job until a day past its time, reckoned on its own clock:
+        # a time more than a day gone would be a negative expiry, refused by Redis.
+        due = when if when.timestamp() > time.time() else None
         job = await self.arq.enqueue_job(
-            function, *args, _job_id=self.job_id(job_id), _defer_until=when
+            function, *args, _job_id=self.job_id(job_id), _defer_until=due
         )
         return job is not None

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -50,11 +50,12 @@ async def job_that_fails(app: web.Application) -> None:
 TEST_JOBS = Room(name="test_jobs", jobs=(job_that_works, job_that_fails))
 
 
-async def run_job(app: web.Application, function: str) -> JobResult:
-    """Queue ``function`` for now and wait (with a deadline) for the worker's result."""
+async def run_job(app: web.Application, function: str, when: datetime | None = None) -> JobResult:
+    """Queue ``function`` for ``when`` (now) and wait (with a deadline) for the worker's
+    result."""
     jobs = app[JOBS]
     job_id = f"{function}:{uuid.uuid4().hex}"
-    assert await jobs.run_at(function, datetime.now(UTC), job_id)
+    assert await jobs.run_at(function, when or datetime.now(UTC), job_id)
     job = Job(jobs.job_id(job_id), jobs.arq, _queue_name=queue_name(jobs.prefix),
               _deserializer=load_job)  # fmt: skip
     return await eventually(job.result_info, what=f"the result of {function}")
@@ -105,6 +106,9 @@ async def test_a_job_that_works_is_logged_at_debug_only_and_a_failure_is_logged(
             fails = await run_job(app, "job_that_fails")
             assert works.success
             assert not fails.success
+            # A time long gone (an event published after its reminder's day): at once.
+            late = await run_job(app, "job_that_works", datetime.now(UTC) - timedelta(days=3))
+            assert late.success
         finally:
             await close_worker(worker)
             with contextlib.suppress(asyncio.CancelledError):

@@ -386,6 +386,12 @@ class AuthService:
             raise NotFound()
         return user
 
+    async def demo_resident(self, name: str, nickname: str) -> UserRecord:
+        """The account the development sign-in ``dev:<name>`` reaches (openid
+        ``dev-<name>``), made if missing, without a call to WeChat: the demo residents
+        and students of ``python -m server seed`` (development only)."""
+        return await self.users.upsert_wechat_user(f"dev-{name}", nickname, self.clock.now())
+
     async def display_name(self, user_id: str) -> str:
         """The nickname others see; erased accounts show as such."""
         user = await self.users.get(user_id)

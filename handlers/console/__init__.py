@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from handlers.auth.keys import AUTH_SERVICE
-from handlers.console import admins, comments, people, stories, teachers
+from handlers.console import admins, comments, dashboard, people, stories, teachers
 from handlers.console.keys import CONSOLE_PAGES, CONSOLE_SESSIONS
 from handlers.console.pages import HOME, STATIC_DIR, NavItem, Pages, StaticFiles, setup_templates
 from handlers.console.routes import assets, home, routes
@@ -21,6 +21,7 @@ from server.room import Room
 # The layout's navigation, in order; each entry is shown to whoever its page admits.
 NAV = (
     NavItem("首页", HOME, home),
+    NavItem("数据看板", dashboard.DASHBOARD, dashboard.dashboard),
     NavItem("稿件", stories.STORIES, stories.story_list),
     NavItem("写稿", stories.STORIES + "/new", stories.new_story_page),
     NavItem("审核", stories.REVIEW, stories.review_queue),
@@ -56,6 +57,7 @@ ROOM = Room(
         comments.routes,
         teachers.routes,
         admins.routes,
+        dashboard.routes,
         assets,
     ),
     setup=setup,

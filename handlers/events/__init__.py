@@ -6,6 +6,7 @@ import argparse
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 
 import orjson
 from aiohttp import web
@@ -19,7 +20,7 @@ from handlers.events.events import (
     SpeakerNotFound,
 )
 from handlers.events.gate import SeatGate
-from handlers.events.keys import EVENT_MESSAGES, EVENT_SERVICE, SIGNUP_SERVICE
+from handlers.events.keys import EVENT_MESSAGES, EVENT_SERVICE, EVENT_STATS, SIGNUP_SERVICE
 from handlers.events.phones import PhoneCipher, parse_keys
 from handlers.events.reminders import EventMessages
 from handlers.events.repo import EventRepo, SignupRepo
@@ -35,10 +36,12 @@ from handlers.events.signups import (
     SignupService,
     TicketInvalid,
 )
+from handlers.events.stats import EventStats
 from handlers.events.tickets import TicketCodec
 from handlers.media.keys import MEDIA_SERVICE
 from handlers.messages.keys import MESSAGE_SERVICE
 from handlers.stories.keys import PEOPLE_SERVICE
+from server.clock import Clock, SettableClock
 from server.keys import CLOCK, DEGRADE, JOBS, MONGO_DB, REDIS, SETTINGS, SIGNER
 from server.principal import Principal
 from server.privacy import PersonalDataProvider
@@ -52,9 +55,10 @@ class EventServices:
     messages: EventMessages
 
 
-def build_services(app: web.Application) -> EventServices:
-    """The room's services over the app's shared resources (tests build their own)."""
-    db, clock = app[MONGO_DB], app[CLOCK]
+def build_services(app: web.Application, clock: Clock | None = None) -> EventServices:
+    """The room's services over the app's shared resources (tests build their own; the
+    demo seed, on a clock of its own)."""
+    db, clock = app[MONGO_DB], clock or app[CLOCK]
     gate = SeatGate(app[REDIS], app[DEGRADE])
     keys = parse_keys(app[SETTINGS].phone_encryption_keys.get_secret_value())
     phones = PhoneCipher(keys, app[SIGNER])
@@ -76,6 +80,7 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
     app[EVENT_SERVICE] = services.events
     app[SIGNUP_SERVICE] = services.signups
     app[EVENT_MESSAGES] = services.messages
+    app[EVENT_STATS] = EventStats(EventRepo(app[MONGO_DB]), SignupRepo(app[MONGO_DB]), app[CLOCK])
     yield
 
 
@@ -134,12 +139,31 @@ def seed(source: DemoSource) -> SeedWriter:
     demo = load_demo_events(source.data)
 
     async def write(app: web.Application) -> str:
-        user = await app[AUTH_SERVICE].get_staff_user("organizer")  # the auth room's seed
+        auth = app[AUTH_SERVICE]
+        user = await auth.get_staff_user("organizer")  # the auth room's seed
         organizer = Principal(user.id, "seed", frozenset(user.roles), "seed")
-        created = await seed_demo_events(
-            app[EVENT_SERVICE], app[PEOPLE_SERVICE], organizer, demo, app[CLOCK].today()
+
+        def services_at(at: datetime | None) -> tuple[EventService, SignupService]:
+            if at is None:
+                return app[EVENT_SERVICE], app[SIGNUP_SERVICE]
+            services = build_services(app, SettableClock(at))
+            return services.events, services.signups
+
+        made: list[Principal] = []  # the demo residents so far, made once each
+
+        async def residents(count: int) -> list[Principal]:
+            for n in range(len(made) + 1, count + 1):
+                account = await auth.demo_resident(f"demo-resident-{n:02d}", f"演示居民{n:02d}")
+                made.append(Principal(account.id, "seed", frozenset(account.roles), "seed"))
+            return made[:count]
+
+        seeded = await seed_demo_events(
+            services_at, app[PEOPLE_SERVICE], organizer, demo, app[CLOCK].now(), residents
         )
-        return f"demo events: {created} created"
+        return (
+            f"demo events: {seeded.events} created, {seeded.signups} sign-ups "
+            f"(dev:demo-resident-01...), {seeded.attended} checked in"
+        )
 
     return write
 

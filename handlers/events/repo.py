@@ -269,6 +269,19 @@ class EventRepo:
     async def titles(self) -> set[str]:
         return {doc["title"] async for doc in self.collection.find({}, projection={"title": 1})}
 
+    async def latest_of(self, organizer_id: str | None, limit: int) -> list[Document]:
+        """The ``limit`` events (not drafts) of ``organizer_id`` (None: anyone's) that
+        start last, without their seat ledgers (the dashboard)."""
+        query: Document = {"status": {"$ne": "draft"}}
+        if organizer_id is not None:
+            query["organizer_id"] = organizer_id
+        cursor = (
+            self.collection.find(query, projection={"seats": 0, "description": 0})
+            .sort([("starts_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
     async def published_starting_between(self, start: datetime, end: datetime) -> list[str]:
         """Published events starting in (start, end] (the reminders' sweep)."""
         cursor = self.collection.find(
@@ -570,6 +583,39 @@ class SignupRepo:
             if doc["status"] == "confirmed" and doc.get("attended_at") is not None:
                 tally["attended"] += 1
         return tally
+
+    async def tallies(self, event_ids: list[str]) -> dict[str, dict[str, int]]:
+        """``tally`` of each of ``event_ids`` in one aggregation: by event, how many
+        sign-ups have each listed status, and ``attended``."""
+        tallies = {
+            event_id: dict.fromkeys((*LISTED_STATUSES, "attended"), 0) for event_id in event_ids
+        }
+        if not event_ids:
+            return tallies
+        cursor = await self.collection.aggregate(
+            [
+                {
+                    "$match": {
+                        "event_id": {"$in": event_ids},
+                        "status": {"$in": list(LISTED_STATUSES)},
+                    }
+                },
+                {
+                    "$group": {
+                        "_id": {"event": "$event_id", "status": "$status"},
+                        "n": {"$sum": 1},
+                        # attended_at is a date once checked in, null or absent before
+                        "attended": {"$sum": {"$cond": [{"$gt": ["$attended_at", None]}, 1, 0]}},
+                    }
+                },
+            ]
+        )
+        async for doc in cursor:
+            tally = tallies[doc["_id"]["event"]]
+            tally[doc["_id"]["status"]] = int(doc["n"])
+            if doc["_id"]["status"] == "confirmed":
+                tally["attended"] = int(doc["attended"])
+        return tallies
 
     async def of_event(self, event_id: str) -> list[Document]:
         """Every sign-up of ``event_id`` (the export), in the order they were made."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from datetime import timedelta
 
 from aiohttp import web
 
 from handlers.auth.keys import AUTH_SERVICE
+from handlers.labour.demo import seed_labour
 from handlers.labour.keys import (
+    LABOUR_STATS,
     REPORT_SERVICE,
     REVIEW_SERVICE,
     SCHOOL_SERVICE,
@@ -21,26 +22,23 @@ from handlers.labour.repo import SchoolRepo, TaskRepo
 from handlers.labour.reports import ReportService
 from handlers.labour.review import AlreadyReviewed, ReviewService
 from handlers.labour.routes import routes
-from handlers.labour.schemas import TaskIn
 from handlers.labour.schools import (
     GuardianConsentRequired,
     JoinCodeInvalid,
     NotATeacher,
     SchoolService,
 )
+from handlers.labour.stats import LabourStats
 from handlers.labour.summary import SummaryService
 from handlers.labour.tasks import AlreadyCheckedIn, PhotoRequired, TaskService
 from handlers.media.keys import MEDIA_SERVICE
 from handlers.messages.keys import MESSAGE_SERVICE
 from server.keys import AUDIT, CLOCK, MONGO_DB, RATE_LIMITER, SETTINGS, SIGNER, WECHAT
-from server.paging import PageQuery
-from server.principal import Principal, Role
+from server.principal import Principal
 from server.privacy import PersonalDataProvider
 from server.room import Cron, Database, DemoSource, Room, SeedWriter
 from server.signing import JOIN_CODE
 from server.wechat import ContentRejected
-
-DEMO_SCHOOL = ("株洲市匠心实验小学（演示）", "天元区")
 
 
 @contextlib.asynccontextmanager
@@ -73,6 +71,7 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
     app[REPORT_SERVICE] = ReportService(
         TaskRepo(db), SchoolRepo(db), schools, tasks, app[AUDIT], app[CLOCK]
     )
+    app[LABOUR_STATS] = LabourStats(TaskRepo(db), SchoolRepo(db), app[CLOCK])
     yield
 
 
@@ -93,42 +92,13 @@ async def tell_reviews(app: web.Application) -> int:
 
 def seed(source: DemoSource) -> SeedWriter:
     """A demo school with the demo ``teacher`` (made by the auth room's seed) attached,
-    one class and one daily task; what exists already is left alone."""
+    two classes, students who joined with a guardian's consent, three tasks and three
+    weeks of check-ins with photos (``demo.py``); what exists already is left alone."""
 
     async def write(app: web.Application) -> str:
-        schools, tasks = app[SCHOOL_SERVICE], app[TASK_SERVICE]
         user = await app[AUTH_SERVICE].get_staff_user("teacher")
         teacher = Principal(user.id, "seed", frozenset(user.roles), "seed")
-        admin = Principal("seed", "seed", frozenset({Role.admin}), "seed")
-        school = await schools.demo_school(admin, *DEMO_SCHOOL)
-        await schools.attach_teacher(admin, school.id, teacher.user_id)
-        classes = await schools.classes_of(teacher, PageQuery())
-        demo_class = (
-            classes.items[0]
-            if classes.items
-            else await schools.create_class(teacher, school.id, "三年级（1）班", 3)
-        )
-        if not (await tasks.tasks_page(teacher, PageQuery())).items:
-            today = app[CLOCK].today()
-            await tasks.create_task(
-                teacher,
-                TaskIn(
-                    title="整理自己的书桌（演示）",
-                    description="每天放学后整理书桌，拍一张整理后的照片。",
-                    category="daily_life",
-                    class_ids=[demo_class.id],
-                    start_date=today,
-                    end_date=today + timedelta(days=30),
-                    frequency="daily",
-                    hours=0.5,
-                    photo_required=True,
-                    makeup_days=2,
-                ),
-            )
-        return (
-            f"demo labour: {school.name}, class {demo_class.name} "
-            f"(join code {demo_class.join_code}), one daily task by 'teacher'"
-        )
+        return await seed_labour(app, teacher)
 
     return write
 

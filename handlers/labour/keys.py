@@ -7,6 +7,7 @@ from aiohttp import web
 from handlers.labour.reports import ReportService
 from handlers.labour.review import ReviewService
 from handlers.labour.schools import SchoolService
+from handlers.labour.stats import LabourStats
 from handlers.labour.summary import SummaryService
 from handlers.labour.tasks import TaskService
 
@@ -15,3 +16,4 @@ TASK_SERVICE = web.AppKey("task_service", TaskService)
 REVIEW_SERVICE = web.AppKey("review_service", ReviewService)
 SUMMARY_SERVICE = web.AppKey("summary_service", SummaryService)
 REPORT_SERVICE = web.AppKey("report_service", ReportService)
+LABOUR_STATS = web.AppKey("labour_stats", LabourStats)

@@ -70,6 +70,7 @@ class SchoolRepo:
         await self.teachers.create_index([("school_id", ASCENDING)])
         await self.classes.create_index([("join_code_digest", ASCENDING)], unique=True)
         await self.classes.create_index([("teacher_id", ASCENDING)])
+        await self.classes.create_index([("school_id", ASCENDING)])
         await self.enrolments.create_index([("class_id", ASCENDING)])
         await self.history.create_index([("student_id", ASCENDING), ("joined_at", ASCENDING)])
         await self.consents.create_index([("student_id", ASCENDING)])
@@ -177,6 +178,13 @@ class SchoolRepo:
             )
         except DuplicateKeyError:
             raise CodeTaken() from None
+
+    async def classes_of_school(self, school_id: str, limit: int = 500) -> list[Document]:
+        """The school's classes (name and grade), by grade, then name."""
+        cursor = self.classes.find(
+            {"school_id": school_id}, projection={"name": 1, "grade": 1, "teacher_id": 1}
+        ).sort([("grade", ASCENDING), ("name", ASCENDING)])
+        return [doc async for doc in cursor.limit(limit)]
 
     async def class_ids_of_teacher(self, teacher_id: str, limit: int = 1000) -> list[str]:
         cursor = self.classes.find({"teacher_id": teacher_id}, projection={"_id": 1})
@@ -313,6 +321,9 @@ class TaskRepo:
         await self.checkins.create_index([("duplicate_student_id", ASCENDING)])
         # The teacher's lists, progress and the class report.
         await self.checkins.create_index([("class_id", ASCENDING), ("_id", DESCENDING)])
+        # The dashboard's counts by day: of classes, and of a school.
+        await self.checkins.create_index([("class_id", ASCENDING), ("day", ASCENDING)])
+        await self.checkins.create_index([("school_id", ASCENDING), ("day", ASCENDING)])
 
     # -- tasks ---------------------------------------------------------------------------
 
@@ -536,3 +547,50 @@ class TaskRepo:
         if not oids:
             return []
         return [doc async for doc in self.checkins.find({"_id": {"$in": oids}})]
+
+    # -- the dashboard's counts (one aggregation each) ---------------------------------
+
+    @staticmethod
+    def _of(class_ids: list[str] | None, school_id: str | None, first: str, last: str) -> Document:
+        query: Document = {"day": {"$gte": first, "$lte": last}}
+        if class_ids is not None:
+            query["class_id"] = {"$in": class_ids}
+        if school_id is not None:
+            query["school_id"] = school_id
+        return query
+
+    async def counts_by_day(
+        self, class_ids: list[str] | None, school_id: str | None, first: str, last: str
+    ) -> list[Document]:
+        """Check-ins of these classes (or of the school) for the days ``first`` to
+        ``last`` (ISO dates), counted by day and status: ``{"day", "status", "n"}``."""
+        cursor = await self.checkins.aggregate(
+            [
+                {"$match": self._of(class_ids, school_id, first, last)},
+                {"$group": {"_id": {"day": "$day", "status": "$status"}, "n": {"$sum": 1}}},
+            ]
+        )
+        return [{**doc["_id"], "n": int(doc["n"])} async for doc in cursor]
+
+    async def hours_by_category(
+        self, class_ids: list[str] | None, school_id: str | None, first: str, last: str
+    ) -> list[Document]:
+        """Approved check-ins of these classes (or of the school) for those days: hours
+        credited and check-ins by category, ``{"category", "hours", "n"}``."""
+        query = {**self._of(class_ids, school_id, first, last), "status": "approved"}
+        cursor = await self.checkins.aggregate(
+            [
+                {"$match": query},
+                {
+                    "$group": {
+                        "_id": "$category",
+                        "hours": {"$sum": "$credited_hours"},
+                        "n": {"$sum": 1},
+                    }
+                },
+            ]
+        )
+        return [
+            {"category": doc["_id"], "hours": float(doc["hours"]), "n": int(doc["n"])}
+            async for doc in cursor
+        ]

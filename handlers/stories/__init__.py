@@ -34,7 +34,7 @@ from handlers.stories.keys import (
 from handlers.stories.people import PeopleService
 from handlers.stories.repo import CommentRepo, EngagementRepo, FeedRepo, PeopleRepo, StoryRepo
 from handlers.stories.routes import routes
-from handlers.stories.seed import seed_demo_content
+from handlers.stories.seed import seed_demo_content, seed_demo_views
 from handlers.stories.views import ViewCounter
 from server.cache import VersionedCache
 from server.keys import (
@@ -79,7 +79,7 @@ def build_services(app: web.Application) -> StoryServices:
         app[SETTINGS].feed_cache_ttl_s,
         label="feed",
     )
-    views = ViewCounter(app[REDIS], app[DEGRADE])
+    views = ViewCounter(app[REDIS], app[DEGRADE], clock)
     people = PeopleService(PeopleRepo(db), media, cache, clock)
     feed = FeedService(FeedRepo(db), people, media, clock)
     editorial = EditorialService(
@@ -159,7 +159,13 @@ def seed(source: DemoSource) -> SeedWriter:
             content=content,
             art=art,
         )
-        return f"demo content: {result.people} people and {result.stories} stories created"
+        viewed = await seed_demo_views(
+            app[EDITORIAL_SERVICE], app[ENGAGEMENT_SERVICE], content, app[CLOCK].today()
+        )
+        return (
+            f"demo content: {result.people} people and {result.stories} stories created, "
+            f"views of {viewed} stories"
+        )
 
     return write
 

@@ -541,6 +541,9 @@ class EditorialService:
         by id, in one query (a moderation queue names the stories commented on)."""
         return await self.repo.titles_by_id(list(dict.fromkeys(story_ids)))
 
+    async def ids_by_title(self, titles: list[str]) -> dict[str, str]:
+        return await self.repo.ids_by_title(titles)
+
     async def revisions(self, story_id: str) -> list[RevisionOut]:
         await self.get(story_id)
         return [RevisionOut(**doc) for doc in await self.repo.revisions_of(story_id)]

@@ -7,6 +7,8 @@ stored by the worker (``views.py``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from handlers.stories.feed import FeedService
@@ -17,6 +19,17 @@ from server.clock import Clock
 from server.paging import PageQuery
 from server.principal import Principal
 from server.recent_writes import HOLD_S, RecentWrites
+
+
+@dataclass(frozen=True, slots=True)
+class MostRead:
+    """A story among the most read of some days, with its views then and in all."""
+
+    story_id: str
+    title: str
+    status: str
+    views: int
+    total_views: int
 
 
 class EngagementService:
@@ -117,6 +130,35 @@ class EngagementService:
     async def store_views(self) -> int:
         """Worker: move the views counted in Redis into the stories; how many."""
         return await self.views.drain(self.repo.add_views)
+
+    async def most_read(self, days: int = 7, limit: int = 10) -> tuple[date, date, list[MostRead]]:
+        """The stories most read in the last ``days`` Shanghai days (today included), most
+        first: the first and last day, and the stories (two queries)."""
+        last = self.clock.today()
+        first = last - timedelta(days=days - 1)
+        ranked = await self.repo.most_read(first.isoformat(), last.isoformat(), limit)
+        found = await self.repo.titles_and_stats([story_id for story_id, _ in ranked])
+        items = [
+            MostRead(
+                story_id=story_id,
+                title=found[story_id].get("title", ""),
+                status=found[story_id].get("status", ""),
+                views=views,
+                total_views=int(found[story_id].get("stats", {}).get("views", 0)),
+            )
+            for story_id, views in ranked
+            if story_id in found
+        ]
+        return first, last, items
+
+    async def add_demo_views(self, story_id: str, by_day: dict[date, int]) -> bool:
+        """Demo readers (``python -m server seed``): the story's views of these days,
+        once (False: it has daily views already, so nothing is added)."""
+        if await self.repo.has_daily_views(story_id):
+            return False
+        views = {story_id: {day.isoformat(): count for day, count in by_day.items() if count}}
+        await self.repo.add_views(f"demo:{story_id}", views)
+        return True
 
     async def count_comments(self, story_id: str, delta: int) -> None:
         """An approved comment appeared (+1) or went (-1)."""

@@ -17,7 +17,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from handlers.stories.search import QueryTerms
 from server.paging import ID_ASCENDING, ID_DESCENDING, Keyset, Position, SortField
@@ -25,8 +25,10 @@ from server.repo import as_object_id, find_page
 
 Document = dict[str, Any]
 PUBLIC_STATUSES = ("published", "scheduled")
-# View-count batches a story remembers having taken (handlers/stories/views.py).
+# View-count batches a story (and a story's day) remembers having taken
+# (handlers/stories/views.py).
 RECENT_BATCHES = 16
+DUPLICATE_KEY = 11000
 EngagementKind = str  # "likes" | "favorites"
 
 # -- the lists' orders (the last field unique) ---------------------------------------------
@@ -226,6 +228,11 @@ class StoryRepo:
         cursor = self.collection.find({"_id": {"$in": oids}}, projection={"title": 1})
         return {str(doc["_id"]): doc["title"] async for doc in cursor}
 
+    async def ids_by_title(self, titles: list[str]) -> dict[str, str]:
+        """The ids of the stories of these titles (the demo seed's views)."""
+        cursor = self.collection.find({"title": {"$in": titles}}, projection={"title": 1})
+        return {doc["title"]: str(doc["_id"]) async for doc in cursor}
+
     async def add_revision(self, doc: Document, by: str, action: str, at: datetime) -> None:
         # A retried save of the same revision: the history already has it.
         with contextlib.suppress(DuplicateKeyError):
@@ -330,17 +337,22 @@ class FeedRepo:
 
 
 class EngagementRepo:
-    """``story_likes`` and ``story_favorites`` (one document per story and user), and the
-    counters they and the views and comments keep on ``stories``."""
+    """``story_likes`` and ``story_favorites`` (one document per story and user), the
+    counters they and the views and comments keep on ``stories``, and
+    ``story_views_daily`` (one document per story and Shanghai day, ``_id`` =
+    ``<story>:<YYYY-MM-DD>``: the views of that day)."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collections = {"likes": db["story_likes"], "favorites": db["story_favorites"]}
         self.stories = db["stories"]
+        self.daily_views = db["story_views_daily"]
 
     async def ensure_indexes(self) -> None:
         for collection in self.collections.values():
             await collection.create_index([("user_id", ASCENDING), ("at", DESCENDING)])
             await collection.create_index([("story_id", ASCENDING)])  # count()
+        await self.daily_views.create_index([("day", ASCENDING), ("story_id", ASCENDING)])
+        await self.daily_views.create_index([("story_id", ASCENDING)])
 
     async def add(self, kind: EngagementKind, story_id: str, user_id: str, at: datetime) -> bool:
         """True if this really added one (False: it was already there)."""
@@ -405,22 +417,75 @@ class EngagementRepo:
         cursor = self.stories.find({"_id": {"$in": oids}}, projection={"stats": 1})
         return {str(doc["_id"]): doc.get("stats", {}) async for doc in cursor}
 
-    async def add_views(self, batch_id: str, counts: dict[str, int]) -> None:
-        """Add a batch of view counts; a story that took ``batch_id`` already (the batch
-        is being retried, or taken by two workers at once) skips it."""
-        updates = [
+    async def add_views(self, batch_id: str, views: dict[str, dict[str, int]]) -> None:
+        """Add a batch of view counts (by story, then by Shanghai day; ``""``: no day):
+        to each story's total and to its days. A story or a day that took ``batch_id``
+        already (the batch is being retried, or taken by two workers at once) skips it."""
+        daily = [
+            UpdateOne(
+                {"_id": f"{story_id}:{day}", "batches": {"$ne": batch_id}},
+                {
+                    "$inc": {"views": count},
+                    "$setOnInsert": {"story_id": story_id, "day": day},
+                    "$push": {"batches": {"$each": [batch_id], "$slice": -RECENT_BATCHES}},
+                },
+                upsert=True,
+            )
+            for story_id, by_day in views.items()
+            if as_object_id(story_id) is not None
+            for day, count in by_day.items()
+            if day
+        ]
+        if daily:
+            try:
+                await self.daily_views.bulk_write(daily, ordered=False)
+            except BulkWriteError as exc:
+                # A day that took this batch already: its filter missed, and the upsert
+                # met the document under the same _id. Anything else is a real failure.
+                errors = exc.details.get("writeErrors", [])
+                if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
+                    raise
+        totals = [
             UpdateOne(
                 {"_id": oid, "views_batches": {"$ne": batch_id}},
                 {
-                    "$inc": {"stats.views": count},
+                    "$inc": {"stats.views": sum(by_day.values())},
                     "$push": {"views_batches": {"$each": [batch_id], "$slice": -RECENT_BATCHES}},
                 },
             )
-            for story_id, count in counts.items()
+            for story_id, by_day in views.items()
             if (oid := as_object_id(story_id)) is not None
         ]
-        if updates:
-            await self.stories.bulk_write(updates, ordered=False)
+        if totals:
+            await self.stories.bulk_write(totals, ordered=False)
+
+    async def most_read(self, first: str, last: str, limit: int) -> list[tuple[str, int]]:
+        """The stories most read on the days ``first`` to ``last`` (ISO dates, inclusive),
+        with their views then, most first (ties by id): one aggregation."""
+        cursor = await self.daily_views.aggregate(
+            [
+                {"$match": {"day": {"$gte": first, "$lte": last}}},
+                {"$group": {"_id": "$story_id", "views": {"$sum": "$views"}}},
+                {"$sort": {"views": DESCENDING, "_id": ASCENDING}},
+                {"$limit": limit},
+            ]
+        )
+        return [(str(doc["_id"]), int(doc["views"])) async for doc in cursor]
+
+    async def has_daily_views(self, story_id: str) -> bool:
+        found = await self.daily_views.find_one({"story_id": story_id}, projection={"_id": 1})
+        return found is not None
+
+    async def titles_and_stats(self, story_ids: list[str]) -> dict[str, Document]:
+        """Title, status and counters of each story of ``story_ids`` that exists (one
+        query)."""
+        oids = _oids(story_ids)
+        if not oids:
+            return {}
+        cursor = self.stories.find(
+            {"_id": {"$in": oids}}, projection={"title": 1, "status": 1, "stats": 1}
+        )
+        return {str(doc["_id"]): doc async for doc in cursor}
 
 
 class CommentRepo:

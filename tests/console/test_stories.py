@@ -188,7 +188,7 @@ async def test_navigation_follows_the_pages_declarations(client: Client) -> None
         "/admin/", "/admin/stories", "/admin/review", "/admin/comments"
     ]  # fmt: skip
     assert nav((await teacher.get("/admin/")).text) == [
-        "/admin/", "/admin/classes", "/admin/tasks", "/admin/checkins"
+        "/admin/", "/admin/dashboard", "/admin/classes", "/admin/tasks", "/admin/checkins"
     ]  # fmt: skip
     assert nav((await admin.get("/admin/")).text) == [item.path for item in NAV]  # every page
 

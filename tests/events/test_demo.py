@@ -1,5 +1,6 @@
 """The demo events: marked as demo, written by us (nothing of the city's decision
-copied), checked on load, seeded once by the demo organizer and open for sign-ups."""
+copied), checked on load, seeded once by the demo organizer, open for sign-ups, with
+demo residents signed up and, at the events over, checked in."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from handlers.auth import DEMO_PASSWORD
 from handlers.events import seed as seed_events
 from handlers.events.demo import DEMO_NOTICE, DEMO_TITLE_PREFIX, load_demo_events
 from handlers.stories.demo import DEFAULT_DATA_DIR
 from server.room import DemoDataError, DemoSource
 from server.rooms import ROOMS
 from tests.fixtures.app import Client
+from tests.fixtures.sessions import sign_in_password
 from tests.stories.test_demo import DECISION
 
 EVENTS = load_demo_events(DEFAULT_DATA_DIR)
@@ -48,14 +51,58 @@ def test_a_malformed_file_names_itself(tmp_path: Path) -> None:
         load_demo_events(tmp_path)
 
 
-async def test_seeded_once_published_and_open(client: Client, tmp_path: Path) -> None:
+async def test_seeded_once_published_open_and_signed_up(client: Client, tmp_path: Path) -> None:
     source = DemoSource(data=DEFAULT_DATA_DIR, art=tmp_path)
     auth = next(room for room in ROOMS if room.name == "auth")
     assert auth.seed is not None
     await auth.seed(source)(client.app)  # the demo organizer
     write = seed_events(source)
-    assert await write(client.app) == f"demo events: {len(EVENTS)} created"
-    assert await write(client.app) == "demo events: 0 created"
+    signups = sum(e.signups for e in EVENTS)
+    attended = sum(e.attended for e in EVENTS)
+    assert await write(client.app) == (
+        f"demo events: {len(EVENTS)} created, {signups} sign-ups (dev:demo-resident-01...), "
+        f"{attended} checked in"
+    )
+    assert await write(client.app) == (
+        "demo events: 0 created, 0 sign-ups (dev:demo-resident-01...), 0 checked in"
+    )
+    upcoming = [e for e in EVENTS if not e.over]
     body = await (await client.get("/api/v1/events?status=upcoming")).json()
-    assert {item["title"] for item in body["items"]} == {e.title for e in EVENTS}
-    assert all(item["status"] == "published" and item["seats_left"] > 0 for item in body["items"])
+    assert {item["title"] for item in body["items"]} == {e.title for e in upcoming}
+    assert all(item["status"] == "published" for item in body["items"])
+    assert any(item["seats_left"] == 0 for item in body["items"])  # one is full
+    past = await (await client.get("/api/v1/events?status=past")).json()
+    assert {item["title"] for item in past["items"]} == {e.title for e in EVENTS if e.over}
+    organizer = await sign_in_password(client, "organizer", DEMO_PASSWORD)
+    for item in [*body["items"], *past["items"]]:
+        demo = next(e for e in EVENTS if e.title == item["title"])
+        resp = await client.get(
+            f"/api/v1/admin/events/{item['id']}/attendance", headers=organizer.headers
+        )
+        counts = await resp.json()
+        assert counts["confirmed"] == min(demo.signups, demo.capacity), counts
+        assert counts["waitlisted"] == max(0, demo.signups - demo.capacity), counts
+        assert counts["attended"] == demo.attended, counts
+
+
+def test_check_ins_only_at_an_event_over(tmp_path: Path) -> None:
+    table = (
+        '[[events]]\ntitle = "【示例】x"\ndescription = "本活动为演示内容。"\n'
+        'venue_type = "community"\nvenue_name = "示例"\nstarts_at = "10:00"\nhours = 2\n'
+        "signup_closes_hours_before = 2\ncapacity = 10\nwaitlist = false\n"
+    )
+    (tmp_path / "events.toml").write_text(
+        table + "starts_in_days = 3\nsignups = 5\nattended = 2\n", encoding="utf-8"
+    )
+    with pytest.raises(DemoDataError, match="only an event over has attended"):
+        load_demo_events(tmp_path)
+    (tmp_path / "events.toml").write_text(
+        table + "starts_in_days = -3\nsignups = 12\n", encoding="utf-8"
+    )
+    with pytest.raises(DemoDataError, match="more sign-ups than seats"):
+        load_demo_events(tmp_path)
+    (tmp_path / "events.toml").write_text(
+        table + "starts_in_days = -3\nsignups = 5\nattended = 4\n", encoding="utf-8"
+    )
+    (event,) = load_demo_events(tmp_path)
+    assert (event.over, event.signups, event.attended) == (True, 5, 4)

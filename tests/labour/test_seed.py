@@ -1,12 +1,17 @@
-"""The labour room's demo content: a school, the demo teacher, a class and a daily task."""
+"""The labour room's demo content: a school, the demo teacher, two classes, students who
+joined with a guardian's consent, three tasks and three weeks of check-ins with photos,
+decided or waiting, one of them flagged as a classmate's photo; seeded once."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from handlers.auth import ROOM as AUTH
 from handlers.labour import ROOM as LABOUR
+from handlers.labour.demo import HISTORY_DAYS, PENDING_DAYS, STUDENTS
 from handlers.labour.keys import SCHOOL_SERVICE, TASK_SERVICE
+from server.keys import CLOCK
 from server.paging import PageQuery
 from server.room import DemoSource
 from tests.fixtures.app import Client
@@ -19,9 +24,31 @@ async def test_the_demo_school_is_seeded_once(client: Client, tmp_path: Path) ->
     await staff(client.app)
     first = await labour(client.app)
     second = await labour(client.app)
-    assert first.startswith("demo labour: ") and "join code" in first
-    assert first == second  # nothing made twice, the same class and code
+    assert first.startswith("demo labour: ") and "join code" in first, first
+    made = int(first.rsplit(", ", 1)[1].split()[0])
+    assert made > 60, first
+    # Nothing made twice: the same classes and codes, no new check-in.
+    assert second == first.replace(f"{made} check-ins made", "0 check-ins made")
     schools = await client.app[SCHOOL_SERVICE].schools_page(PageQuery())
     assert len(schools.items) == 1
-    tasks = client.app[TASK_SERVICE].repo.tasks
-    assert await tasks.count_documents({}) == 1
+    repo = client.app[TASK_SERVICE].repo
+    assert await repo.tasks.count_documents({}) == 3
+    checkins = [doc async for doc in repo.checkins.find({})]
+    assert len(checkins) == made
+    assert {doc["student_id"] for doc in checkins} == {
+        doc["_id"] async for doc in client.app[SCHOOL_SERVICE].repo.enrolments.find({})
+    }
+    assert len({doc["student_id"] for doc in checkins}) == len(STUDENTS)
+    today = client.app[CLOCK].today()
+    days = {doc["day"] for doc in checkins}
+    assert min(days) >= (today - timedelta(days=HISTORY_DAYS)).isoformat()
+    statuses = {doc["status"] for doc in checkins}
+    assert statuses == {"approved", "rejected", "submitted"}
+    recent = (today - timedelta(days=PENDING_DAYS)).isoformat()
+    assert all(doc["status"] == "submitted" for doc in checkins if doc["day"] >= recent)
+    flagged = [doc for doc in checkins if "duplicate_photo" in doc["flags"]]
+    assert len(flagged) == 1 and flagged[0]["status"] == "submitted"
+    with_photos = [doc for doc in checkins if doc["media_ids"]]
+    assert len(with_photos) > len(checkins) // 2
+    consents = client.app[SCHOOL_SERVICE].repo.consents
+    assert await consents.count_documents({"withdrawn_at": None}) == len(STUDENTS)

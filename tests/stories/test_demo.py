@@ -549,14 +549,17 @@ async def test_seed_uploads_the_art_and_creates_nothing_twice(
         "labour",
     ]
 
-    async def seed() -> tuple[int, int]:
+    async def seed() -> tuple[int, int, int]:
         lines = [await write(client.app) for write in writers]
-        found = re.fullmatch(r"demo content: (\d+) people and (\d+) stories created", lines[1])
+        found = re.fullmatch(
+            r"demo content: (\d+) people and (\d+) stories created, views of (\d+) stories",
+            lines[1],
+        )
         assert found, lines
-        return int(found[1]), int(found[2])
+        return int(found[1]), int(found[2]), int(found[3])
 
-    assert await seed() == (6, 12)
-    assert await seed() == (0, 0)
+    assert await seed() == (6, 12, 12)
+    assert await seed() == (0, 0, 0)
 
     resp = await client.get("/api/v1/stories", params={"limit": "50"})
     assert resp.status == 200, await resp.text()

@@ -21,10 +21,11 @@ from handlers.auth import sweep_sessions
 from handlers.auth.keys import AUTH_SERVICE
 from handlers.stories import publish_due_stories, publish_due_story, store_story_views
 from handlers.stories.keys import ENGAGEMENT_SERVICE
+from handlers.stories.views import DailyViews
 from server.app import create_app
 from server.clock import SettableClock
 from server.jobqueue import load_job, queue_name
-from server.keys import JOBS, REDIS
+from server.keys import CLOCK, JOBS, REDIS
 from server.worker import close_worker, create_worker
 from tests.fixtures.app import AiohttpClient, Client
 from tests.fixtures.live_server import LiveServers
@@ -181,11 +182,14 @@ async def test_a_batch_left_by_a_crashed_worker_is_finished_not_doubled(
     batch = f"{stories.views.key}:batch:crashed"
     await redis.rename(stories.views.key, batch)
     await redis.sadd(f"{stories.views.key}:batches", batch)  # type: ignore[misc]
-    await stories.repo.add_views("crashed", {story["id"]: 5})
+    await stories.repo.add_views(
+        "crashed", {story["id"]: {client.app[CLOCK].today().isoformat(): 5}}
+    )
     await client.get(f"/api/v1/stories/{story['id']}")  # one more view meanwhile
     await stories.views.flush()
     assert await stories.store_views() == 6  # the leftover batch again, and the new view
     assert (await admin_story(client, staff, story["id"]))["stats"]["views"] == 6
+    assert [item.views for item in (await stories.most_read(days=1))[2]] == [6]  # today's too
     assert await stories.store_views() == 0
 
 
@@ -200,7 +204,7 @@ async def test_two_workers_draining_at_once_count_each_view_once(
     await stories.views.flush()
     holding, go_on = asyncio.Event(), asyncio.Event()
 
-    async def stalled_write(batch_id: str, counts: dict[str, int]) -> None:
+    async def stalled_write(batch_id: str, counts: DailyViews) -> None:
         holding.set()
         await go_on.wait()
         await stories.repo.add_views(batch_id, counts)
@@ -219,6 +223,7 @@ async def test_two_workers_draining_at_once_count_each_view_once(
     go_on.set()
     await slow  # worker 1 writes its batch at last: the story took it already
     assert (await admin_story(client, staff, story["id"]))["stats"]["views"] == 12
+    assert [item.views for item in (await stories.most_read(days=1))[2]] == [12]
 
 
 async def test_python_m_server_worker_runs_jobs_and_stops_on_sigterm(
