@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from handlers.auth.keys import AUTH_SERVICE
-from handlers.console import stories
+from handlers.console import organizers, stories
 from handlers.console.keys import CONSOLE_PAGES, CONSOLE_SESSIONS
 from handlers.console.pages import HOME, STATIC_DIR, NavItem, Pages, StaticFiles, setup_templates
 from handlers.console.routes import assets, home, routes
@@ -24,6 +24,7 @@ NAV = (
     NavItem("稿件", stories.STORIES, stories.story_list),
     NavItem("写稿", stories.STORIES + "/new", stories.new_story_page),
     NavItem("审核", stories.REVIEW, stories.review_queue),
+    NavItem("活动", organizers.EVENTS, organizers.event_list),
 )
 STATIC = StaticFiles(STATIC_DIR)
 
@@ -41,7 +42,7 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
 
 ROOM = Room(
     name="console",
-    routes=(routes, stories.routes, assets),
+    routes=(routes, stories.routes, organizers.routes, assets),
     setup=setup,
     errors=(CsrfInvalid,),
 )

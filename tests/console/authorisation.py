@@ -70,3 +70,6 @@ async def upload_cover(case: Case) -> Call:
     form = aiohttp.FormData()
     form.add_field("file", io.BytesIO(PHOTO), filename="cover.jpg", content_type="image/jpeg")
     return Call(data=form, query={"revision": str(case.objects["story_id"].revision)})
+
+
+from tests.console import authorisation_organizers  # noqa: E402, F401
