@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from handlers.auth.keys import AUTH_SERVICE
-from handlers.console import admins, comments, dashboard, people, stories, teachers
+from handlers.console import admins, comments, dashboard, organizers, people, stories, teachers
 from handlers.console.keys import CONSOLE_PAGES, CONSOLE_SESSIONS
 from handlers.console.pages import HOME, STATIC_DIR, NavItem, Pages, StaticFiles, setup_templates
 from handlers.console.routes import assets, home, routes
@@ -30,6 +30,7 @@ NAV = (
     NavItem("班级", teachers.CLASSES, teachers.class_list),
     NavItem("任务", teachers.TASKS, teachers.task_list),
     NavItem("打卡审核", teachers.CHECKINS, teachers.review_queue),
+    NavItem("活动", organizers.EVENTS, organizers.event_list),
     NavItem("账号", admins.ACCOUNTS, admins.account_list),
     NavItem("学校", admins.SCHOOLS, admins.school_list),
     NavItem("审计日志", admins.AUDIT_LOG, admins.audit_log),
@@ -56,6 +57,7 @@ ROOM = Room(
         people.routes,
         comments.routes,
         teachers.routes,
+        organizers.routes,
         admins.routes,
         dashboard.routes,
         assets,

@@ -33,6 +33,7 @@ from handlers.events.schemas import (
     EventListQuery,
     EventOut,
     EventPage,
+    EventStatus,
     EventSummary,
 )
 from handlers.events.signups import SignupService
@@ -284,11 +285,19 @@ class EventService:
         docs, next_cursor = keyset.page(docs, query.limit)
         return EventPage(items=await self.summaries(docs), next_cursor=next_cursor)
 
-    async def admin_page(self, principal: Principal, query: PageQuery) -> AdminEventPage:
+    async def admin_page(
+        self, principal: Principal, query: PageQuery, status: EventStatus | None = None
+    ) -> AdminEventPage:
+        """The principal's events (an admin's: every one), newest first; only those
+        reading as ``status`` when it is given (the console's tabs)."""
         position = ADMIN_EVENTS.decode(query.cursor)
         organizer = None if Role.admin in principal.roles else principal.user_id
         docs = await self.repo.admin_page(
-            organizer_id=organizer, position=position, limit=query.limit + 1
+            organizer_id=organizer,
+            position=position,
+            limit=query.limit + 1,
+            status=status,
+            now=self.clock.now(),
         )
         docs, next_cursor = ADMIN_EVENTS.page(docs, query.limit)
         return AdminEventPage(items=await self.admin_outs(docs), next_cursor=next_cursor)

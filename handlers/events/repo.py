@@ -88,6 +88,16 @@ def _open_at(now: datetime) -> Document:
     }
 
 
+def _reads_as(status: str, now: datetime | None) -> Document:
+    """Events whose status reads as ``status`` at ``now``: a published event that has
+    ended is finished, before the worker stores it so (``EventService.status_of``)."""
+    if status == "published":
+        return {"status": "published", "ends_at": {"$gt": now}}
+    if status == "finished":
+        return {"$or": [{"status": "finished"}, {"status": "published", "ends_at": {"$lte": now}}]}
+    return {"status": status}
+
+
 class EventRepo:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db["events"]
@@ -261,9 +271,18 @@ class EventRepo:
         return await find_page(self.collection, query, keyset, position, limit)
 
     async def admin_page(
-        self, *, organizer_id: str | None, position: Position | None, limit: int
+        self,
+        *,
+        organizer_id: str | None,
+        position: Position | None,
+        limit: int,
+        status: str | None = None,
+        now: datetime | None = None,
     ) -> list[Document]:
+        """Events (of ``organizer_id``; reading as ``status`` at ``now``), newest first."""
         query: Document = {} if organizer_id is None else {"organizer_id": organizer_id}
+        if status is not None:
+            query.update(_reads_as(status, now))
         return await find_page(self.collection, query, ADMIN_EVENTS, position, limit)
 
     async def titles(self) -> set[str]:

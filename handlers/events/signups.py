@@ -54,6 +54,7 @@ from handlers.events.phones import PhoneCipher, SealedPhone, mask_phone, normali
 from handlers.events.reminders import EventMessages
 from handlers.events.repo import (
     EVENT_SIGNUPS,
+    LISTED_STATUSES,
     MY_SIGNUPS,
     WAITLIST,
     Document,
@@ -720,6 +721,14 @@ class SignupService:
             positions = [await self._position(doc) for doc in docs]
         items = [_admin_out(doc, at) for doc, at in zip(docs, positions, strict=True)]
         return AdminSignupPage(items=items, next_cursor=next_cursor)
+
+    async def organizer_one(self, event_id: str, signup_id: str) -> AdminSignupOut | None:
+        """One sign-up of ``event_id`` as its organizer's list shows it (phone masked);
+        None when there is no such sign-up of that event."""
+        doc = await self.repo.get(signup_id)
+        if doc is None or doc["event_id"] != event_id or doc["status"] not in LISTED_STATUSES:
+            return None
+        return _admin_out(doc, await self._position(doc))
 
     async def of_event(self, event_id: str) -> list[Document]:
         """Every sign-up of the event (for the Excel export), in the order they were made."""
