@@ -182,10 +182,10 @@ async def test_navigation_follows_the_pages_declarations(client: Client) -> None
     teacher = await signed_in(client, Role.teacher)
     admin = await signed_in(client, Role.admin)
     assert nav((await editor.get("/admin/")).text) == [
-        "/admin/", "/admin/stories", "/admin/stories/new", "/admin/people"
+        "/admin/", "/admin/dashboard", "/admin/stories", "/admin/stories/new", "/admin/people"
     ]  # fmt: skip
     assert nav((await reviewer.get("/admin/")).text) == [
-        "/admin/", "/admin/stories", "/admin/review", "/admin/comments"
+        "/admin/", "/admin/dashboard", "/admin/stories", "/admin/review", "/admin/comments"
     ]  # fmt: skip
     assert nav((await teacher.get("/admin/")).text) == [
         "/admin/", "/admin/dashboard", "/admin/classes", "/admin/tasks", "/admin/checkins"
