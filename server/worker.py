@@ -125,6 +125,18 @@ def create_worker(
     )
 
 
+async def _cancel_jobs(running: list[asyncio.Task[Any]]) -> None:
+    """Cancel a worker's running jobs (arq runs them again) and wait for each, whatever
+    it ended with."""
+    for task in running:
+        task.cancel()
+    if running:
+        await asyncio.wait(running)
+        for task in running:  # retrieved, so that none is "never retrieved" at exit
+            if not task.cancelled():
+                task.exception()
+
+
 async def close_worker(worker: Worker) -> None:
     """Stop the worker: cancel its loop and its running jobs (arq runs them again on the
     next worker), wait for them, remove its health-check key, close its connections.
@@ -142,15 +154,9 @@ async def close_worker(worker: Worker) -> None:
         worker.jobs_failed,
         len(running),
     )
-    for task in running:
-        task.cancel()
     if worker.main_task is not None:
         worker.main_task.cancel()
-    if running:
-        await asyncio.wait(running)
-        for task in running:  # retrieved, so that none is "never retrieved" at exit
-            if not task.cancelled():
-                task.exception()
+    await _cancel_jobs(running)
     try:
         await worker.pool.delete(worker.health_check_key)
     except REDIS_UNAVAILABLE as exc:
@@ -189,14 +195,7 @@ STEADY_S = 60.0
 async def _discard(worker: Worker) -> None:
     """A worker whose loop ended with Redis gone: its running jobs cancelled (run again
     later) and waited for, its connections closed (the health-check key expires)."""
-    running = [task for task in worker.tasks.values() if not task.done()]
-    for task in running:
-        task.cancel()
-    if running:
-        await asyncio.wait(running)
-        for task in running:
-            if not task.cancelled():
-                task.exception()
+    await _cancel_jobs([task for task in worker.tasks.values() if not task.done()])
     with contextlib.suppress(*REDIS_UNAVAILABLE):
         await worker.pool.aclose(close_connection_pool=True)
 

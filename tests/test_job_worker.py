@@ -87,6 +87,17 @@ async def answering(redis: RedisProcess) -> None:
         await client.aclose()
 
 
+async def serving_with_jobs(settings: Settings, redis: RedisProcess) -> web.Application:
+    """An app on the test's own redis-server (once it answers) with the in-process worker
+    (what `serve --with-jobs` does), not started yet."""
+    await answering(redis)
+    app = create_app(
+        settings.model_copy(update={"redis_url": redis.url}), rooms=(*ROOMS, TEST_JOBS)
+    )
+    app.cleanup_ctx.append(jobs_in_process_ctx)
+    return app
+
+
 def about(records: list[logging.LogRecord], job: JobResult) -> list[logging.LogRecord]:
     """The lines about that job (arq names it by its id)."""
     assert job.job_id
@@ -128,11 +139,7 @@ async def test_shutdown_with_redis_gone_is_clean_and_says_what_it_lost(
     settings: Settings, own_redis: RedisProcess, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    await answering(own_redis)
-    app = create_app(
-        settings.model_copy(update={"redis_url": own_redis.url}), rooms=(*ROOMS, TEST_JOBS)
-    )
-    app.cleanup_ctx.append(jobs_in_process_ctx)  # what `serve --with-jobs` does
+    app = await serving_with_jobs(settings, own_redis)
     runner = web.AppRunner(app)
     await runner.setup()
     assert (await run_job(app, "job_that_works")).success  # the worker is running
@@ -178,11 +185,7 @@ async def test_the_in_process_worker_starts_again_once_redis_is_back(
     settings: Settings, own_redis: RedisProcess, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    await answering(own_redis)
-    app = create_app(
-        settings.model_copy(update={"redis_url": own_redis.url}), rooms=(*ROOMS, TEST_JOBS)
-    )
-    app.cleanup_ctx.append(jobs_in_process_ctx)  # what `serve --with-jobs` does
+    app = await serving_with_jobs(settings, own_redis)
     async with started(app):
         assert (await run_job(app, "job_that_works")).success
         own_redis.stop()

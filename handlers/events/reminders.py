@@ -91,11 +91,7 @@ class EventMessages:
             event_id = signup["event_id"]
             if event_id not in events:
                 events[event_id] = await self.events.get(event_id)
-            event = events[event_id]
-            if event is None:
-                await self.signups.told(str(signup["_id"]))  # the event is gone
-            else:
-                await self.tell(signup, event)
+            await self.tell(signup, events[event_id])
         return len(untold)
 
     # -- reminders ----------------------------------------------------------------------

@@ -96,8 +96,7 @@ class LiveCounters:
         body = orjson.loads(story.body)
         fields = {"liked": liked, "favorited": favorited}
         body.update(fields)
-        digest = hashlib.blake2b(orjson.dumps(fields), digest_size=8).hexdigest()
-        out = CachedJson(orjson.dumps(body), f'{story.etag[:-1]}-{digest}"')
+        out = CachedJson(orjson.dumps(body), _etag_over(story.etag, orjson.dumps(fields)))
         self._flagged[variant] = (story, out)
         self._flagged.move_to_end(variant)
         while len(self._flagged) > 4 * self.entries:
@@ -120,5 +119,10 @@ class LiveCounters:
         body.update(fields)
         # The ETag follows the cached one (its content) and what was laid over it.
         laid_over = orjson.dumps([[h["stats"] for h in holders], fields])
-        digest = hashlib.blake2b(laid_over, digest_size=8).hexdigest()
-        return CachedJson(orjson.dumps(body), f'{cached.etag[:-1]}-{digest}"')
+        return CachedJson(orjson.dumps(body), _etag_over(cached.etag, laid_over))
+
+
+def _etag_over(etag: str, laid_over: bytes) -> str:
+    """The ETag of an answer made of the one of ``etag`` with ``laid_over`` laid over it."""
+    digest = hashlib.blake2b(laid_over, digest_size=8).hexdigest()
+    return f'{etag[:-1]}-{digest}"'

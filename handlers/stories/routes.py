@@ -117,12 +117,11 @@ async def get_story(request: web.Request) -> web.Response:
     engagement = app[ENGAGEMENT_SERVICE]
     engagement.record_view(story_id)
     key = ("story", story_id)
-    if viewer is None:
+    if viewer is None or not viewer.recent_writer:  # server/recent_writes.py
         story = counters.peek(key, cached) or await counters.recent(key, cached)
-        return story.answer(request)
-    if not viewer.recent_writer:  # server/recent_writes.py: what the process holds will do
+        if viewer is None:
+            return story.answer(request)
         liked, favorited = await engagement.held_flags(viewer.user_id, story_id)
-        story = counters.peek(key, cached) or await counters.recent(key, cached)
         return counters.flagged(key, story, liked, favorited).private_answer(request)
     liked, favorited = await engagement.flags(viewer.user_id, story_id)
     story = await counters.live(cached, liked=liked, favorited=favorited)
