@@ -31,13 +31,14 @@ COPY media/ media/
 COPY config/ config/
 RUN pip install --constraint requirements.lock --no-deps .
 
-# ---- demo-art: the demo covers and portraits, drawn here so that the tool stays out --
+# ---- demo-art: the demo covers, portraits and check-in photos, drawn here so that the tools stay out --
 # of the image. `python -m server seed` (refused in production; APP_ENV=development to
 # demo the image) reads /app/demo and /app/.data/demo-art, its defaults.
 FROM builder AS demo-art
-COPY tools/__init__.py tools/demo_art.py tools/
+COPY tools/__init__.py tools/demo_art.py tools/demo_photos.py tools/
 COPY demo/ demo/
-RUN python -m tools.demo_art --data demo --out /demo-art
+RUN python -m tools.demo_art --data demo --out /demo-art \
+ && python -m tools.demo_photos --out /demo-art
 
 # ---- runtime: the venv, the source tree, a non-root user ------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

@@ -24,9 +24,11 @@ services: install
 services-down:
 	scripts/services down
 
-# The demo covers and portraits (.data/demo-art/), drawn once from demo/ (tools/demo_art.py).
+# The demo covers and portraits (.data/demo-art/), drawn once from demo/ (tools/demo_art.py),
+# and the demo students' check-in photos (tools/demo_photos.py).
 demo-art: install
 	$(BIN)/python -m tools.demo_art
+	$(BIN)/python -m tools.demo_photos
 
 run: services demo-art
 	set -a && source .data/services.env && set +a && \

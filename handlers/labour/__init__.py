@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from aiohttp import web
 
 from handlers.auth.keys import AUTH_SERVICE
-from handlers.labour.demo import seed_labour
+from handlers.labour.demo import load_checkin_art, seed_labour
 from handlers.labour.keys import (
     LABOUR_STATS,
     REPORT_SERVICE,
@@ -93,12 +93,14 @@ async def tell_reviews(app: web.Application) -> int:
 def seed(source: DemoSource) -> SeedWriter:
     """A demo school with the demo ``teacher`` (made by the auth room's seed) attached,
     two classes, students who joined with a guardian's consent, three tasks and three
-    weeks of check-ins with photos (``demo.py``); what exists already is left alone."""
+    weeks of check-ins with the photos ``python -m tools.demo_photos`` drew (checked
+    first; ``demo.py``); what exists already is left alone."""
+    art = load_checkin_art(source.art)
 
     async def write(app: web.Application) -> str:
         user = await app[AUTH_SERVICE].get_staff_user("teacher")
         teacher = Principal(user.id, "seed", frozenset(user.roles), "seed")
-        return await seed_labour(app, teacher)
+        return await seed_labour(app, teacher, art)
 
     return write
 

@@ -1,8 +1,10 @@
 """The labour room's demo content (``python -m server seed``, development only): a school
 with the demo ``teacher``, two classes, students who joined with a guardian's consent,
-three tasks and three weeks of check-ins with photos drawn here (Pillow), approved,
-rejected, waiting for review, and one photo passed off from a classmate (flagged
-``duplicate_photo``), so that the console's dashboard and review queue show something.
+three tasks and three weeks of check-ins with photos, approved, rejected, waiting for
+review, and one photo passed off from a classmate (flagged ``duplicate_photo``), so
+that the console's dashboard and review queue show something. The photos are drawn
+by ``python -m tools.demo_photos`` (the product never draws) into the art directory,
+and checked before anything is written.
 
 Everything goes through the room's services, as the mini-program's requests would: the
 past is made by services on a clock set back to each check-in's hour and each
@@ -14,17 +16,16 @@ Demo students sign in like any development user: ``dev:demo-student-01`` and so 
 from __future__ import annotations
 
 import asyncio
-import io
 import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from PIL import Image, ImageDraw, ImageOps
 
 from handlers.auth.keys import AUTH_SERVICE
-from handlers.labour import consent, photos
+from handlers.labour import consent
 from handlers.labour.keys import SCHOOL_SERVICE, TASK_SERVICE
 from handlers.labour.repo import TaskRepo
 from handlers.labour.review import ReviewService
@@ -32,10 +33,12 @@ from handlers.labour.schemas import ClassOut, ConsentIn, TaskIn, TaskOut
 from handlers.labour.tasks import TaskService
 from handlers.media.keys import MEDIA_SERVICE
 from handlers.messages.keys import MESSAGE_SERVICE
+from handlers.stories.demo import DEFAULT_ART_DIR, REPO_ROOT
 from server.clock import SHANGHAI, SettableClock, iso_week
 from server.keys import CLOCK, MONGO_DB, WECHAT
 from server.paging import PageQuery
 from server.principal import Principal, Role
+from server.room import DemoDataError
 
 DEMO_SCHOOL = ("株洲市匠心实验小学（演示）", "天元区")
 CLASSES = (("三年级（1）班", 3), ("三年级（2）班", 3))
@@ -93,36 +96,43 @@ TASKS = (
 REJECTION = "照片看不清，请重新拍一张"
 
 
-def demo_photo(seed: int) -> bytes:
-    """A made-up photo: a tinted light turned at random and things of every colour
-    scattered over it, a different one for every ``seed`` (so different that no two
-    look alike to the duplicate-photo check, ``photos.MAX_DISTANCE``)."""
-    rnd = random.Random(seed)  # noqa: S311 (a demo picture, not a secret)
-    width, height = 400, 300
-    shade = Image.linear_gradient("L").resize((width, height)).rotate(rnd.randint(0, 359))
-    dark = (rnd.randint(10, 80), rnd.randint(10, 80), rnd.randint(10, 80))
-    light = (rnd.randint(180, 255), rnd.randint(180, 255), rnd.randint(180, 255))
-    im = ImageOps.colorize(shade, dark, light)
-    draw = ImageDraw.Draw(im)
-    for _ in range(40):
-        x, y = rnd.randint(0, width), rnd.randint(0, height)
-        r = rnd.randint(width // 25, width // 4)
-        fill = (rnd.randint(0, 255), rnd.randint(0, 255), rnd.randint(0, 255))
-        shape = draw.ellipse if rnd.random() < 0.5 else draw.rectangle
-        shape((x - r, y - r, x + r, y + r), fill=fill)
-    out = io.BytesIO()
-    im.save(out, "JPEG", quality=80)
-    return out.getvalue()
+CHECKIN_PHOTOS = 200
+"""Photos drawn for the demo (``python -m tools.demo_photos``): more than the history
+hands in, each used once."""
+PHOTOS_COMMAND = "python -m tools.demo_photos"
 
 
-def passed_off(photo: bytes) -> bytes:
-    """A classmate's photo handed in again: a little cropped, smaller, re-encoded."""
-    with Image.open(io.BytesIO(photo)) as im:
-        w, h = im.size
-        cropped = im.crop((w // 50, h // 50, w - w // 50, h - h // 50))
-        out = io.BytesIO()
-        cropped.resize((w * 3 // 4, h * 3 // 4)).save(out, "JPEG", quality=60)
-    return out.getvalue()
+def checkin_photo_path(art_dir: Path, number: int) -> Path:
+    return art_dir / "checkins" / f"photo-{number:03d}.jpg"
+
+
+def copy_photo_path(art_dir: Path) -> Path:
+    """The first photo as a classmate hands it in again (flagged ``duplicate_photo``)."""
+    return art_dir / "checkins" / "copy-of-photo-000.jpg"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinArt:
+    photos: tuple[bytes, ...]
+    copy: bytes
+
+
+def load_checkin_art(art_dir: Path) -> CheckinArt:
+    """The drawn check-in photos; if any is missing, say how to draw them."""
+    wanted = [checkin_photo_path(art_dir, n) for n in range(CHECKIN_PHOTOS)]
+    missing = [path for path in [*wanted, copy_photo_path(art_dir)] if not path.is_file()]
+    if missing:
+        command = PHOTOS_COMMAND
+        if art_dir.resolve() != DEFAULT_ART_DIR:
+            command += f" --out {art_dir}"
+        raise DemoDataError(
+            f"{art_dir}: {len(missing)} of {CHECKIN_PHOTOS + 1} demo check-in photos are "
+            f"missing ({missing[0].relative_to(art_dir)}…); draw them first, from the repo "
+            f"root ({REPO_ROOT}):\n    {command}\n(`make run` does it for you)"
+        )
+    return CheckinArt(
+        tuple(path.read_bytes() for path in wanted), copy_photo_path(art_dir).read_bytes()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +140,7 @@ class Planned:
     student: DemoStudent
     task: TaskOut
     at: datetime
-    photo_seed: int | None
+    photo: bool  # the task needs one
 
     @property
     def day(self) -> date:
@@ -142,14 +152,14 @@ def _at(day: date, hour: int, rnd: random.Random) -> datetime:
 
 
 def plan_history(
-    student: DemoStudent, index: int, tasks: dict[str, TaskOut], today: date, now: datetime
+    student: DemoStudent, tasks: dict[str, TaskOut], today: date, now: datetime
 ) -> list[Planned]:
     """The student's check-ins of the last ``HISTORY_DAYS`` days, oldest first: the
     same every time for the same student and day."""
     rnd = random.Random(f"{student.name}:{today.isoformat()}")  # noqa: S311
     first = today - timedelta(days=HISTORY_DAYS)
     planned: list[Planned] = []
-    for number, demo in enumerate(TASKS):
+    for demo in TASKS:
         if student.class_index not in demo.class_indexes:
             continue
         task = tasks[demo.title]
@@ -171,23 +181,22 @@ def plan_history(
             at = _at(day, demo.hour, rnd)
             if at >= now:
                 continue
-            seed = (index * 10 + number) * 100_000 + day.toordinal() % 100_000
-            planned.append(Planned(student, task, at, seed if demo.photo_required else None))
+            planned.append(Planned(student, task, at, demo.photo_required))
     return sorted(planned, key=lambda p: p.at)
 
 
 class LabourDemo:
     """Writes the demo through the room's services (``seed``)."""
 
-    def __init__(self, app: web.Application, teacher: Principal) -> None:
+    def __init__(self, app: web.Application, teacher: Principal, art: CheckinArt) -> None:
         self.app = app
         self.teacher = teacher
+        self.art = art
         self.schools = app[SCHOOL_SERVICE]
         self.tasks = app[TASK_SERVICE]
         self.media = app[MEDIA_SERVICE]
         self.now = app[CLOCK].now()
         self.today = app[CLOCK].today()
-        self._hashes: list[tuple[str, int]] = []  # (student, photo hash) of photos made
 
     def _task_service(self, at: datetime) -> TaskService:
         """The room's check-in service with its clock at ``at``."""
@@ -269,20 +278,8 @@ class LabourDemo:
             out[student.name] = principal
         return out
 
-    async def _photo(self, student: str, principal: Principal, seed: int) -> tuple[str, bytes]:
-        """A drawn photo uploaded by the student (its id and bytes), drawn again while it
-        looks like another student's to the duplicate-photo check: only the copy below
-        is to be flagged."""
-        for attempt in range(8):
-            data = await asyncio.to_thread(demo_photo, seed + attempt * 7919)
-            media = await self.media.upload(principal.user_id, data, "checkin")
-            mine = photos.parse(media.get("phash"))
-            others = [h for name, h in self._hashes if name != student]
-            if mine is None or all(photos.distance(mine, h) > photos.MAX_DISTANCE for h in others):
-                break
-        if mine is not None:
-            self._hashes.append((student, mine))
-        return str(media["_id"]), data
+    async def _upload(self, principal: Principal, data: bytes) -> str:
+        return str((await self.media.upload(principal.user_id, data, "checkin"))["_id"])
 
     async def _check_in(self, planned: Planned, principal: Principal, media_ids: list[str]) -> Any:
         service = self._task_service(planned.at)
@@ -293,46 +290,48 @@ class LabourDemo:
         """Every student's check-ins (for those who have none yet), then the teacher's
         decisions on them; how many check-ins."""
         todo: dict[str, list[Planned]] = {}
-        for index, student in enumerate(STUDENTS):
+        for student in STUDENTS:
             principal = students[student.name]
             if (await self.tasks.my_checkins(principal, PageQuery(limit=1))).items:
                 continue
-            todo[student.name] = plan_history(student, index, tasks, self.today, self.now)
+            todo[student.name] = plan_history(student, tasks, self.today, self.now)
         yesterday = self.today - timedelta(days=1)
 
-        def is_copy(p: Planned) -> bool:
-            daily = p.task.title == TASKS[0].title
-            return p.student.name == COPIER and daily and p.day == yesterday
+        def pair(p: Planned, name: str) -> bool:
+            return p.student.name == name and p.task.title == TASKS[0].title and p.day == yesterday
 
+        # Each photo is handed in once (photo 0: the original of the copy), in plan order.
+        photo_of: dict[int, int] = {}
+        numbers = iter(range(1, len(self.art.photos)))
+        for plans in todo.values():
+            for planned in plans:
+                if planned.photo:
+                    photo_of[id(planned)] = 0 if pair(planned, ORIGINAL) else next(numbers)
         made: list[tuple[Planned, Any]] = []
-        originals: dict[date, bytes] = {}  # the photos ORIGINAL handed in, by day
         gate = asyncio.Semaphore(4)
 
         async def student_history(name: str, plans: list[Planned]) -> None:
             principal = students[name]
             for planned in plans:
-                if is_copy(planned):
+                if pair(planned, COPIER):
                     continue
                 async with gate:
                     media_ids = []
-                    if planned.photo_seed is not None:  # drawn off the loop, uploaded
-                        media_id, data = await self._photo(name, principal, planned.photo_seed)
-                        media_ids.append(media_id)
-                        if name == ORIGINAL and planned.task.title == TASKS[0].title:
-                            originals[planned.day] = data
+                    if planned.photo:
+                        data = self.art.photos[photo_of[id(planned)]]
+                        media_ids.append(await self._upload(principal, data))
                     made.append((planned, await self._check_in(planned, principal, media_ids)))
 
         await asyncio.gather(*(student_history(name, plans) for name, plans in todo.items()))
-        # The copy: a classmate's photo of yesterday handed in again, after it.
-        for planned in [p for p in todo.get(COPIER, []) if is_copy(p)]:
-            original = originals.get(yesterday)
-            if original is None:
-                continue
+        # The copy: the classmate's photo of yesterday handed in again, after it.
+        originals = [p for p in todo.get(ORIGINAL, []) if pair(p, ORIGINAL)]
+        for planned in [p for p in todo.get(COPIER, []) if pair(p, COPIER)] if originals else []:
             principal = students[COPIER]
-            media = await self.media.upload(principal.user_id, passed_off(original), "checkin")
-            at = planned.at + timedelta(hours=3)
-            later = Planned(planned.student, planned.task, at, None)
-            made.append((later, await self._check_in(later, principal, [str(media["_id"])])))
+            later = Planned(
+                planned.student, planned.task, originals[0].at + timedelta(hours=1), True
+            )
+            media_id = await self._upload(principal, self.art.copy)
+            made.append((later, await self._check_in(later, principal, [media_id])))
         await self._decide(made)
         return len(made)
 
@@ -352,12 +351,12 @@ class LabourDemo:
             await self._review_service(morning).review_many(self.teacher, ids, decision, comment)
 
 
-async def seed_labour(app: web.Application, teacher: Principal) -> str:
+async def seed_labour(app: web.Application, teacher: Principal, art: CheckinArt) -> str:
     schools = app[SCHOOL_SERVICE]
     admin = Principal("seed", "seed", frozenset({Role.admin}), "seed")
     school = await schools.demo_school(admin, *DEMO_SCHOOL)
     await schools.attach_teacher(admin, school.id, teacher.user_id)
-    demo = LabourDemo(app, teacher)
+    demo = LabourDemo(app, teacher, art)
     classes = await demo.classes(school.id)
     tasks = await demo.demo_tasks(classes)
     students = await demo.students(classes)

@@ -7,17 +7,31 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from handlers.auth import ROOM as AUTH
 from handlers.labour import ROOM as LABOUR
-from handlers.labour.demo import HISTORY_DAYS, PENDING_DAYS, STUDENTS
+from handlers.labour.demo import CHECKIN_PHOTOS, HISTORY_DAYS, PENDING_DAYS, STUDENTS
 from handlers.labour.keys import SCHOOL_SERVICE, TASK_SERVICE
 from server.keys import CLOCK
 from server.paging import PageQuery
-from server.room import DemoSource
+from server.room import DemoDataError, DemoSource
 from tests.fixtures.app import Client
+from tests.stories.test_demo import write_checkin_photos
+
+
+def test_missing_photos_are_a_clear_error_with_the_command(tmp_path: Path) -> None:
+    assert LABOUR.seed is not None
+    with pytest.raises(DemoDataError) as caught:
+        LABOUR.seed(DemoSource(data=tmp_path, art=tmp_path))
+    message = str(caught.value)
+    assert f"{tmp_path}: {CHECKIN_PHOTOS + 1} of {CHECKIN_PHOTOS + 1} demo check-in" in message
+    assert message.endswith("(`make run` does it for you)")
+    assert f"python -m tools.demo_photos --out {tmp_path}" in message
 
 
 async def test_the_demo_school_is_seeded_once(client: Client, tmp_path: Path) -> None:
+    write_checkin_photos(tmp_path)
     source = DemoSource(data=tmp_path, art=tmp_path)
     assert AUTH.seed is not None and LABOUR.seed is not None
     staff, labour = AUTH.seed(source), LABOUR.seed(source)

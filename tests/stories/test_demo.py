@@ -38,6 +38,7 @@ from server.rooms import ROOMS
 from tests.fixtures.app import Client
 from tools.demo_art import draw_cover, draw_portrait, write_demo_art
 from tools.demo_art import main as demo_art_main
+from tools.demo_photos import write_photos
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTENT = load_demo_content(DEFAULT_DATA_DIR)
@@ -511,7 +512,19 @@ def test_pillow_is_imported_only_by_media_and_the_art_tool() -> None:
 # --------------------------------------------------------------------------- seeding
 
 
+PHOTO_CACHE = ROOT / ".data" / "test-output" / "demo-photos"
+
+
+def write_checkin_photos(art: Path) -> None:
+    """The demo check-in photos under ``art``: drawn once (``tools/demo_photos.py``, a
+    few seconds), kept between runs, copied for each test."""
+    write_photos(PHOTO_CACHE)
+    shutil.copytree(PHOTO_CACHE / "checkins", art / "checkins", dirs_exist_ok=True)
+
+
 def _write_art(art: Path) -> None:
+    """Every picture ``python -m server seed`` reads: covers, portraits, check-in photos."""
+    write_checkin_photos(art)
     for story in DEMO_STORIES:
         cover_path(art, story.key).parent.mkdir(parents=True, exist_ok=True)
         cover_path(art, story.key).write_bytes(_cover(story.key))
