@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import BrowserContext, Page, ViewportSize, expect
 
 from handlers.events.keys import SIGNUP_SERVICE
 from handlers.events.repo import new_id
@@ -23,7 +23,7 @@ from tests.fixtures.browser import ConsoleSite, shot, sign_in
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")  # the session's one browser
 
-PHONE = {"width": 375, "height": 812}
+PHONE: ViewportSize = {"width": 375, "height": 812}
 
 
 def local(site: ConsoleSite, days: float) -> str:
