@@ -30,9 +30,10 @@ from handlers.auth.keys import AUTH_SERVICE
 from handlers.console.keys import CONSOLE_PAGES
 from handlers.console.pages import see_other, set_back
 from handlers.events.events import CapacityBelowConfirmed
-from handlers.events.export import CANCEL_REASONS, STATUS_LABELS, export_signups
+from handlers.events.export import CANCEL_REASONS, STATUS_LABELS
 from handlers.events.keys import EVENT_SERVICE, SIGNUP_SERVICE
 from handlers.events.repo import EDITABLE_STATUSES
+from handlers.events.routes import export_event_signups as export_for_api
 from handlers.events.schemas import (
     AdminEventOut,
     AdminSignupQuery,
@@ -54,11 +55,10 @@ from server.authorisation import Access, Whose
 from server.clock import SHANGHAI
 from server.errors import AppError, InvalidRequest
 from server.ids import canonical_object_id, path_object_id
-from server.keys import AUDIT
 from server.paging import PageQuery
 from server.principal import Role
 from server.rest import ApiOut, read_query, respond
-from server.spreadsheet import XLSX_CONTENT_TYPE, xlsx_response
+from server.spreadsheet import XLSX_CONTENT_TYPE
 
 routes = ApiRoutes(prefix=CONSOLE_PREFIX, tag="console", html=True)
 
@@ -494,13 +494,9 @@ async def signup_list(request: web.Request) -> web.Response:
     access=MANAGE,
     content_type=XLSX_CONTENT_TYPE,
 )
-async def export_event_signups(request: web.Request) -> web.Response:
-    principal = current_principal(request)
-    event = await request.app[EVENT_SERVICE].owned(principal, path_object_id(request, "event_id"))
-    export = await export_signups(
-        event, request.app[SIGNUP_SERVICE], request.app[AUDIT], user_actor(principal.user_id)
-    )
-    return xlsx_response(export.body, export.filename)
+async def export_event_signups(request: web.Request) -> web.StreamResponse:
+    # The API's own handler: the same file, the same audit entries, this session's principal.
+    return await export_for_api(request)
 
 
 # -- the door ----------------------------------------------------------------------------

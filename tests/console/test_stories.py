@@ -190,6 +190,10 @@ async def test_navigation_follows_the_pages_declarations(client: Client) -> None
     assert nav((await teacher.get("/admin/")).text) == [
         "/admin/", "/admin/dashboard", "/admin/classes", "/admin/tasks", "/admin/checkins"
     ]  # fmt: skip
+    organizer = await signed_in(client, Role.organizer)
+    assert nav((await organizer.get("/admin/")).text) == [
+        "/admin/", "/admin/dashboard", "/admin/events"
+    ]  # fmt: skip
     assert nav((await admin.get("/admin/")).text) == [item.path for item in NAV]  # every page
 
 
