@@ -20,7 +20,7 @@ from server.loop import run as run_on_loop
 from server.room import Command, DemoDataError, DemoSource
 from server.rooms import ROOMS as ALL_ROOMS
 from server.serving import load_settings, serve
-from server.wechat_fake import start_fake_wechat
+from server.wechat_fake import FakeWeChatState, start_fake_wechat
 from server.worker import run_worker, worker_is_healthy
 
 log = logging.getLogger("jiangxin.cli")
@@ -55,7 +55,8 @@ async def seed(source: DemoSource) -> None:
 
 
 async def fake_wechat(host: str, port: int) -> None:
-    runner, base_url = await start_fake_wechat(host=host, port=port)
+    state = FakeWeChatState(dev_users_known=True)
+    runner, base_url = await start_fake_wechat(state, host=host, port=port)
     print(f"fake WeChat API on {base_url}", flush=True)
     try:
         await asyncio.Event().wait()

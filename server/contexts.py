@@ -42,7 +42,7 @@ from server.metrics import Metrics
 from server.recent_writes import RecentWrites
 from server.redis_state import RateLimiter, RedisState, connect_redis
 from server.wechat import WeChatClient
-from server.wechat_fake import start_fake_wechat
+from server.wechat_fake import FakeWeChatState, start_fake_wechat
 from server.workers import WorkerPool
 
 log = logging.getLogger("jiangxin.app")
@@ -126,8 +126,9 @@ async def wechat_ctx(app: web.Application) -> AsyncIterator[None]:
     fake_wechat = None
     wechat_base = settings.wechat_api_base
     if settings.dev_login_enabled:
-        # Development mode: our fake WeChat answers dev:<name> codes, in this process.
-        fake_wechat, wechat_base = await start_fake_wechat()
+        # Development mode: our fake WeChat answers dev:<name> codes, in this process,
+        # and knows every dev-<name> user (the seed's students, told of their reviews).
+        fake_wechat, wechat_base = await start_fake_wechat(FakeWeChatState(dev_users_known=True))
         log.info("development login enabled: WeChat is our fake at %s", wechat_base)
     wechat = WeChatClient(
         app_id=settings.wechat_app_id or "wx-development",

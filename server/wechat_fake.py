@@ -8,8 +8,10 @@ until they say so (to know a request is in flight without sleeping for it).
 It checks what the real one checks, so a wrong call fails here too: app id and secret,
 ``grant_type`` (``authorization_code`` / ``client_credential``), the access token
 (unknown: 40001, expired: 42001), ``version=2``, ``scene`` 1-4, ``media_type``, and an
-``openid`` that has signed in (40003). ``fail_next`` makes the next calls of an API
-answer a given ``errcode`` (any JSON value, a non-numeric one too). After
+``openid`` that has signed in (40003; with ``dev_users_known``, as in development, any
+``dev-<name>`` too: the seed's users, who signed in to no fake of this process).
+``fail_next`` makes the next calls of an API answer a given ``errcode`` (any JSON value,
+a non-numeric one too). After
 ``media_check_async`` it fetches the media URL, as WeChat does, and pushes the verdict
 to ``push_url`` over HTTP, signed with ``push_token`` (and encrypted with
 ``push_aes_key``: safe mode). ``subscribeMessage.send`` checks the template's values as
@@ -36,6 +38,7 @@ from aiohttp import web
 from server.wechat_push import PushCipher, push_signature
 
 _DEV_CODE = re.compile(r"^dev:([A-Za-z0-9_-]{1,32})$")
+_DEV_OPENID = re.compile(r"^dev-[A-Za-z0-9_-]{1,32}$")
 FAKE_PUSH_USERNAME = "gh_fake_miniprogram"
 
 
@@ -55,6 +58,7 @@ class FakeWeChatState:
     tokens: set[str] = field(default_factory=set)
     expired_tokens: set[str] = field(default_factory=set)
     openids: set[str] = field(default_factory=set)  # those that signed in (msgSecCheck)
+    dev_users_known: bool = False  # every dev-<name> is a user of the app (development)
     scripted: dict[str, list[Any]] = field(default_factory=dict)  # call -> errcodes
     # Image checks: verdicts in order (then "pass"), where to push them, how.
     media_suggests: list[str] = field(default_factory=list)
@@ -70,6 +74,12 @@ class FakeWeChatState:
     messages: list[dict[str, Any]] = field(default_factory=list)
     unsubscribed: set[str] = field(default_factory=set)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def knows(self, openid: Any) -> bool:
+        """Whether ``openid`` is a user of the app (one the real WeChat would know)."""
+        if openid in self.openids:
+            return True
+        return self.dev_users_known and isinstance(openid, str) and bool(_DEV_OPENID.match(openid))
 
     def issue_code(self, openid: str) -> str:
         """A one-shot code, like those ``wx.login`` returns."""
@@ -205,7 +215,7 @@ async def _check_call(request: web.Request, call: str) -> dict[str, Any] | web.R
         return _errcode(47001, "data format error")
     if body.get("scene") not in (1, 2, 3, 4):
         return _errcode(40003, "invalid scene")
-    if body.get("openid") not in state.openids:
+    if not state.knows(body.get("openid")):
         return _errcode(40003, "invalid openid")
     return body
 
@@ -337,7 +347,7 @@ async def subscribe_send(request: web.Request) -> web.Response:
     body = await _json_body(request)
     if body is None:
         return _errcode(47001, "data format error")
-    if body.get("touser") not in state.openids:
+    if not state.knows(body.get("touser")):
         return _errcode(40003, "invalid openid")
     if not isinstance(body.get("template_id"), str) or not body["template_id"]:
         return _errcode(40037, "invalid template_id")

@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp import web
 from arq import Worker, cron
 from arq.typing import WorkerCoroutine
-from arq.worker import Function, func
+from arq.worker import Function, Retry, func
 
 from config.settings import Settings
 from server.app import app_resources
@@ -34,6 +34,7 @@ from server.jobqueue import arq_redis, dump_job, load_job, queue_name
 from server.keys import DEGRADE, ROOMS, SETTINGS
 from server.redis_state import connect_redis
 from server.room import Job
+from server.workers import PoolBusy
 
 log = logging.getLogger("jiangxin.worker")
 
@@ -69,11 +70,16 @@ def health_check_key(redis_prefix: str) -> str:
 
 
 def _arq_function(job: Job) -> WorkerCoroutine:
-    """arq calls ``f(ctx, *args)``; a room's job is ``job(app, *args)``."""
+    """arq calls ``f(ctx, *args)``; a room's job is ``job(app, *args)``. A job the image
+    pool refuses (its queue is full: the seed's or a class's photos at once) runs again
+    after the pool's ``Retry-After``, as a client would, rather than failing."""
 
     @functools.wraps(job)
     async def run(ctx: Context, *args: Any, **kwargs: Any) -> Any:
-        return await job(ctx["app"], *args, **kwargs)
+        try:
+            return await job(ctx["app"], *args, **kwargs)
+        except PoolBusy as busy:
+            raise Retry(defer=int(busy.headers["Retry-After"])) from None
 
     return run
 

@@ -3,7 +3,8 @@ leaves no INFO line (arq logs one per job: with view counts every 10 s, ``make r
 printed a line every few seconds), a failed one is still logged with its name; and a
 serving process with the in-process worker (``serve --with-jobs``) whose Redis is gone
 stops without a traceback, saying in one line what it could not flush or close; and its
-worker starts again by itself once Redis is back."""
+worker starts again by itself once Redis is back. A job the busy image pool refuses
+runs again instead of failing."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from server.worker import (
     jobs_in_process_ctx,
     run_worker,
 )
+from server.workers import PoolBusy
 from tests.fixtures.redis_process import RedisProcess
 from tests.fixtures.waiting import eventually
 
@@ -47,15 +49,27 @@ async def job_that_fails(app: web.Application) -> None:
     raise LookupError("the story went away")
 
 
-TEST_JOBS = Room(name="test_jobs", jobs=(job_that_works, job_that_fails))
+POOL_TRIES: list[str] = []
 
 
-async def run_job(app: web.Application, function: str, when: datetime | None = None) -> JobResult:
-    """Queue ``function`` for ``when`` (now) and wait (with a deadline) for the worker's
-    result."""
+async def job_the_pool_refuses_once(app: web.Application, key: str) -> int:
+    POOL_TRIES.append(key)
+    if POOL_TRIES.count(key) == 1:
+        raise PoolBusy(retry_after_s=0)  # 0: again at once, so that the test waits for nothing
+    return POOL_TRIES.count(key)
+
+
+TEST_JOBS = Room(name="test_jobs", jobs=(job_that_works, job_that_fails, job_the_pool_refuses_once))
+
+
+async def run_job(
+    app: web.Application, function: str, when: datetime | None = None, *args: Any
+) -> JobResult:
+    """Queue ``function(*args)`` for ``when`` (now) and wait (with a deadline) for the
+    worker's result."""
     jobs = app[JOBS]
     job_id = f"{function}:{uuid.uuid4().hex}"
-    assert await jobs.run_at(function, when or datetime.now(UTC), job_id)
+    assert await jobs.run_at(function, when or datetime.now(UTC), job_id, *args)
     job = Job(jobs.job_id(job_id), jobs.arq, _queue_name=queue_name(jobs.prefix),
               _deserializer=load_job)  # fmt: skip
     return await eventually(job.result_info, what=f"the result of {function}")
@@ -120,6 +134,10 @@ async def test_a_job_that_works_is_logged_at_debug_only_and_a_failure_is_logged(
             # A time long gone (an event published after its reminder's day): at once.
             late = await run_job(app, "job_that_works", datetime.now(UTC) - timedelta(days=3))
             assert late.success
+            # The image pool's queue full (the seed's photos at once): tried again, not failed.
+            key = uuid.uuid4().hex
+            refused = await run_job(app, "job_the_pool_refuses_once", None, key)
+            assert (refused.success, refused.result, refused.job_try) == (True, 2, 2)
         finally:
             await close_worker(worker)
             with contextlib.suppress(asyncio.CancelledError):
@@ -133,6 +151,7 @@ async def test_a_job_that_works_is_logged_at_debug_only_and_a_failure_is_logged(
     failed = [r for r in about(caplog.records, fails) if r.levelno >= logging.WARNING]
     assert failed, "a failed job must be logged, with its name"
     assert "job_that_fails failed, LookupError" in failed[0].getMessage()
+    assert [r for r in about(caplog.records, refused) if r.levelno >= logging.WARNING] == []
 
 
 async def test_shutdown_with_redis_gone_is_clean_and_says_what_it_lost(

@@ -78,6 +78,11 @@ async def test_the_fake_refuses_calls_the_real_one_would(fake_wechat: FakeWeChat
         assert await errcode("POST", path, params=q, json={**check, "version": 1}) == 47001
         assert await errcode("POST", path, params=q, json={**check, "scene": 5}) == 40003
         assert await errcode("POST", path, params=q, json={**check, "openid": "dev-y"}) == 40003
+        # Development mode's fake knows the seed's dev-<name> users, who signed in to no
+        # fake of this process (the seed's students are told of their reviews).
+        fake_wechat.state.dev_users_known = True
+        assert await errcode("POST", path, params=q, json={**check, "openid": "dev-y"}) == 0
+        assert await errcode("POST", path, params=q, json={**check, "openid": "o-y"}) == 40003
         fake_wechat.state.expire_tokens()
         assert await errcode("POST", path, params=q, json=check) == 42001
 
