@@ -351,9 +351,10 @@ class LabourDemo:
             await self._review_service(morning).review_many(self.teacher, ids, decision, comment)
 
 
-async def seed_labour(app: web.Application, teacher: Principal, art: CheckinArt) -> str:
+async def seed_labour(
+    app: web.Application, admin: Principal, teacher: Principal, art: CheckinArt
+) -> str:
     schools = app[SCHOOL_SERVICE]
-    admin = Principal("seed", "seed", frozenset({Role.admin}), "seed")
     school = await schools.demo_school(admin, *DEMO_SCHOOL)
     await schools.attach_teacher(admin, school.id, teacher.user_id)
     demo = LabourDemo(app, teacher, art)

@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from handlers.auth import ROOM as AUTH
+from handlers.auth.keys import AUTH_SERVICE
 from handlers.labour import ROOM as LABOUR
 from handlers.labour.demo import CHECKIN_PHOTOS, HISTORY_DAYS, PENDING_DAYS, STUDENTS
 from handlers.labour.keys import SCHOOL_SERVICE, TASK_SERVICE
-from server.keys import CLOCK
-from server.paging import PageQuery
+from server.audit import AuditFilter, actor_user_id
+from server.keys import AUDIT, CLOCK
+from server.paging import MAX_LIMIT, PageQuery
 from server.room import DemoDataError, DemoSource
 from tests.fixtures.app import Client
 from tests.stories.test_demo import write_checkin_photos
@@ -66,3 +68,9 @@ async def test_the_demo_school_is_seeded_once(client: Client, tmp_path: Path) ->
     assert len(with_photos) > len(checkins) // 2
     consents = client.app[SCHOOL_SERVICE].repo.consents
     assert await consents.count_documents({"withdrawn_at": None}) == len(STUDENTS)
+    # The demo accounts did it: the audit log names them (and its actor links open).
+    entries, _ = await client.app[AUDIT].page(AuditFilter(), PageQuery(limit=MAX_LIMIT))
+    admin = await client.app[AUTH_SERVICE].get_staff_user("admin")
+    assert {e.actor for e in entries if e.action == "teacher_attached"} == {f"user:{admin.id}"}
+    actors = {user_id for e in entries if (user_id := actor_user_id(e.actor)) is not None}
+    assert actors and all([await client.app[AUTH_SERVICE].get_user(a) for a in actors])
