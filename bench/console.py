@@ -129,14 +129,16 @@ def report(results: list[Timed], requests: int, seed_s: float) -> None:
     print(f"{'account':<10} {'page':<58} {'status':>6} {'median':>9} {'max':>9}")
     for r in results:
         flag = "  OVER" if r.median_ms > BUDGET_MS or r.max_ms > BUDGET_MS else ""
+        flag += "  NOT 200" if r.status != 200 else ""  # a link of ours that does not open
         path = r.path if len(r.path) <= 58 else r.path[:55] + "..."
         print(f"{r.account:<10} {path:<58} {r.status:>6} {r.median_ms:7.1f}ms "
               f"{r.max_ms:7.1f}ms{flag}")  # fmt: skip
     over = [r for r in results if r.max_ms > BUDGET_MS]
     slowest = max(results, key=lambda r: r.median_ms)
+    broken = [r for r in results if r.status != 200]
     print(f"{len(results)} pages; slowest median {slowest.median_ms:.1f} ms "
           f"({slowest.account} {slowest.path}); {len(over)} with a request over "
-          f"{BUDGET_MS:.0f} ms")  # fmt: skip
+          f"{BUDGET_MS:.0f} ms; {len(broken)} not answered 200")  # fmt: skip
     print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
