@@ -20,9 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from server.ids import canonical_media_id
 
@@ -89,16 +89,54 @@ class MediaRepo:
         except DuplicateKeyError:
             raise DuplicateMedia(doc["_id"]) from None
 
-    async def add_reference(self, media_id: str, owner_id: str, ref: str) -> Document | None:
-        """Mark the owner's media as used by ``ref``; None if not theirs (or missing)."""
-        oid = _stored_id(media_id)
-        if oid is None:
-            return None
-        return await self.collection.find_one_and_update(
-            {"_id": oid, "owner_id": owner_id, "deleting_at": None},
-            {"$addToSet": {"referenced_by": ref}},
-            return_document=ReturnDocument.AFTER,
-        )
+    async def add_references(
+        self, marks: list[tuple[str, str | None, str]]
+    ) -> list[bool | Exception]:
+        """Each ``(media id, owner id, ref)``: the owner's media marked as used by ``ref``,
+        all by one write; per mark False if the media is not theirs, missing or being
+        deleted (a second query finds which, only when some did not match), or the error
+        that refused it."""
+        results: list[bool | Exception] = [False] * len(marks)
+        ops: list[UpdateOne] = []
+        at: list[int] = []
+        stored: dict[str | ObjectId, None] = {}
+        for index, (media_id, owner_id, ref) in enumerate(marks):
+            oid = _stored_id(media_id)
+            if oid is not None:
+                stored[oid] = None
+                ops.append(
+                    UpdateOne(
+                        {"_id": oid, "owner_id": owner_id, "deleting_at": None},
+                        {"$addToSet": {"referenced_by": ref}},
+                    )
+                )
+                at.append(index)
+        if not ops:
+            return results
+        try:
+            matched = (await self.collection.bulk_write(ops, ordered=False)).matched_count
+        except BulkWriteError as exc:
+            if exc.details.get("writeConcernErrors"):
+                return [exc] * len(marks)
+            matched = -1
+            for error in exc.details.get("writeErrors", []):
+                message = error.get("errmsg", "update failed")
+                results[at[error["index"]]] = OperationFailure(message, error.get("code"))
+        if matched == len(ops):  # each op names one media: every one was marked
+            for index in at:
+                results[index] = True
+            return results
+        refs = {
+            doc["_id"]: doc.get("referenced_by") or []
+            async for doc in self.collection.find(
+                {"_id": {"$in": list(stored)}}, projection={"referenced_by": 1}
+            )
+        }
+        for index in at:
+            if not isinstance(results[index], Exception):
+                media_id, _, ref = marks[index]
+                results[index] = ref in refs.get(_stored_id(media_id), [])
+        return results
 
     async def remove_reference(self, media_id: str, ref: str) -> None:
         oid = _stored_id(media_id)
