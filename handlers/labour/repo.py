@@ -389,22 +389,19 @@ class TaskRepo:
     ) -> list[list[Document]]:
         """For each ``(school id, bands, since, not student)``: check-ins of the school
         since ``since``, not by ``not student``, with a photo sharing one of ``bands``
-        (the fields a comparison needs; at most ``limit``). One query for them all (an
-        ``$or`` of theirs, at most ``limit`` each); each query's own are picked out of the
-        answer by the same conditions."""
+        (the fields a comparison needs; at most ``limit``). One query for them all: the
+        check-ins of their schools since the earliest ``since`` sharing a band with any
+        of them (at most ``limit`` each), out of which each query's own are picked by
+        its conditions."""
         if not queries:
             return []
+        schools = sorted({school_id for school_id, *_ in queries})
+        every_band = sorted({band for _, bands, *_ in queries for band in bands})
         cursor = self.checkins.find(
             {
-                "$or": [
-                    {
-                        "school_id": school_id,
-                        "photo_bands": {"$in": bands},
-                        "created_at": {"$gte": since},
-                        "student_id": {"$ne": not_student},
-                    }
-                    for school_id, bands, since, not_student in queries
-                ]
+                "school_id": {"$in": schools},
+                "photo_bands": {"$in": every_band},
+                "created_at": {"$gte": min(since for _, _, since, _ in queries)},
             },
             projection={
                 "school_id": 1, "student_id": 1, "class_id": 1, "media_ids": 1,
@@ -412,17 +409,21 @@ class TaskRepo:
             },
         ).limit(limit * len(queries))  # fmt: skip
         found = [doc async for doc in cursor]
+        by_band: dict[int, list[int]] = {}
+        for position, doc in enumerate(found):
+            for band in doc["photo_bands"]:
+                by_band.setdefault(band, []).append(position)
         answers: list[list[Document]] = []
         for school_id, bands, since, not_student in queries:
-            wanted, since_ms = set(bands), _to_millisecond(since)
+            since_ms = _to_millisecond(since)
+            sharing = sorted({position for band in bands for position in by_band.get(band, ())})
             answers.append(
                 [
                     doc
-                    for doc in found
+                    for doc in (found[position] for position in sharing)
                     if doc["school_id"] == school_id
                     and doc["student_id"] != not_student
                     and doc["created_at"] >= since_ms
-                    and not wanted.isdisjoint(doc["photo_bands"])
                 ][:limit]
             )
         return answers

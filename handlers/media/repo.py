@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -90,52 +91,52 @@ class MediaRepo:
             raise DuplicateMedia(doc["_id"]) from None
 
     async def add_references(
-        self, marks: list[tuple[str, str | None, str]]
+        self, marks: Sequence[tuple[str, str | None, str]]
     ) -> list[bool | Exception]:
-        """Each ``(media id, owner id, ref)``: the owner's media marked as used by ``ref``,
-        all by one write; per mark False if the media is not theirs, missing or being
-        deleted (a second query finds which, only when some did not match), or the error
-        that refused it."""
+        """Each ``(media id, owner id, ref)``: the owner's media marked as used by ``ref``;
+        per mark False (and not marked) if the media is missing, not theirs or being
+        deleted, or the error that refused it. Two commands whatever their number: the
+        marks written by ``_id`` (the one index every server serves an update by), then
+        the media read back; one found gone, another's or marked for deletion by then
+        has its mark taken back (a deletion that marked it after the read began after
+        this use, as if it had come a moment later)."""
         results: list[bool | Exception] = [False] * len(marks)
         ops: list[UpdateOne] = []
         at: list[int] = []
         stored: dict[str | ObjectId, None] = {}
-        for index, (media_id, owner_id, ref) in enumerate(marks):
+        for index, (media_id, _, ref) in enumerate(marks):
             oid = _stored_id(media_id)
             if oid is not None:
-                stored[oid] = None
-                ops.append(
-                    UpdateOne(
-                        {"_id": oid, "owner_id": owner_id, "deleting_at": None},
-                        {"$addToSet": {"referenced_by": ref}},
-                    )
-                )
+                ops.append(UpdateOne({"_id": oid}, {"$addToSet": {"referenced_by": ref}}))
                 at.append(index)
+                stored[oid] = None
         if not ops:
             return results
         try:
-            matched = (await self.collection.bulk_write(ops, ordered=False)).matched_count
+            await self.collection.bulk_write(ops, ordered=False)
         except BulkWriteError as exc:
             if exc.details.get("writeConcernErrors"):
                 return [exc] * len(marks)
-            matched = -1
             for error in exc.details.get("writeErrors", []):
                 message = error.get("errmsg", "update failed")
                 results[at[error["index"]]] = OperationFailure(message, error.get("code"))
-        if matched == len(ops):  # each op names one media: every one was marked
-            for index in at:
-                results[index] = True
-            return results
-        refs = {
-            doc["_id"]: doc.get("referenced_by") or []
+        now = {
+            doc["_id"]: doc
             async for doc in self.collection.find(
-                {"_id": {"$in": list(stored)}}, projection={"referenced_by": 1}
+                {"_id": {"$in": list(stored)}},
+                projection={"owner_id": 1, "deleting_at": 1},
             )
         }
         for index in at:
-            if not isinstance(results[index], Exception):
-                media_id, _, ref = marks[index]
-                results[index] = ref in refs.get(_stored_id(media_id), [])
+            if isinstance(results[index], Exception):
+                continue
+            media_id, owner_id, ref = marks[index]
+            doc = now.get(_stored_id(media_id))
+            results[index] = (
+                doc is not None and doc["owner_id"] == owner_id and not doc.get("deleting_at")
+            )
+            if not results[index]:
+                await self.remove_reference(media_id, ref)
         return results
 
     async def remove_reference(self, media_id: str, ref: str) -> None:
