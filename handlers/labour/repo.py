@@ -22,12 +22,13 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from server.paging import ID_DESCENDING, Keyset, Position, SortField
 from server.repo import as_object_id, find_page
 
 Document = dict[str, Any]
+DUPLICATE_KEY = 11000
 
 SCHOOLS = Keyset("schools", ID_DESCENDING)
 CLASSES = Keyset("classes", ID_DESCENDING)
@@ -49,6 +50,11 @@ class CodeTaken(Exception):
 def new_id() -> str:
     """An id for a document about to be written (its photos are marked as used first)."""
     return str(ObjectId())
+
+
+def _to_millisecond(moment: datetime) -> datetime:
+    """``moment`` as MongoDB compares it (it keeps milliseconds)."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def _oids(ids: list[str]) -> list[ObjectId]:
@@ -365,6 +371,12 @@ class TaskRepo:
             return []
         return [doc async for doc in self.tasks.find({"_id": {"$in": oids}})]
 
+    async def tasks_each(self, task_ids: list[str]) -> list[Document | None]:
+        """The task of each of ``task_ids``, in order (None: no such task); one query
+        (``get_tasks``), whatever their number."""
+        found = {doc["_id"]: doc for doc in await self.get_tasks(list(dict.fromkeys(task_ids)))}
+        return [found.get(as_object_id(task_id)) for task_id in task_ids]
+
     async def tasks_of_class(
         self, class_id: str, position: Position | None, limit: int
     ) -> list[Document]:
@@ -379,34 +391,69 @@ class TaskRepo:
 
     # -- check-ins ----------------------------------------------------------------------
 
-    async def insert_checkin(self, doc: Document) -> Document:
-        """Insert under ``doc["_id"]``; ``SlotTaken`` if its slot is taken (the unique
-        index decides, not a read before)."""
-        doc = {**doc, "_id": as_object_id(doc["_id"]) or ObjectId()}
+    async def insert_checkins(self, docs: list[Document]) -> list[Document | Exception]:
+        """Each under its own ``doc["_id"]``, by one command (unordered): per document the
+        document as stored, ``SlotTaken`` if its slot is taken (the unique index
+        decides, not a read before; the others are inserted all the same), or the error
+        that refused it."""
+        stored = [{**doc, "_id": as_object_id(doc["_id"]) or ObjectId()} for doc in docs]
+        results: list[Document | Exception] = list(stored)
         try:
-            await self.checkins.insert_one(doc)
-        except DuplicateKeyError:
-            raise SlotTaken() from None
-        return doc
+            await self.checkins.insert_many(stored, ordered=False)
+        except BulkWriteError as exc:
+            if exc.details.get("writeConcernErrors"):
+                return [exc] * len(docs)
+            for error in exc.details.get("writeErrors", []):
+                results[error["index"]] = (
+                    SlotTaken()
+                    if error.get("code") == DUPLICATE_KEY
+                    else OperationFailure(error.get("errmsg", "insert failed"), error.get("code"))
+                )
+        return results
 
-    async def near_photos(
-        self, school_id: str, bands: list[int], since: datetime, not_student: str, limit: int = 200
-    ) -> list[Document]:
-        """Check-ins of the school since ``since``, not by ``not_student``, with a photo
-        sharing one of ``bands`` (the fields a comparison needs)."""
+    async def near_photos_each(
+        self, queries: list[tuple[str, list[int], datetime, str]], limit: int = 200
+    ) -> list[list[Document]]:
+        """For each ``(school id, bands, since, not student)``: check-ins of the school
+        since ``since``, not by ``not student``, with a photo sharing one of ``bands``
+        (the fields a comparison needs; at most ``limit``). One query for them all: the
+        check-ins of their schools since the earliest ``since`` sharing a band with any
+        of them (at most ``limit`` each), out of which each query's own are picked by
+        its conditions."""
+        if not queries:
+            return []
+        schools = sorted({school_id for school_id, *_ in queries})
+        every_band = sorted({band for _, bands, *_ in queries for band in bands})
         cursor = self.checkins.find(
             {
-                "school_id": school_id,
-                "photo_bands": {"$in": bands},
-                "created_at": {"$gte": since},
-                "student_id": {"$ne": not_student},
+                "school_id": {"$in": schools},
+                "photo_bands": {"$in": every_band},
+                "created_at": {"$gte": min(since for _, _, since, _ in queries)},
             },
             projection={
-                "student_id": 1, "class_id": 1, "media_ids": 1, "photo_hashes": 1,
-                "created_at": 1,
+                "school_id": 1, "student_id": 1, "class_id": 1, "media_ids": 1,
+                "photo_hashes": 1, "photo_bands": 1, "created_at": 1,
             },
-        ).limit(limit)  # fmt: skip
-        return [doc async for doc in cursor]
+        ).limit(limit * len(queries))  # fmt: skip
+        found = [doc async for doc in cursor]
+        by_band: dict[int, list[int]] = {}
+        for position, doc in enumerate(found):
+            for band in doc["photo_bands"]:
+                by_band.setdefault(band, []).append(position)
+        answers: list[list[Document]] = []
+        for school_id, bands, since, not_student in queries:
+            since_ms = _to_millisecond(since)
+            sharing = sorted({position for band in bands for position in by_band.get(band, ())})
+            answers.append(
+                [
+                    doc
+                    for doc in (found[position] for position in sharing)
+                    if doc["school_id"] == school_id
+                    and doc["student_id"] != not_student
+                    and doc["created_at"] >= since_ms
+                ][:limit]
+            )
+        return answers
 
     async def forget_duplicates_of(self, student_id: str) -> None:
         """Check-ins naming one of ``student_id``'s as the photo they resemble name it no

@@ -39,6 +39,7 @@ from handlers.labour.schemas import (
     StudentPage,
 )
 from server.audit import AuditLog, user_actor
+from server.batching import Batcher
 from server.clock import Clock
 from server.errors import AppError, InvalidRequest, NotFound, RateLimited
 from server.paging import PageQuery, Position
@@ -90,6 +91,16 @@ class SchoolService:
         self.audit = audit
         self.clock = clock
         self.code_signer = code_signer
+        # Group commit (server/batching.py): concurrent requests' enrolment reads (a
+        # check-in's before and after its insert) share one query.
+        self._enrolments: Batcher[str, Document | None] = Batcher(self._read_enrolments)
+
+    async def _read_enrolments(self, student_ids: list[str]) -> list[Document | None]:
+        found = {
+            doc["_id"]: doc
+            for doc in await self.repo.enrolments_of(list(dict.fromkeys(student_ids)))
+        }
+        return [found.get(student_id) for student_id in student_ids]
 
     # -- schools and teachers (admins) --------------------------------------------------
 
@@ -377,8 +388,9 @@ class SchoolService:
         )
 
     async def enrolment(self, student_id: str) -> Document | None:
-        """The student's class now (None: in no class, so no check-ins)."""
-        return await self.repo.enrolment(student_id)
+        """The student's class now (None: in no class, so no check-ins). Read after the
+        call: what the caller wrote before is seen (concurrent calls share the query)."""
+        return await self._enrolments.submit(student_id)
 
     async def students_page(
         self, principal: Principal, class_id: str, query: PageQuery

@@ -12,7 +12,8 @@ student, the teacher of the class they checked in from, and admins.
 
 from __future__ import annotations
 
-from datetime import date
+import asyncio
+from datetime import date, datetime
 from typing import Any
 
 from handlers.auth.service import AuthService
@@ -32,6 +33,7 @@ from handlers.labour.schemas import (
 from handlers.labour.schools import SchoolService, is_admin
 from handlers.media.service import MediaService
 from handlers.messages.service import MessageService
+from server.batching import Batcher
 from server.clock import Clock, local_date
 from server.errors import AppError, Conflict, InvalidRequest, NotFound
 from server.paging import PageQuery
@@ -83,6 +85,14 @@ class TaskService:
         self.wechat = wechat
         self.messages = messages
         self.clock = clock
+        # Group commit (server/batching.py): concurrent check-ins share their task read,
+        # their duplicate-photo query and their insert (and, in the other services,
+        # their enrolment reads and their photos' check and mark).
+        self._tasks: Batcher[str, Document | None] = Batcher(self.repo.tasks_each)
+        self._near: Batcher[tuple[str, list[int], datetime, str], list[Document]] = Batcher(
+            self.repo.near_photos_each
+        )
+        self._inserts: Batcher[Document, Document] = Batcher(self.repo.insert_checkins)
 
     # -- tasks ------------------------------------------------------------------------
 
@@ -279,8 +289,9 @@ class TaskService:
         day: date | None,
     ) -> CheckInOut:
         student_id = principal.user_id
-        enrolment = await self.schools.enrolment(student_id)
-        task = await self.repo.get_task(task_id)
+        enrolment, task = await asyncio.gather(
+            self.schools.enrolment(student_id), self._tasks.submit(task_id)
+        )
         if task is None or enrolment is None or enrolment["class_id"] not in task["class_ids"]:
             raise NotFound()
         slot = slot_for(task, self.clock.today(), day)
@@ -323,7 +334,7 @@ class TaskService:
         try:
             if hashes:
                 await self._look_for_duplicates(doc, hashes)
-            doc = await self.repo.insert_checkin(doc)
+            doc = await self._inserts.submit(doc)
         except SlotTaken:
             await self.media.release(media_ids, ref)
             raise AlreadyCheckedIn(details={"period": slot.period}) from None
@@ -331,11 +342,11 @@ class TaskService:
             await self.media.release(media_ids, ref)
             raise
         # Consent withdrawn while this request ran: its erasure may have missed the
-        # check-in, so it goes now (check-ins stop at once).
+        # check-in, so it goes now (check-ins stop at once). Read after the insert.
         if await self.schools.enrolment(student_id) is None:
             await self._erase(doc)
             raise NotFound()
-        return (await self.checkin_outs([doc]))[0]
+        return (await self.checkin_outs([doc], media=used))[0]
 
     async def _look_for_duplicates(self, doc: Document, hashes: dict[str, int]) -> None:
         """Keep the photos' hashes on ``doc`` and flag it if another student of the school
@@ -344,9 +355,9 @@ class TaskService:
             f"{hashes[m]:016x}" if m in hashes else None for m in doc["media_ids"]
         ]
         doc["photo_bands"] = sorted({band for h in hashes.values() for band in photos.bands(h)})
-        candidates = await self.repo.near_photos(
-            doc["school_id"], doc["photo_bands"], doc["created_at"] - photos.WINDOW,
-            doc["student_id"],
+        candidates = await self._near.submit(
+            (doc["school_id"], doc["photo_bands"], doc["created_at"] - photos.WINDOW,
+             doc["student_id"])
         )  # fmt: skip
         match = photos.closest(hashes, candidates)
         if match is not None:
@@ -385,12 +396,20 @@ class TaskService:
         return CheckInPage(items=await self.checkin_outs(docs), next_cursor=next_cursor)
 
     async def checkin_outs(
-        self, docs: list[Document], teacher_view: bool = False
+        self,
+        docs: list[Document],
+        teacher_view: bool = False,
+        media: dict[str, Document] | None = None,
     ) -> list[CheckInOut]:
-        """``CheckIn`` of each document, its photos read in one query (signed URLs: only
-        call this for viewers allowed to see them); which other check-in a flagged one
-        resembles only in a ``teacher_view``."""
-        photos = await self.media.get_outs([m for doc in docs for m in doc["media_ids"]])
+        """``CheckIn`` of each document, its photos read in one query, or taken from
+        ``media`` (the records a check-in just checked and marked: ``MediaService.use``)
+        (signed URLs: only call this for viewers allowed to see them); which other
+        check-in a flagged one resembles only in a ``teacher_view``."""
+        photos = (
+            self.media.outs(media.values())
+            if media is not None
+            else await self.media.get_outs([m for doc in docs for m in doc["media_ids"]])
+        )
         return [
             CheckInOut(
                 id=str(doc["_id"]),

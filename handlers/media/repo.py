@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from server.ids import canonical_media_id
 
@@ -89,16 +90,54 @@ class MediaRepo:
         except DuplicateKeyError:
             raise DuplicateMedia(doc["_id"]) from None
 
-    async def add_reference(self, media_id: str, owner_id: str, ref: str) -> Document | None:
-        """Mark the owner's media as used by ``ref``; None if not theirs (or missing)."""
-        oid = _stored_id(media_id)
-        if oid is None:
-            return None
-        return await self.collection.find_one_and_update(
-            {"_id": oid, "owner_id": owner_id, "deleting_at": None},
-            {"$addToSet": {"referenced_by": ref}},
-            return_document=ReturnDocument.AFTER,
-        )
+    async def add_references(
+        self, marks: Sequence[tuple[str, str | None, str]]
+    ) -> list[bool | Exception]:
+        """Each ``(media id, owner id, ref)``: the owner's media marked as used by ``ref``;
+        per mark False (and not marked) if the media is missing, not theirs or being
+        deleted, or the error that refused it. Two commands whatever their number: the
+        marks written by ``_id`` (the one index every server serves an update by), then
+        the media read back; one found gone, another's or marked for deletion by then
+        has its mark taken back (a deletion that marked it after the read began after
+        this use, as if it had come a moment later)."""
+        results: list[bool | Exception] = [False] * len(marks)
+        ops: list[UpdateOne] = []
+        at: list[int] = []
+        stored: dict[str | ObjectId, None] = {}
+        for index, (media_id, _, ref) in enumerate(marks):
+            oid = _stored_id(media_id)
+            if oid is not None:
+                ops.append(UpdateOne({"_id": oid}, {"$addToSet": {"referenced_by": ref}}))
+                at.append(index)
+                stored[oid] = None
+        if not ops:
+            return results
+        try:
+            await self.collection.bulk_write(ops, ordered=False)
+        except BulkWriteError as exc:
+            if exc.details.get("writeConcernErrors"):
+                return [exc] * len(marks)
+            for error in exc.details.get("writeErrors", []):
+                message = error.get("errmsg", "update failed")
+                results[at[error["index"]]] = OperationFailure(message, error.get("code"))
+        now = {
+            doc["_id"]: doc
+            async for doc in self.collection.find(
+                {"_id": {"$in": list(stored)}},
+                projection={"owner_id": 1, "deleting_at": 1},
+            )
+        }
+        for index in at:
+            if isinstance(results[index], Exception):
+                continue
+            media_id, owner_id, ref = marks[index]
+            doc = now.get(_stored_id(media_id))
+            results[index] = (
+                doc is not None and doc["owner_id"] == owner_id and not doc.get("deleting_at")
+            )
+            if not results[index]:
+                await self.remove_reference(media_id, ref)
+        return results
 
     async def remove_reference(self, media_id: str, ref: str) -> None:
         oid = _stored_id(media_id)

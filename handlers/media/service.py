@@ -32,6 +32,7 @@ from handlers.media.repo import DuplicateMedia, MediaRepo
 from handlers.media.schemas import MediaOut, MediaUrls
 from media import pipeline
 from media.store import BlobStore, NewFile
+from server.batching import Batcher
 from server.clock import Clock
 from server.degrade import Degrade
 from server.errors import REDIS_UNAVAILABLE, AppError, NotFound, Unavailable
@@ -150,6 +151,9 @@ class MediaService:
         self.jobs = jobs
         self.degrade = degrade
         self.cache = ByteBudgetCache(settings.media_cache_bytes)
+        # Group commit (server/batching.py): concurrent requests' ``use`` share their
+        # check (one query) and their marks (one write).
+        self._uses: Batcher[Use, dict[str, Document]] = Batcher(self._use_each)
 
     # -- upload ---------------------------------------------------------------------
 
@@ -348,11 +352,12 @@ class MediaService:
         self, media_ids: list[str], viewer_id: str | None = None
     ) -> dict[str, MediaOut]:
         """The ``Media`` of each id that exists and the viewer may see, in one query."""
-        return {
-            str(doc["_id"]): self.media_out(doc)
-            for doc in await self.repo.get_many(media_ids)
-            if _shown(doc, viewer_id)
-        }
+        return self.outs(await self.repo.get_many(media_ids), viewer_id)
+
+    def outs(self, docs: Collection[Document], viewer_id: str | None = None) -> dict[str, MediaOut]:
+        """The ``Media`` of each of these records the viewer may see, by id (records just
+        read, e.g. by ``use``: no query)."""
+        return {str(doc["_id"]): self.media_out(doc) for doc in docs if _shown(doc, viewer_id)}
 
     async def require_usable(
         self,
@@ -370,18 +375,7 @@ class MediaService:
         public object: its existence is not confirmed). Writes nothing."""
         ids = list(dict.fromkeys(media_ids))
         found = {str(doc["_id"]): doc for doc in await self.repo.get_many(ids)} if ids else {}
-        for media_id in ids:
-            doc = found.get(media_id)
-            usable = (
-                doc is not None
-                and not doc.get("deleting_at")
-                and (owner_id is None or doc["owner_id"] == owner_id)
-                and (purposes is None or doc["purpose"] in purposes)
-                and (not public or doc["visibility"] == "public")
-            )
-            if not usable:
-                raise MediaNotFound(details={"fields": {field: f"not usable here: {media_id}"}})
-        return found
+        return _usable(ids, found, Use(ids, "", owner_id, public, purposes, field))
 
     # -- references from other rooms ------------------------------------------------
 
@@ -396,20 +390,49 @@ class MediaService:
         field: str = "media",
     ) -> dict[str, Document]:
         """``ref`` (e.g. ``story:<id>``) now uses each of ``media_ids``: all are checked
-        first (``require_usable``), then marked; a refusal marks none. Call it before
+        first (as ``require_usable``), then marked; a refusal marks none. Call it before
         writing the object that refers to them (``release`` them if that write fails).
-        Returns the media records as checked (by id)."""
+        Returns the media records as checked (by id). Concurrent uses share their query
+        and their write (``_use_each``)."""
         ids = list(dict.fromkeys(media_ids))
-        found = await self.require_usable(
-            ids, owner_id=owner_id, public=public, purposes=purposes, field=field
-        )
-        marked: list[str] = []
-        for media_id in ids:
-            if await self.repo.add_reference(media_id, owner_id, ref) is None:
-                await self.release(marked, ref)  # swept or erased since the check
-                raise MediaNotFound(details={"fields": {field: f"not usable here: {media_id}"}})
-            marked.append(media_id)
-        return found
+        if not ids:
+            return {}
+        return await self._uses.submit(Use(ids, ref, owner_id, public, purposes, field))
+
+    async def _use_each(self, uses: list[Use]) -> list[dict[str, Document] | BaseException]:
+        """A batch of ``use``: every media of every use read by one query, each use
+        checked on its own, the usable ones' marks written by one command. A use whose
+        media went (swept or erased) between the check and the mark is refused and its
+        other marks taken back, as if it had been refused at the check."""
+        ids = list(dict.fromkeys(media_id for use in uses for media_id in use.ids))
+        found = {str(doc["_id"]): doc for doc in await self.repo.get_many(ids)}
+        results: list[dict[str, Document] | BaseException] = []
+        for use in uses:
+            try:
+                results.append(_usable(use.ids, found, use))
+            except MediaNotFound as exc:
+                results.append(exc)
+        marking = [i for i, result in enumerate(results) if not isinstance(result, BaseException)]
+        marks = [
+            (media_id, uses[i].owner_id, uses[i].ref) for i in marking for media_id in uses[i].ids
+        ]
+        marked = iter(await self.repo.add_references(marks))
+        for i in marking:
+            use = uses[i]
+            outcomes = [next(marked) for _ in use.ids]
+            if all(outcome is True for outcome in outcomes):
+                continue
+            await self.release(
+                [m for m, o in zip(use.ids, outcomes, strict=True) if o is True], use.ref
+            )
+            failure = next(o for o in outcomes if o is not True)
+            first = use.ids[outcomes.index(failure)]
+            results[i] = (
+                failure
+                if isinstance(failure, BaseException)
+                else MediaNotFound(details={"fields": {use.field: f"not usable here: {first}"}})
+            )
+        return results
 
     async def release(self, media_ids: Collection[str], ref: str) -> None:
         """``ref`` no longer uses these media (the sweeper may collect them)."""
@@ -519,6 +542,35 @@ class MediaService:
     async def erase_personal_data(self, user_id: str) -> None:
         for doc in await self.repo.of_owner(user_id):
             await self.delete_media(doc)
+
+
+@dataclass(frozen=True, slots=True)
+class Use:
+    """A ``use`` waiting for its batch: ``ref`` is to use the media ``ids`` (no repeats)."""
+
+    ids: list[str]
+    ref: str
+    owner_id: str | None
+    public: bool
+    purposes: Collection[str] | None
+    field: str
+
+
+def _usable(ids: list[str], found: dict[str, Document], use: Use) -> dict[str, Document]:
+    """The records of ``ids`` (from ``found``, by id) if each may be used by ``use``;
+    else ``MediaNotFound`` naming the first that may not."""
+    for media_id in ids:
+        doc = found.get(media_id)
+        usable = (
+            doc is not None
+            and not doc.get("deleting_at")
+            and (use.owner_id is None or doc["owner_id"] == use.owner_id)
+            and (use.purposes is None or doc["purpose"] in use.purposes)
+            and (not use.public or doc["visibility"] == "public")
+        )
+        if not usable:
+            raise MediaNotFound(details={"fields": {use.field: f"not usable here: {media_id}"}})
+    return {media_id: found[media_id] for media_id in ids if media_id in found}
 
 
 def _shown(doc: Document, viewer_id: str | None) -> bool:
