@@ -222,8 +222,6 @@ def service_field_errors(exc: InvalidRequest) -> dict[str, str] | None:
     errors = {}
     for name, reason in fields.items():
         text = str(reason)
-        if text.startswith("not a class of your school"):
-            text = "不是你现在所在学校的班级"
         errors[str(name)] = f"{FIELD_LABELS.get(str(name), str(name))}：{_REASONS.get(text, text)}"
     return errors
 

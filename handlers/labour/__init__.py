@@ -71,7 +71,7 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
     app[REPORT_SERVICE] = ReportService(
         TaskRepo(db), SchoolRepo(db), schools, tasks, app[AUDIT], app[CLOCK]
     )
-    app[LABOUR_STATS] = LabourStats(TaskRepo(db), SchoolRepo(db), app[CLOCK])
+    app[LABOUR_STATS] = LabourStats(TaskRepo(db), SchoolRepo(db), schools, app[CLOCK])
     yield
 
 

@@ -192,14 +192,28 @@ class SchoolRepo:
         ).sort([("grade", ASCENDING), ("name", ASCENDING)])
         return [doc async for doc in cursor.limit(limit)]
 
-    async def class_ids_of_teacher(self, teacher_id: str, limit: int = 1000) -> list[str]:
-        cursor = self.classes.find({"teacher_id": teacher_id}, projection={"_id": 1})
+    @staticmethod
+    def _of_teacher(teacher_id: str, in_school: str | None) -> Document:
+        """The classes ``teacher_id`` created in ``in_school`` (None: in any school, for
+        an admin's own; a teacher's are always asked for in the school they are
+        attached to now)."""
+        query: Document = {"teacher_id": teacher_id}
+        if in_school is not None:
+            query["school_id"] = in_school
+        return query
+
+    async def class_ids_of_teacher(
+        self, teacher_id: str, limit: int = 1000, *, in_school: str | None
+    ) -> list[str]:
+        query = self._of_teacher(teacher_id, in_school)
+        cursor = self.classes.find(query, projection={"_id": 1})
         return [str(doc["_id"]) async for doc in cursor.limit(limit)]
 
     async def classes_of_teacher(
-        self, teacher_id: str, position: Position | None, limit: int
+        self, teacher_id: str, position: Position | None, limit: int, *, in_school: str | None
     ) -> list[Document]:
-        return await find_page(self.classes, {"teacher_id": teacher_id}, CLASSES, position, limit)
+        query = self._of_teacher(teacher_id, in_school)
+        return await find_page(self.classes, query, CLASSES, position, limit)
 
     async def student_counts(self, class_ids: list[str]) -> dict[str, int]:
         """Students now in each class, counted (no counter that can drift)."""
@@ -385,9 +399,14 @@ class TaskRepo:
         )
 
     async def tasks_of_teacher(
-        self, teacher_id: str, position: Position | None, limit: int
+        self, teacher_id: str, position: Position | None, limit: int, *, in_school: str | None
     ) -> list[Document]:
-        return await find_page(self.tasks, {"teacher_id": teacher_id}, TASKS, position, limit)
+        """The tasks ``teacher_id`` set for classes of ``in_school`` (a teacher's are of
+        one school: ``school_ids`` is exactly it; None: of any school, an admin's own)."""
+        query: Document = {"teacher_id": teacher_id}
+        if in_school is not None:
+            query["school_ids"] = [in_school]
+        return await find_page(self.tasks, query, TASKS, position, limit)
 
     # -- check-ins ----------------------------------------------------------------------
 

@@ -1,5 +1,9 @@
 """Teachers review check-ins of their own classes: one, or many in one request.
 
+"Their own" is ``Teaching``'s (``handlers/labour/schools.py``): the classes they created
+in the school they are attached to now, resolved once per call; a check-in of any other
+class is not found, in a list, by id and in a bulk decision alike.
+
 A decision is one conditional update that matches only a ``submitted`` check-in
 (``TaskRepo.review``): two teachers approving the same check-in at the same moment
 make one decision, and the hours are credited once. The hours credited are the ones
@@ -22,7 +26,7 @@ from handlers.labour.schemas import (
     CheckInPage,
     TeacherCheckInQuery,
 )
-from handlers.labour.schools import SchoolService, is_admin
+from handlers.labour.schools import SchoolService, Teaching
 from handlers.labour.tasks import TaskService
 from handlers.messages.service import TELL_GRACE, Message, MessageService
 from handlers.messages.values import phrase, thing, time_value
@@ -51,14 +55,16 @@ class ReviewService:
         self.messages = messages
         self.clock = clock
 
-    async def _teaches(self, principal: Principal, docs: list[Document]) -> set[str]:
-        """The classes among ``docs``' that the caller may review (teacher or admin)."""
+    async def _teaches(
+        self, principal: Principal, docs: list[Document]
+    ) -> tuple[set[str], Teaching]:
+        """The classes among ``docs``' that the caller may review (they teach it now, or
+        are an admin), and the ``Teaching`` that says so."""
+        teaching = await self.schools.teaching(principal)
+        if not docs or teaching.nothing:
+            return set(), teaching
         classes = await self.schools.classes_by_id([doc["class_id"] for doc in docs])
-        return {
-            class_id
-            for class_id, doc in classes.items()
-            if is_admin(principal) or doc["teacher_id"] == principal.user_id
-        }
+        return {class_id for class_id, doc in classes.items() if teaching.has_class(doc)}, teaching
 
     async def page(
         self, principal: Principal, query: TeacherCheckInQuery, flag: str | None = None
@@ -67,19 +73,25 @@ class ReviewService:
         teacher's class: 404), newest first, with real names; with ``flag``, only those
         flagged so (the console's duplicate photos)."""
         position = TEACHER_CHECKINS.decode(query.cursor)
+        teaching = await self.schools.teaching(principal)
         class_ids: list[str] | None
         if query.class_id is not None:
-            await self.schools.own_class(principal, query.class_id)
+            klass = (await self.schools.classes_by_id([query.class_id])).get(query.class_id)
+            if klass is None or not teaching.has_class(klass):
+                raise NotFound()
             class_ids = [query.class_id]
-        elif is_admin(principal):
+        elif teaching.admin:
             class_ids = None
         else:
-            class_ids = await self.schools.class_ids_taught(principal)
+            class_ids = await self.schools.class_ids_taught(principal, teaching)
+            if not class_ids:  # no class now (detached): nothing to list
+                return CheckInPage(items=[], next_cursor=None)
         docs = await self.repo.checkins_of_classes(
             class_ids, query.status, position, query.limit + 1, flag
         )
         docs, next_cursor = TEACHER_CHECKINS.page(docs, query.limit)
-        return CheckInPage(items=await self.outs(principal, docs), next_cursor=next_cursor)
+        items = await self.outs(principal, docs, teaching)
+        return CheckInPage(items=items, next_cursor=next_cursor)
 
     async def reviewable(
         self, principal: Principal, checkin_ids: list[str]
@@ -88,15 +100,23 @@ class ReviewService:
         admin's, all), by id; the others left out as if they did not exist (one query
         for the check-ins, whatever their number)."""
         docs = await self.repo.get_checkins(list(dict.fromkeys(checkin_ids)))
-        allowed = await self._teaches(principal, docs)
-        outs = await self.outs(principal, [doc for doc in docs if doc["class_id"] in allowed])
+        allowed, teaching = await self._teaches(principal, docs)
+        outs = await self.outs(
+            principal, [doc for doc in docs if doc["class_id"] in allowed], teaching
+        )
         return {out.id: out for out in outs}
 
-    async def outs(self, principal: Principal, docs: list[Document]) -> list[CheckInOut]:
+    async def outs(
+        self, principal: Principal, docs: list[Document], teaching: Teaching | None = None
+    ) -> list[CheckInOut]:
+        """Check-ins the caller may see, with the real names they may see (``Teaching``:
+        ``teaching`` if the caller has it already)."""
+        if not docs:
+            return []
         outs = await self.tasks.checkin_outs(docs, teacher_view=True)
         students = [doc["student_id"] for doc in docs]
         students += [out.duplicate_of.student_id for out in outs if out.duplicate_of]
-        names = await self.schools.real_names(principal, students)
+        names = await self.schools.real_names(principal, students, teaching)
         for out in outs:
             out.student_name = names.get(out.student_id)
             if out.duplicate_of is not None:
@@ -163,13 +183,14 @@ class ReviewService:
         self, principal: Principal, checkin_id: str, decision: str, comment: str
     ) -> CheckInOut:
         doc = await self.repo.get_checkin(checkin_id)
-        if doc is None or doc["class_id"] not in await self._teaches(principal, [doc]):
+        allowed, teaching = await self._teaches(principal, [doc] if doc else [])
+        if doc is None or doc["class_id"] not in allowed:
             raise NotFound()
         decided = await self._decide(principal, doc, decision, comment)
         if decided is None:
             current = await self.repo.get_checkin(checkin_id)
             raise AlreadyReviewed(details={"status": current["status"] if current else None})
-        return (await self.outs(principal, [decided]))[0]
+        return (await self.outs(principal, [decided], teaching))[0]
 
     async def review_many(
         self, principal: Principal, checkin_ids: list[str], decision: str, comment: str
@@ -178,7 +199,7 @@ class ReviewService:
         in the order given."""
         ids = list(dict.fromkeys(checkin_ids))
         docs = {str(doc["_id"]): doc for doc in await self.repo.get_checkins(ids)}
-        allowed = await self._teaches(principal, list(docs.values()))
+        allowed, _ = await self._teaches(principal, list(docs.values()))
         titles: dict[str, str] = {}
         results = []
         for checkin_id in ids:

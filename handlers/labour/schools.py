@@ -1,7 +1,9 @@
 """Schools, their teachers, classes with join codes, enrolment with guardian consent.
 
-Who sees what: an admin everything; a teacher the classes they created (in the school
-an admin attached them to) and, inside those classes only, their students' real names;
+Who sees what: an admin everything; a teacher the classes they created in the school an
+admin has attached them to *now* (``Teaching``: detached, or moved to another school,
+those classes, their tasks and check-ins are 404 to them until they are attached there
+again; nothing is deleted) and, inside those classes only, their students' real names;
 a student their own class (without its join code). Anything else is 404, not 403.
 
 A student is in one class at a time: their enrolment is one document (``_id`` = their
@@ -13,6 +15,7 @@ the ``student`` role are written to the account through the auth room's service.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -69,6 +72,41 @@ class NotATeacher(InvalidRequest):
 
 def is_admin(principal: Principal) -> bool:
     return Role.admin in principal.roles
+
+
+@dataclass(frozen=True, slots=True)
+class Teaching:
+    """What a principal may act on as a teacher, resolved once (one small read of their
+    attachment, ``SchoolService.teaching``): an admin every class and task; anyone else
+    the classes they created in the school they are attached to now, and the tasks they
+    set for that school's classes. Not attached (detached, erased), nothing; moved to
+    another school, only that school's. The one rule of the room's teacher access: every
+    path (by id, lists, progress, report, review, join codes) asks it."""
+
+    user_id: str
+    admin: bool
+    school_id: str | None
+    """The school the teacher is attached to now (None: none, or an admin)."""
+
+    def has_class(self, klass: Document) -> bool:
+        return self.admin or (
+            self.school_id is not None
+            and klass["teacher_id"] == self.user_id
+            and klass["school_id"] == self.school_id
+        )
+
+    def has_task(self, task: Document) -> bool:
+        # A teacher's task is for classes of one school (``TaskService._task_classes``).
+        return self.admin or (
+            self.school_id is not None
+            and task["teacher_id"] == self.user_id
+            and task.get("school_ids") == [self.school_id]
+        )
+
+    @property
+    def nothing(self) -> bool:
+        """A teacher of no school now: their lists are empty, without a query."""
+        return not self.admin and self.school_id is None
 
 
 class SchoolService:
@@ -201,11 +239,10 @@ class SchoolService:
     async def create_class(
         self, principal: Principal, school_id: str, name: str, grade: int
     ) -> ClassOut:
-        """A class in the teacher's own school (another school, or none: 404)."""
-        if (
-            not is_admin(principal)
-            and await self.repo.school_of_teacher(principal.user_id) != school_id
-        ):
+        """A class in the school the teacher is attached to now (another school, or
+        none: 404)."""
+        teaching = await self.teaching(principal)
+        if not teaching.admin and teaching.school_id != school_id:
             raise NotFound()
         if await self.repo.get_school(school_id) is None:
             raise NotFound()
@@ -226,11 +263,11 @@ class SchoolService:
                 )
             except CodeTaken:
                 continue
-            return (await self.class_outs([doc], principal))[0]
+            return (await self.class_outs([doc], principal, teaching))[0]
         raise RuntimeError("no free join code after several draws")
 
     async def rotate_join_code(self, principal: Principal, class_id: str) -> ClassOut:
-        await self.own_class(principal, class_id)
+        _, teaching = await self._own_class(principal, class_id)
         for _ in range(_CODE_ATTEMPTS):
             fields, _code = self._code_fields(class_id)
             try:
@@ -244,22 +281,58 @@ class SchoolService:
                 continue
             if doc is None:
                 raise NotFound()
-            return (await self.class_outs([doc], principal))[0]
+            return (await self.class_outs([doc], principal, teaching))[0]
         raise RuntimeError("no free join code after several draws")
 
-    async def own_class(self, principal: Principal, class_id: str) -> Document:
-        """The class, if the caller is its teacher (or an admin); else 404."""
-        doc = await self.repo.get_class(class_id)
-        if doc is None or not (is_admin(principal) or doc["teacher_id"] == principal.user_id):
-            raise NotFound()
-        return doc
+    # -- who teaches what, now (``Teaching``) -------------------------------------------
 
-    async def visible_class(self, principal: Principal, class_id: str) -> Document:
-        """The class, for its teacher, an admin or a student in it; else 404."""
+    async def teaching(self, principal: Principal) -> Teaching:
+        """What the caller may act on as a teacher: one read of their attachment (none
+        for an admin). Resolve it once per call and ask it of every class and task."""
+        if is_admin(principal):
+            return Teaching(principal.user_id, admin=True, school_id=None)
+        school_id = await self.repo.school_of_teacher(principal.user_id)
+        return Teaching(principal.user_id, admin=False, school_id=school_id)
+
+    async def teaches(self, principal: Principal, klass: Document) -> bool:
+        """Whether the caller may act on ``klass`` as its teacher (``Teaching``); the
+        attachment is read only for the teacher who created it."""
+        if is_admin(principal):
+            return True
+        if klass["teacher_id"] != principal.user_id:
+            return False
+        return (await self.teaching(principal)).has_class(klass)
+
+    async def sets(self, principal: Principal, task: Document) -> bool:
+        """Whether the caller may act on ``task`` as its teacher (``Teaching``); the
+        attachment is read only for the teacher who set it."""
+        if is_admin(principal):
+            return True
+        if task["teacher_id"] != principal.user_id:
+            return False
+        return (await self.teaching(principal)).has_task(task)
+
+    async def _own_class(self, principal: Principal, class_id: str) -> tuple[Document, Teaching]:
         doc = await self.repo.get_class(class_id)
         if doc is None:
             raise NotFound()
-        if is_admin(principal) or doc["teacher_id"] == principal.user_id:
+        teaching = await self.teaching(principal)
+        if not teaching.has_class(doc):
+            raise NotFound()
+        return doc, teaching
+
+    async def own_class(self, principal: Principal, class_id: str) -> Document:
+        """The class, if the caller teaches it now (``Teaching``) or is an admin; else
+        404."""
+        return (await self._own_class(principal, class_id))[0]
+
+    async def visible_class(self, principal: Principal, class_id: str) -> Document:
+        """The class, for its teacher (``Teaching``), an admin or a student in it; else
+        404."""
+        doc = await self.repo.get_class(class_id)
+        if doc is None:
+            raise NotFound()
+        if await self.teaches(principal, doc):
             return doc
         enrolment = await self.repo.enrolment(principal.user_id)
         if enrolment is None or enrolment["class_id"] != class_id:
@@ -267,22 +340,35 @@ class SchoolService:
         return doc
 
     async def classes_of(self, principal: Principal, query: PageQuery) -> ClassPage:
-        """The caller's classes: the ones they teach."""
+        """The caller's classes: the ones they teach now (of the school they are
+        attached to; none while attached to none)."""
         position = CLASSES.decode(query.cursor)
-        docs = await self.repo.classes_of_teacher(principal.user_id, position, query.limit + 1)
+        teaching = await self.teaching(principal)
+        if teaching.nothing:
+            return ClassPage(items=[], next_cursor=None)
+        docs = await self.repo.classes_of_teacher(
+            principal.user_id, position, query.limit + 1, in_school=teaching.school_id
+        )
         docs, next_cursor = CLASSES.page(docs, query.limit)
-        return ClassPage(items=await self.class_outs(docs, principal), next_cursor=next_cursor)
+        items = await self.class_outs(docs, principal, teaching)
+        return ClassPage(items=items, next_cursor=next_cursor)
 
     async def classes_by_id(self, class_ids: list[str]) -> dict[str, Document]:
         return {str(doc["_id"]): doc for doc in await self.repo.get_classes(class_ids)}
 
-    async def class_outs(self, docs: list[Document], principal: Principal) -> list[ClassOut]:
-        """``ClassOut`` of each class; the join code only for its teacher (and admins)."""
+    async def class_outs(
+        self, docs: list[Document], principal: Principal, teaching: Teaching | None = None
+    ) -> list[ClassOut]:
+        """``ClassOut`` of each class; the join code only for its teacher (``Teaching``:
+        ``teaching`` if the caller has it already) and admins."""
         counts = await self.repo.student_counts([str(doc["_id"]) for doc in docs])
+        if teaching is None and not is_admin(principal):
+            mine = any(doc["teacher_id"] == principal.user_id for doc in docs)
+            teaching = await self.teaching(principal) if mine else None
         outs = []
         for doc in docs:
             class_id = str(doc["_id"])
-            teaches = is_admin(principal) or doc["teacher_id"] == principal.user_id
+            teaches = is_admin(principal) or (teaching is not None and teaching.has_class(doc))
             code = (
                 codes.derive_code(self.code_signer, class_id, doc["join_code_generation"])
                 if teaches
@@ -419,23 +505,33 @@ class SchoolService:
         checked that the class is the viewer's."""
         return await self.repo.students_page(class_id, position, limit)
 
-    async def real_names(self, principal: Principal, student_ids: list[str]) -> dict[str, str]:
-        """Real names of those of ``student_ids`` now in a class the caller teaches (two
-        queries, whatever their number)."""
+    async def real_names(
+        self, principal: Principal, student_ids: list[str], teaching: Teaching | None = None
+    ) -> dict[str, str]:
+        """Real names of those of ``student_ids`` now in a class the caller teaches now
+        (``Teaching``, read unless given: three small queries, whatever their number)."""
         enrolments = await self.repo.enrolments_of(list(dict.fromkeys(student_ids)))
+        if not enrolments:
+            return {}
         classes = await self.classes_by_id([doc["class_id"] for doc in enrolments])
+        teaching = teaching or await self.teaching(principal)
         return {
             doc["_id"]: doc["student_name"]
             for doc in enrolments
-            if doc["class_id"] in classes
-            and (is_admin(principal) or classes[doc["class_id"]]["teacher_id"] == principal.user_id)
+            if doc["class_id"] in classes and teaching.has_class(classes[doc["class_id"]])
         }
 
     async def school_of_teacher(self, user_id: str) -> str | None:
         return await self.repo.school_of_teacher(user_id)
 
-    async def class_ids_taught(self, principal: Principal) -> list[str]:
-        return await self.repo.class_ids_of_teacher(principal.user_id)
+    async def class_ids_taught(
+        self, principal: Principal, teaching: Teaching | None = None
+    ) -> list[str]:
+        """The classes the caller teaches now (``Teaching``, read unless given)."""
+        teaching = teaching or await self.teaching(principal)
+        if teaching.nothing:
+            return []
+        return await self.repo.class_ids_of_teacher(principal.user_id, in_school=teaching.school_id)
 
     async def remove_student(self, principal: Principal, class_id: str, student_id: str) -> None:
         """The teacher takes a student out of their class (history and check-ins stay)."""

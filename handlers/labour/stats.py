@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from typing import Literal
 
 from handlers.labour.repo import SchoolRepo, TaskRepo
-from handlers.labour.schools import is_admin
+from handlers.labour.schools import SchoolService, Teaching
 from handlers.labour.summary import CATEGORY_NAMES
 from server.clock import Clock
 from server.errors import NotFound
@@ -79,20 +79,29 @@ class LabourDashboard:
 
 
 class LabourStats:
-    def __init__(self, tasks: TaskRepo, schools: SchoolRepo, clock: Clock) -> None:
+    def __init__(
+        self, tasks: TaskRepo, schools: SchoolRepo, school_service: SchoolService, clock: Clock
+    ) -> None:
         self.tasks = tasks
         self.schools = schools
+        self.school_service = school_service
         self.clock = clock
 
-    async def _teacher_choices(self, principal: Principal) -> list[ScopeChoice]:
-        classes = await self.schools.classes_of_teacher(principal.user_id, None, 200)
+    async def _teacher_choices(self, principal: Principal, teaching: Teaching) -> list[ScopeChoice]:
+        """The teacher's classes and school as ``Teaching`` has them (schools.py): of
+        the school they are attached to now; attached to none, nothing."""
+        school_id = teaching.school_id
+        if school_id is None:
+            return []
+        classes = await self.schools.classes_of_teacher(
+            principal.user_id, None, 200, in_school=school_id
+        )
         choices = []
         if classes:
             choices.append(ScopeChoice(LabourScope("mine"), "我的全部班级", "班级"))
         for doc in sorted(classes, key=lambda d: (d["grade"], d["name"])):
             choices.append(ScopeChoice(LabourScope("class", str(doc["_id"])), doc["name"], "班级"))
-        school_id = await self.schools.school_of_teacher(principal.user_id)
-        school = await self.schools.get_school(school_id) if school_id else None
+        school = await self.schools.get_school(school_id)
         if school is not None:
             label = f"全校：{school['name']}"
             choices.append(ScopeChoice(LabourScope("school", str(school["_id"])), label, "全校"))
@@ -125,10 +134,11 @@ class LabourStats:
     ) -> LabourDashboard:
         """The caller's numbers for ``scope`` (None: the first they may see) over the
         last ``days`` Shanghai days; a class or school not theirs: 404."""
-        if is_admin(principal):
+        teaching = await self.school_service.teaching(principal)
+        if teaching.admin:
             choices = await self._admin_choices(scope)
         else:
-            choices = await self._teacher_choices(principal)
+            choices = await self._teacher_choices(principal, teaching)
         if scope is None:
             scope = choices[0].scope if choices else None
         last = self.clock.today()

@@ -97,22 +97,17 @@ class TaskService:
     # -- tasks ------------------------------------------------------------------------
 
     async def _task_classes(self, principal: Principal, class_ids: list[str]) -> list[str]:
-        """``class_ids`` without repeats, each a class the caller teaches (else 404) in the
-        school they teach at now (a teacher moved to another school keeps their old
-        classes, but sets no new task for them: 422)."""
+        """``class_ids`` without repeats, each a class the caller teaches now
+        (``Teaching``: of the school they are attached to now), else 404: a teacher
+        detached or moved to another school sets no task for their old classes, as for
+        another teacher's. So a teacher's task is for classes of one school."""
         class_ids = list(dict.fromkeys(class_ids))
         classes = await self.schools.classes_by_id(class_ids)
+        teaching = await self.schools.teaching(principal)
         for class_id in class_ids:
             doc = classes.get(class_id)
-            if doc is None or not (is_admin(principal) or doc["teacher_id"] == principal.user_id):
+            if doc is None or not teaching.has_class(doc):
                 raise NotFound(details={"fields": {"class_ids": f"no class of yours: {class_id}"}})
-        if not is_admin(principal):
-            school_id = await self.schools.school_of_teacher(principal.user_id)
-            for class_id in class_ids:
-                if classes[class_id]["school_id"] != school_id:
-                    raise InvalidRequest.for_fields(
-                        {"class_ids": f"not a class of your school: {class_id}"}
-                    )
         return class_ids
 
     async def _school_ids(self, class_ids: list[str]) -> list[str]:
@@ -145,9 +140,10 @@ class TaskService:
         return self.task_out(doc)
 
     async def own_task(self, principal: Principal, task_id: str) -> Document:
-        """The task, if the caller set it (or is an admin); else 404."""
+        """The task, if the caller set it for classes of the school they are attached to
+        now (``Teaching``) or is an admin; else 404."""
         doc = await self.repo.get_task(task_id)
-        if doc is None or not (is_admin(principal) or doc["teacher_id"] == principal.user_id):
+        if doc is None or not await self.schools.sets(principal, doc):
             raise NotFound()
         return doc
 
@@ -195,11 +191,16 @@ class TaskService:
 
     async def tasks_page(self, principal: Principal, query: PageQuery) -> TaskPage:
         """A student's: their class's open tasks with ``my_status``; a teacher's (in no
-        class): the tasks they set."""
+        class): the tasks they set for the school they are attached to now."""
         position = TASKS.decode(query.cursor)
         enrolment = await self.schools.enrolment(principal.user_id)
         if enrolment is None:
-            docs = await self.repo.tasks_of_teacher(principal.user_id, position, query.limit + 1)
+            teaching = await self.schools.teaching(principal)
+            if teaching.nothing:
+                return TaskPage(items=[], next_cursor=None)
+            docs = await self.repo.tasks_of_teacher(
+                principal.user_id, position, query.limit + 1, in_school=teaching.school_id
+            )
             docs, next_cursor = TASKS.page(docs, query.limit)
             return TaskPage(items=[self.task_out(doc) for doc in docs], next_cursor=next_cursor)
         docs = await self.repo.tasks_of_class(enrolment["class_id"], position, query.limit + 1)
@@ -215,11 +216,12 @@ class TaskService:
         return {str(doc["_id"]): self.task_out(doc) for doc in docs}
 
     async def visible_task(self, principal: Principal, task_id: str) -> TaskOut:
-        """A task for its teacher, an admin, or a student of a class it is set for."""
+        """A task for its teacher (``Teaching``), an admin, or a student of a class it is
+        set for."""
         doc = await self.repo.get_task(task_id)
         if doc is None:
             raise NotFound()
-        if is_admin(principal) or doc["teacher_id"] == principal.user_id:
+        if await self.schools.sets(principal, doc):
             return self.task_out(doc)
         enrolment = await self.schools.enrolment(principal.user_id)
         if enrolment is None or enrolment["class_id"] not in doc["class_ids"]:
@@ -386,8 +388,8 @@ class TaskService:
         if doc["student_id"] == principal.user_id or is_admin(principal):
             return True
         classes = await self.schools.classes_by_id([doc["class_id"]])
-        teaching = classes.get(doc["class_id"])
-        return teaching is not None and teaching["teacher_id"] == principal.user_id
+        klass = classes.get(doc["class_id"])
+        return klass is not None and await self.schools.teaches(principal, klass)
 
     async def my_checkins(self, principal: Principal, query: PageQuery) -> CheckInPage:
         position = MY_CHECKINS.decode(query.cursor)

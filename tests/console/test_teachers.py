@@ -24,6 +24,7 @@ from server.clock import SHANGHAI, SettableClock
 from server.keys import AUDIT, SETTINGS
 from server.principal import Role
 from server.spreadsheet import XLSX_CONTENT_TYPE
+from tests.console.test_admins import send
 from tests.console.test_sessions import signed_in
 from tests.fixtures.app import Client
 from tests.fixtures.console import Answer, ConsoleBrowser
@@ -586,3 +587,70 @@ async def test_the_class_report_in_excel_is_audited(client: Client, world: World
         f"/admin/classes/{world.a1['id']}/report.xlsx?from_date=2026-12-31&to_date=2026-12-01"
     )
     assert_error_page(backwards, 422, "invalid_request")
+
+
+# -- a teacher detached from the school -----------------------------------------------------
+
+
+async def test_a_detached_teacher_sees_none_of_the_schools_pages(
+    client: Client, world: World
+) -> None:
+    """The admin detaches teacher_a on the 学校 page: every page of A1, its task and its
+    check-in is 404 to them, their lists and dashboard hold none of it, a bulk approval
+    changes nothing; the admin still sees it all; attached again, it is all back."""
+    task = await make_task(client, world.a.teacher, [world.a1["id"]], title="擦窗户")
+    checkin_id = await photo_checkin(client, world.s1, task["id"])
+    class_page = f"/admin/classes/{world.a1['id']}"
+    pages = [
+        class_page,
+        class_page + "/join-code",
+        class_page + "/report.xlsx?from_date=2026-12-01&to_date=2026-12-31",
+        f"/admin/tasks/{task['id']}/edit",
+        f"/admin/tasks/{task['id']}/progress",
+        f"/admin/checkins?class_id={world.a1['id']}",
+        f"/admin/dashboard?scope=class:{world.a1['id']}",
+        f"/admin/dashboard?scope=school:{world.a.id}",
+    ]
+    teacher = await console(client, world.a.teacher)
+    for page in pages:
+        assert (await teacher.get(page)).status == 200, page
+    assert checkin_id in (await teacher.get("/admin/checkins")).text
+
+    admin = await console(client, world.admin)
+    school = f"/admin/schools/{world.a.id}"
+    answer = await send(admin, school, school + "/detach", {"user_id": world.a.teacher.user_id})
+    assert (answer.status, answer.location) == (303, school + "?done=detached")
+
+    for page in pages:
+        assert_error_page(await teacher.get(page), 404, "not_found")
+    classes = await teacher.get("/admin/classes")
+    assert world.a1["id"] not in classes.text and "还没有被关联到学校" in classes.text
+    assert "擦窗户" not in (await teacher.get("/admin/tasks")).text
+    queue = await teacher.get("/admin/checkins")
+    assert _CHECKIN_ID.findall(queue.text) == [] and "张一" not in queue.text
+    assert "张一" not in (await teacher.get("/admin/checkins/duplicates")).text
+    dashboard = await teacher.get("/admin/dashboard")
+    assert dashboard.status == 200 and world.a1["name"] not in dashboard.text
+    csrf = queue.csrf_token
+    for action in (class_page + "/join-code", f"/admin/tasks/{task['id']}/close",
+                   f"/admin/checkins/{checkin_id}/review"):  # fmt: skip
+        sent = await teacher.post(action, {"decision": "approved"}, csrf=csrf)
+        assert_error_page(sent, 404, "not_found")
+    bulk = await teacher.request(
+        "POST", "/admin/checkins/review", data=[("ids", checkin_id), ("csrf_token", csrf)]
+    )
+    assert (bulk.location or "").startswith("/admin/checkins/reviewed?")
+    result = await teacher.get(bulk.location or "")
+    assert "已通过 0 条打卡" in result.text
+    assert f"<code>{checkin_id}</code>：找不到这条打卡，或它不属于你的班级" in result.text
+    assert (await get_ok(client, f"/checkins/{checkin_id}", world.s1))["status"] == "submitted"
+    # The admin still has every page.
+    for page in pages[:6]:
+        assert (await admin.get(page)).status == 200, page
+
+    await post_ok(client, f"/admin/schools/{world.a.id}/teachers", world.admin,
+                  {"user_id": world.a.teacher.user_id})  # fmt: skip
+    for page in pages:
+        assert (await teacher.get(page)).status == 200, page
+    assert checkin_id in (await teacher.get("/admin/checkins")).text
+    assert "擦窗户" in (await teacher.get("/admin/tasks")).text

@@ -91,12 +91,12 @@ async def test_dates_and_classes_are_checked(client: Client, world: World) -> No
     unchanged = await get_ok(client, f"/tasks/{task['id']}", world.a.teacher)
     assert (unchanged["start_date"], unchanged["end_date"]) == ("2026-12-01", "2026-12-31")
     assert unchanged["class_ids"] == [world.a1["id"]]
-    # A teacher moved to school B keeps their old class, but sets no task for it.
+    # A teacher moved to school B no longer reaches school A's class, nor its task
+    # (404, as another teacher's), and sets no task for it.
     admin = Principal(world.admin.user_id, "t", frozenset({Role.admin}), "t")
     await client.app[SCHOOL_SERVICE].attach_teacher(admin, world.b.id, world.a.teacher.user_id)
     resp = await patch(client, task["id"], world.a.teacher, {"class_ids": [world.a1["id"]]})
-    assert resp.status == 422
-    assert "class_ids" in (await resp.json())["error"]["details"]["fields"]
+    assert resp.status == 404
     resp = await client.post(
         API + "/tasks",
         json={
@@ -106,7 +106,8 @@ async def test_dates_and_classes_are_checked(client: Client, world: World) -> No
         },
         headers=world.a.teacher.headers,
     )  # fmt: skip
-    assert resp.status == 422
+    assert resp.status == 404
+    assert "class_ids" in (await resp.json())["error"]["details"]["fields"]
 
 
 async def test_a_closed_task_takes_no_check_ins(client: Client, world: World) -> None:
