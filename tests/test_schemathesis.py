@@ -109,15 +109,26 @@ def test_the_fuzzed_document_is_the_served_one(api: Api) -> None:
     assert len(served["paths"]) >= 10
 
 
+# aiohttp's HTTP parser refuses a request line longer than this with its own plain-text
+# 400, before the app (nginx in front answers 414 at its own 8 KiB: docs/api-changes.md).
+MAX_REQUEST_LINE = 8190
+
+
 @schema.parametrize()
 def test_no_input_makes_a_server_error(case: Any, api: Api) -> None:
     # Every default check (server errors, status codes, content types, response schemas,
     # invalid data rejected) except "schema-valid data is accepted": a valid shape can
     # still name a record that does not exist (422 with the field).
-    case.call_and_validate(
-        base_url=api.base_url,
-        headers=auth_headers(case, api),
+    headers = auth_headers(case, api)
+    response = case.call(base_url=api.base_url, headers=headers)
+    if len(response.request.path_url) > MAX_REQUEST_LINE:  # an invalid cursor of 8 KiB
+        assert response.status_code == 400, response.text
+        return
+    case.validate_response(
+        response,
+        headers=headers,
         excluded_checks=[positive_data_acceptance],
+        transport_kwargs={"base_url": api.base_url, "headers": dict(headers)},
     )
 
 
