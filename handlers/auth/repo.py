@@ -40,6 +40,13 @@ class UsernameTaken(Exception):
     pass
 
 
+def staff_username(text: str) -> str:
+    """A staff username as stored and looked up: case does not matter ("Ms-Li" is
+    "ms-li"; a phone's keyboard capitalises the first letter). Usernames are ASCII
+    (``schemas.Username``), so lower-casing is the whole of it."""
+    return text.lower()
+
+
 @dataclass(frozen=True, slots=True)
 class UserRecord:
     id: str
@@ -127,7 +134,8 @@ class UserRepo:
         return [UserRecord.from_doc(doc) async for doc in cursor]
 
     async def find_by_username(self, username: str) -> UserRecord | None:
-        doc = await self.collection.find_one({"username": username, "deleted_at": None})
+        query = {"username": staff_username(username), "deleted_at": None}
+        doc = await self.collection.find_one(query)
         return UserRecord.from_doc(doc) if doc else None
 
     async def upsert_wechat_user(self, openid: str, nickname: str, now: datetime) -> UserRecord:
@@ -165,7 +173,7 @@ class UserRepo:
         doc: Document = {
             "_id": oid,
             "openid": ABSENT_PREFIX + str(oid),
-            "username": username,
+            "username": staff_username(username),
             "password_hash": password_hash,
             "nickname": nickname,
             "roles": sorted({Role.resident.value, *(role.value for role in roles)}),

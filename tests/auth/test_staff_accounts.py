@@ -11,6 +11,7 @@ import pytest
 from config.settings import Settings
 from handlers.auth.keys import AUTH_SERVICE, STAFF_ACCOUNT_SERVICE
 from handlers.auth.passwords import WeakPassword
+from handlers.auth.repo import UsernameTaken
 from handlers.auth.service import AccountDisabled
 from handlers.auth.staff import SelfLockout
 from server.clock import SettableClock
@@ -194,3 +195,24 @@ async def test_the_staff_list_holds_staff_accounts_by_username_with_their_last_s
     assert first.items[2].last_sign_in_at is None
     rest = await staff.page(PageQuery(limit=3, cursor=first.next_cursor))
     assert [item.username for item in rest.items] == ["zz-last"] and rest.next_cursor is None
+
+
+async def test_a_username_signs_in_whatever_its_case(client: Client) -> None:
+    """A phone's keyboard capitalises the first letter: "Ms-Wang" is the account
+    "ms-wang", and a second "MS-WANG" is the same name, refused as taken (the sign-in
+    throttle already counted a name in any case as one)."""
+    password = "紫藤花开的下午三点钟去散步"
+    auth = client.app[AUTH_SERVICE]
+    made = await auth.create_staff_user("Ms-Wang", password, [Role.editor])
+    assert made.username == "ms-wang"
+    for typed in ("ms-wang", "Ms-Wang", "MS-WANG"):
+        resp = await client.post(
+            "/api/v1/auth/login", json={"username": typed, "password": password}
+        )
+        assert resp.status == 200, (typed, await resp.text())
+    with pytest.raises(UsernameTaken):
+        await auth.create_staff_user("MS-WANG", password, [Role.admin])
+    wrong = await client.post(
+        "/api/v1/auth/login", json={"username": "MS-WANG", "password": "not-the-password"}
+    )
+    assert wrong.status == 401
