@@ -134,8 +134,10 @@ class UserRepo:
         return [UserRecord.from_doc(doc) async for doc in cursor]
 
     async def find_by_username(self, username: str) -> UserRecord | None:
-        query = {"username": staff_username(username), "deleted_at": None}
-        doc = await self.collection.find_one(query)
+        # As typed too: an account made before usernames were lower-cased keeps signing
+        # in under the name it was given.
+        names = list(dict.fromkeys([staff_username(username), username]))
+        doc = await self.collection.find_one({"username": {"$in": names}, "deleted_at": None})
         return UserRecord.from_doc(doc) if doc else None
 
     async def upsert_wechat_user(self, openid: str, nickname: str, now: datetime) -> UserRecord:

@@ -52,11 +52,6 @@ def new_id() -> str:
     return str(ObjectId())
 
 
-def _to_millisecond(moment: datetime) -> datetime:
-    """``moment`` as MongoDB compares it (it keeps milliseconds)."""
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
 def _oids(ids: list[str]) -> list[ObjectId]:
     return [oid for oid in map(as_object_id, ids) if oid is not None]
 
@@ -430,49 +425,27 @@ class TaskRepo:
                 )
         return results
 
-    async def near_photos_each(
-        self, queries: list[tuple[str, list[int], datetime, str]], limit: int = 200
-    ) -> list[list[Document]]:
-        """For each ``(school id, bands, since, not student)``: check-ins of the school
-        since ``since``, not by ``not student``, with a photo sharing one of ``bands``
-        (the fields a comparison needs; at most ``limit``). One query for them all: the
-        check-ins of their schools since the earliest ``since`` sharing a band with any
-        of them (at most ``limit`` each), out of which each query's own are picked by
-        its conditions."""
-        if not queries:
-            return []
-        schools = sorted({school_id for school_id, *_ in queries})
-        every_band = sorted({band for _, bands, *_ in queries for band in bands})
+    async def near_photos(
+        self, school_id: str, bands: list[int], since: datetime, not_student: str, limit: int = 200
+    ) -> list[Document]:
+        """Check-ins of the school since ``since``, not by ``not_student``, with a photo
+        sharing one of ``bands`` (the fields a comparison needs). One query per check-in,
+        not one per batch: a batch's shared query had one shared limit, so a busy
+        school's matches (or a student's own daily photos) crowded out another
+        check-in's, and copied photos went unflagged exactly when many checked in."""
         cursor = self.checkins.find(
             {
-                "school_id": {"$in": schools},
-                "photo_bands": {"$in": every_band},
-                "created_at": {"$gte": min(since for _, _, since, _ in queries)},
+                "school_id": school_id,
+                "photo_bands": {"$in": bands},
+                "created_at": {"$gte": since},
+                "student_id": {"$ne": not_student},
             },
             projection={
-                "school_id": 1, "student_id": 1, "class_id": 1, "media_ids": 1,
-                "photo_hashes": 1, "photo_bands": 1, "created_at": 1,
+                "student_id": 1, "class_id": 1, "media_ids": 1, "photo_hashes": 1,
+                "created_at": 1,
             },
-        ).limit(limit * len(queries))  # fmt: skip
-        found = [doc async for doc in cursor]
-        by_band: dict[int, list[int]] = {}
-        for position, doc in enumerate(found):
-            for band in doc["photo_bands"]:
-                by_band.setdefault(band, []).append(position)
-        answers: list[list[Document]] = []
-        for school_id, bands, since, not_student in queries:
-            since_ms = _to_millisecond(since)
-            sharing = sorted({position for band in bands for position in by_band.get(band, ())})
-            answers.append(
-                [
-                    doc
-                    for doc in (found[position] for position in sharing)
-                    if doc["school_id"] == school_id
-                    and doc["student_id"] != not_student
-                    and doc["created_at"] >= since_ms
-                ][:limit]
-            )
-        return answers
+        ).limit(limit)  # fmt: skip
+        return [doc async for doc in cursor]
 
     async def forget_duplicates_of(self, student_id: str) -> None:
         """Check-ins naming one of ``student_id``'s as the photo they resemble name it no

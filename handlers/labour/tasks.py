@@ -13,7 +13,7 @@ student, the teacher of the class they checked in from, and admins.
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from handlers.auth.service import AuthService
@@ -85,13 +85,10 @@ class TaskService:
         self.wechat = wechat
         self.messages = messages
         self.clock = clock
-        # Group commit (server/batching.py): concurrent check-ins share their task read,
-        # their duplicate-photo query and their insert (and, in the other services,
-        # their enrolment reads and their photos' check and mark).
+        # Group commit (server/batching.py): concurrent check-ins share their task read
+        # and their insert (and, in the other services, their enrolment reads and their
+        # photos' check and mark). Not the duplicate-photo query: each has its own limit.
         self._tasks: Batcher[str, Document | None] = Batcher(self.repo.tasks_each)
-        self._near: Batcher[tuple[str, list[int], datetime, str], list[Document]] = Batcher(
-            self.repo.near_photos_each
-        )
         self._inserts: Batcher[Document, Document] = Batcher(self.repo.insert_checkins)
 
     # -- tasks ------------------------------------------------------------------------
@@ -357,9 +354,9 @@ class TaskService:
             f"{hashes[m]:016x}" if m in hashes else None for m in doc["media_ids"]
         ]
         doc["photo_bands"] = sorted({band for h in hashes.values() for band in photos.bands(h)})
-        candidates = await self._near.submit(
-            (doc["school_id"], doc["photo_bands"], doc["created_at"] - photos.WINDOW,
-             doc["student_id"])
+        candidates = await self.repo.near_photos(
+            doc["school_id"], doc["photo_bands"], doc["created_at"] - photos.WINDOW,
+            doc["student_id"],
         )  # fmt: skip
         match = photos.closest(hashes, candidates)
         if match is not None:

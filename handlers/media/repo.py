@@ -15,6 +15,7 @@ photo into a public avatar or back.
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
@@ -26,6 +27,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from server.ids import canonical_media_id
+
+log = logging.getLogger("jiangxin.media")
 
 Document = dict[str, Any]
 
@@ -42,6 +45,11 @@ def _stored_id(value: object) -> str | ObjectId | None:
 
 class DuplicateMedia(Exception):
     pass
+
+
+def _pull(oid: str | ObjectId, ref: str) -> UpdateOne:
+    """The undoing of the mark ``ref`` on the media ``oid``."""
+    return UpdateOne({"_id": oid}, {"$pull": {"referenced_by": ref}})
 
 
 class MediaRepo:
@@ -98,46 +106,67 @@ class MediaRepo:
         deleted, or the error that refused it. Two commands whatever their number: the
         marks written by ``_id`` (the one index every server serves an update by), then
         the media read back; one found gone, another's or marked for deletion by then
-        has its mark taken back (a deletion that marked it after the read began after
-        this use, as if it had come a moment later)."""
+        has its mark taken back, in a third (a deletion that marked it after the read
+        began after this use, as if it had come a moment later). If either command
+        fails, every mark is taken back and the error raised."""
         results: list[bool | Exception] = [False] * len(marks)
         ops: list[UpdateOne] = []
-        at: list[int] = []
+        at: list[tuple[int, str | ObjectId, str]] = []  # (index in marks, stored id, ref)
         stored: dict[str | ObjectId, None] = {}
         for index, (media_id, _, ref) in enumerate(marks):
             oid = _stored_id(media_id)
             if oid is not None:
                 ops.append(UpdateOne({"_id": oid}, {"$addToSet": {"referenced_by": ref}}))
-                at.append(index)
+                at.append((index, oid, ref))
                 stored[oid] = None
         if not ops:
             return results
+        refused: list[UpdateOne] = []
         try:
-            await self.collection.bulk_write(ops, ordered=False)
-        except BulkWriteError as exc:
-            if exc.details.get("writeConcernErrors"):
-                return [exc] * len(marks)
-            for error in exc.details.get("writeErrors", []):
-                message = error.get("errmsg", "update failed")
-                results[at[error["index"]]] = OperationFailure(message, error.get("code"))
-        now = {
-            doc["_id"]: doc
-            async for doc in self.collection.find(
-                {"_id": {"$in": list(stored)}},
-                projection={"owner_id": 1, "deleting_at": 1},
-            )
-        }
-        for index in at:
+            try:
+                await self.collection.bulk_write(ops, ordered=False)
+            except BulkWriteError as exc:
+                if exc.details.get("writeConcernErrors"):
+                    raise  # applied or not: taken back below, every use refused
+                for error in exc.details.get("writeErrors", []):
+                    message = error.get("errmsg", "update failed")
+                    results[at[error["index"]][0]] = OperationFailure(message, error.get("code"))
+            now = {
+                doc["_id"]: doc
+                async for doc in self.collection.find(
+                    {"_id": {"$in": list(stored)}},
+                    projection={"owner_id": 1, "deleting_at": 1},
+                )
+            }
+        except BaseException:
+            # The marks may be written with nothing to use them: none is left behind (it
+            # would keep its photo from the sweeper for ever). Then every use fails.
+            await self._take_back([_pull(oid, ref) for _, oid, ref in at])
+            raise
+        for index, oid, ref in at:
             if isinstance(results[index], Exception):
                 continue
-            media_id, owner_id, ref = marks[index]
-            doc = now.get(_stored_id(media_id))
+            owner_id = marks[index][1]
+            doc = now.get(oid)
             results[index] = (
                 doc is not None and doc["owner_id"] == owner_id and not doc.get("deleting_at")
             )
             if not results[index]:
-                await self.remove_reference(media_id, ref)
+                refused.append(_pull(oid, ref))
+        await self._take_back(refused)
         return results
+
+    async def _take_back(self, pulls: list[UpdateOne]) -> None:
+        """Marks of uses that did not happen, removed in one command; a failure is
+        logged, not raised (the use is refused either way; the mark only delays the
+        sweeping of that photo)."""
+        if not pulls:
+            return
+        try:
+            await self.collection.bulk_write(pulls, ordered=False)
+        except Exception:
+            log.warning("media marks not taken back (%d): the photos stay unswept", len(pulls),
+                        exc_info=True)  # fmt: skip
 
     async def remove_reference(self, media_id: str, ref: str) -> None:
         oid = _stored_id(media_id)

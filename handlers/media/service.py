@@ -422,9 +422,13 @@ class MediaService:
             outcomes = [next(marked) for _ in use.ids]
             if all(outcome is True for outcome in outcomes):
                 continue
-            await self.release(
-                [m for m, o in zip(use.ids, outcomes, strict=True) if o is True], use.ref
-            )
+            try:  # this use's own marks: a failure here is no other use's
+                await self.release(
+                    [m for m, o in zip(use.ids, outcomes, strict=True) if o is True], use.ref
+                )
+            except Exception:
+                log.warning("a refused use's marks not taken back: its photos stay unswept",
+                            exc_info=True)  # fmt: skip
             failure = next(o for o in outcomes if o is not True)
             first = use.ids[outcomes.index(failure)]
             results[i] = (

@@ -5,12 +5,15 @@ answer (a taken slot is that check-in's 409 only)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import timedelta
 
 from config.settings import Settings
 from handlers.labour import consent
 from handlers.labour.keys import SCHOOL_SERVICE, TASK_SERVICE
 from handlers.labour.schemas import ConsentIn
 from handlers.media.keys import MEDIA_SERVICE
+from server.keys import CLOCK
 from server.principal import Principal
 from tests.fixtures.app import Client, counted_database
 from tests.fixtures.errors import assert_error
@@ -123,3 +126,31 @@ async def test_a_photo_marked_for_deletion_is_not_marked_used(client: Client, wo
     gone, used = await media.repo.get(mine), await media.repo.get(kept)
     assert gone is not None and gone["referenced_by"] == []
     assert used is not None and used["referenced_by"] == ["checkin:x"]
+
+
+async def test_each_check_in_gets_its_own_duplicate_candidates(client: Client) -> None:
+    """The duplicate-photo query is one per check-in, with its own limit: a busy other
+    school, or this student's own many look-alike photos, cannot crowd out the one
+    earlier photo of another student of the school (a shared query with one shared
+    limit did, and copied photos went unflagged when many checked in at once)."""
+    repo = client.app[TASK_SERVICE].repo
+    now = client.app[CLOCK].now()
+    band = 4242
+
+    def checkin(school_id: str, student_id: str, minutes_ago: int) -> dict[str, object]:
+        return {
+            "school_id": school_id, "student_id": student_id, "class_id": "c",
+            "media_ids": ["m"], "photo_hashes": ["00"], "photo_bands": [band],
+            "created_at": now - timedelta(minutes=minutes_ago), "slot": uuid.uuid4().hex,
+        }  # fmt: skip
+
+    busy = [checkin("school-busy", f"other{i}", i) for i in range(300)]
+    own = [checkin("school-quiet", "copier", i) for i in range(300)]
+    await repo.checkins.insert_many([*busy, *own, checkin("school-quiet", "author", 900)])
+    since = now - timedelta(days=1)
+    found = await asyncio.gather(
+        repo.near_photos("school-busy", [band], since, "someone"),
+        repo.near_photos("school-quiet", [band], since, "copier"),
+    )
+    assert len(found[0]) == 200  # the busy school's, up to the limit
+    assert [doc["student_id"] for doc in found[1]] == ["author"]
