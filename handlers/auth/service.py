@@ -386,6 +386,16 @@ class AuthService:
             raise NotFound()
         return user
 
+    async def demo_staff(self, username: str) -> Principal:
+        """The principal a seed acts as for the demo staff account ``username`` (made by
+        this room's seed), so that the audit log names that account (development only)."""
+        return self.seed_principal(await self.get_staff_user(username))
+
+    @staticmethod
+    def seed_principal(user: UserRecord) -> Principal:
+        """``user`` acting in ``python -m server seed`` (no session: its ids say "seed")."""
+        return Principal(user.id, "seed", frozenset(user.roles), "seed")
+
     async def demo_resident(self, name: str, nickname: str) -> UserRecord:
         """The account the development sign-in ``dev:<name>`` reaches (openid
         ``dev-<name>``), made if missing, without a call to WeChat: the demo residents

@@ -140,8 +140,7 @@ def seed(source: DemoSource) -> SeedWriter:
 
     async def write(app: web.Application) -> str:
         auth = app[AUTH_SERVICE]
-        user = await auth.get_staff_user("organizer")  # the auth room's seed
-        organizer = Principal(user.id, "seed", frozenset(user.roles), "seed")
+        organizer = await auth.demo_staff("organizer")
 
         def services_at(at: datetime | None) -> tuple[EventService, SignupService]:
             if at is None:
@@ -154,7 +153,7 @@ def seed(source: DemoSource) -> SeedWriter:
         async def residents(count: int) -> list[Principal]:
             for n in range(len(made) + 1, count + 1):
                 account = await auth.demo_resident(f"demo-resident-{n:02d}", f"演示居民{n:02d}")
-                made.append(Principal(account.id, "seed", frozenset(account.roles), "seed"))
+                made.append(auth.seed_principal(account))
             return made[:count]
 
         seeded = await seed_demo_events(

@@ -34,7 +34,6 @@ from handlers.labour.tasks import AlreadyCheckedIn, PhotoRequired, TaskService
 from handlers.media.keys import MEDIA_SERVICE
 from handlers.messages.keys import MESSAGE_SERVICE
 from server.keys import AUDIT, CLOCK, MONGO_DB, RATE_LIMITER, SETTINGS, SIGNER, WECHAT
-from server.principal import Principal
 from server.privacy import PersonalDataProvider
 from server.room import Cron, Database, DemoSource, Room, SeedWriter
 from server.signing import JOIN_CODE
@@ -99,14 +98,9 @@ def seed(source: DemoSource) -> SeedWriter:
     art = load_checkin_art(source.art)
 
     async def write(app: web.Application) -> str:
-        # The demo accounts act, so the audit log names them (and its links open).
-        async def demo_account(username: str) -> Principal:
-            user = await app[AUTH_SERVICE].get_staff_user(username)
-            return Principal(user.id, "seed", frozenset(user.roles), "seed")
-
-        return await seed_labour(
-            app, await demo_account("admin"), await demo_account("teacher"), art
-        )
+        auth = app[AUTH_SERVICE]
+        admin, teacher = await auth.demo_staff("admin"), await auth.demo_staff("teacher")
+        return await seed_labour(app, admin, teacher, art)
 
     return write
 

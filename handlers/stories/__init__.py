@@ -49,7 +49,6 @@ from server.keys import (
     SETTINGS,
     WECHAT,
 )
-from server.principal import Principal
 from server.privacy import PersonalDataProvider
 from server.room import Cron, Database, DemoSource, Room, SeedWriter
 
@@ -145,17 +144,12 @@ def seed(source: DemoSource) -> SeedWriter:
 
     async def write(app: web.Application) -> str:
         auth = app[AUTH_SERVICE]
-
-        async def staff(username: str) -> Principal:  # made by the auth room's seed
-            user = await auth.get_staff_user(username)
-            return Principal(user.id, "seed", frozenset(user.roles), "seed")
-
         result = await seed_demo_content(
             app[PEOPLE_SERVICE],
             app[EDITORIAL_SERVICE],
             app[MEDIA_SERVICE],
-            editor=await staff("editor"),
-            reviewer=await staff("reviewer"),
+            editor=await auth.demo_staff("editor"),
+            reviewer=await auth.demo_staff("reviewer"),
             content=content,
             art=art,
         )
