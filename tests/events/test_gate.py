@@ -138,3 +138,58 @@ async def test_redis_killed_in_the_middle_of_a_burst(
     view = await gate.view(event["id"])
     assert view is not None and view.version == event_doc["version"]
     assert view.seats_left == 0 and view.clearly_full(clock.timestamp())
+
+
+async def _calls(client: Client) -> Counter[str]:
+    """Commands the Redis server has run so far, by name (``INFO commandstats``)."""
+    stats = await client.app[REDIS].client.info("commandstats")
+    return Counter({name.removeprefix("cmdstat_"): int(s["calls"]) for name, s in stats.items()})
+
+
+async def test_a_bursts_sign_ups_share_their_gate_reads_and_writes(
+    client: Client, organizer: Session, clock: SettableClock
+) -> None:
+    """200 sign-ups of one event at once read the gate and write it back by a few shared
+    commands, not two each, and the gate ends as the newest event MongoDB gave."""
+    event = await create_event(client, organizer, clock, capacity=20)
+    users = await tokens(client, 200, "share")
+    before = await _calls(client)
+
+    async def sign_up(i: int) -> int:
+        resp = await client.post(
+            f"/api/v1/events/{event['id']}/signups",
+            json={"name": f"居民{i}", "phone": phone_of(i)},
+            headers={"Authorization": f"Bearer {users[i]}"},
+        )
+        return resp.status
+
+    statuses = await asyncio.gather(*(sign_up(i) for i in range(len(users))))
+    after = await _calls(client)
+    assert Counter(statuses) == {201: 200}
+    reads, writes = after["hgetall"] - before["hgetall"], after["evalsha"] - before["evalsha"]
+    assert 1 <= reads <= len(users) // 4
+    assert 1 <= writes <= len(users) // 4
+    signups = client.app[SIGNUP_SERVICE]
+    assert await signups.repo.counts(event["id"]) == {"confirmed": 20, "waitlisted": 180}
+    doc = await signups.events.get(event["id"])
+    view = await signups.gate.view(event["id"])
+    assert doc is not None and view is not None
+    assert (view.version, view.seats_left, view.line_started) == (doc["version"], 0, True)
+
+
+async def test_of_concurrent_gate_writes_the_newest_stays(
+    client: Client, organizer: Session, clock: SettableClock
+) -> None:
+    event = await create_event(client, organizer, clock, capacity=5)
+    signups = client.app[SIGNUP_SERVICE]
+    doc = await signups.events.get(event["id"])
+    assert doc is not None
+    base = doc["version"]
+    pictures = [{**doc, "version": base + n, "seats_left": 5 - n} for n in (2, 5, 1, 4, 3)]
+    await asyncio.gather(*(signups.gate.store(picture) for picture in pictures))
+    view = await signups.gate.view(event["id"])
+    assert view is not None and (view.version, view.seats_left) == (base + 5, 0)
+    # An older picture written later changes nothing.
+    await signups.gate.store({**doc, "version": base + 3, "seats_left": 2})
+    view = await signups.gate.view(event["id"])
+    assert view is not None and (view.version, view.seats_left) == (base + 5, 0)
