@@ -35,7 +35,7 @@ import aiohttp
 from PIL import Image, ImageDraw
 from pymongo import AsyncMongoClient
 
-from bench.common import pinned
+from bench.common import cpu_of, database_pid, pinned
 from scripts.processes import free_port, stop_all, wait_until_ok
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -233,22 +233,29 @@ def main() -> None:
         os.sched_setaffinity(0, {1})  # the load generator on the other core
     base = f"http://127.0.0.1:{port}"
 
-    async def run() -> tuple[float, list[float]]:
+    db_pid = database_pid(uri)
+
+    async def run() -> tuple[float, list[float], float, float]:
         connector = aiohttp.TCPConnector(limit=args.students)
         async with aiohttp.ClientSession(connector=connector) as session:
             api = Api(session, base)
             plan = await set_up(api, args.students, args.tasks)
-            return await check_in_all(api, plan)
+            server_cpu, db_cpu = cpu_of([server.pid]), cpu_of([db_pid])
+            seconds, latencies = await check_in_all(api, plan)
+            server_cpu, db_cpu = cpu_of([server.pid]) - server_cpu, cpu_of([db_pid]) - db_cpu
+            return seconds, latencies, server_cpu, db_cpu
 
     try:
         wait_until_ok(base + "/readyz", timeout_s=60)
-        seconds, latencies = asyncio.run(run())
+        seconds, latencies, server_cpu, db_cpu = asyncio.run(run())
     finally:
         stop_all([server])
     try:
+        raw_db_cpu = cpu_of([db_pid])
         count, raw_seconds, raw_latencies = asyncio.run(
             raw_inserts(uri, env["MONGODB_DB"], args.students)
         )
+        raw_db_cpu = cpu_of([db_pid]) - raw_db_cpu
     finally:
         asyncio.run(drop(uri, env["MONGODB_DB"]))
     http_rate, raw_rate = len(latencies) / seconds, count / raw_seconds
@@ -256,8 +263,13 @@ def main() -> None:
           f"{args.tasks} tasks, one photo each ({len(latencies)} check-ins)")  # fmt: skip
     print(f"  through HTTP (ours, one core)    {http_rate:8.0f} check-ins/s   "
           f"p99 {p99(latencies):7.1f} ms")  # fmt: skip
+    n = len(latencies)
+    db_ms = f"{db_cpu / n * 1000:.2f} ms" if db_pid else "not here"
+    print(f"      CPU per check-in: server {server_cpu / n * 1000:.2f} ms, database {db_ms}")
     print(f"  raw insert_one, same documents   {raw_rate:8.0f} inserts/s     "
           f"p99 {p99(raw_latencies):7.1f} ms")  # fmt: skip
+    if db_pid:
+        print(f"      CPU per insert: database {raw_db_cpu / count * 1000:.2f} ms")
     print(f"  ours / raw  {http_rate / raw_rate:.2f}   (goal >= 0.5)")
 
 

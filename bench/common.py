@@ -15,8 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
-from scripts.processes import stop_all, wait_until, wait_until_ok
+from scripts.processes import cpu_seconds, listening_pid, stop_all, wait_until, wait_until_ok
 
 
 class LoadGenerator(Protocol):
@@ -30,6 +31,17 @@ class LoadGenerator(Protocol):
 def pinned(core: int) -> list[str]:
     """A command prefix that runs on one CPU core (taskset), when the machine has it."""
     return ["taskset", "-c", str(core)] if shutil.which("taskset") and os.cpu_count() else []
+
+
+def database_pid(uri: str) -> int | None:
+    """The database server's process, when it listens here (its CPU is reported)."""
+    port = urlsplit(uri.split(",")[0]).port or 27017
+    return listening_pid(port)
+
+
+def cpu_of(pids: list[int | None]) -> float:
+    """User + system CPU seconds of these processes so far (None: not here, not counted)."""
+    return sum(cpu_seconds(pid) for pid in pids if pid is not None)
 
 
 def _bearer_header(bearer: str) -> list[str]:

@@ -35,13 +35,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from pymongo import AsyncMongoClient, ReturnDocument  # noqa: TID251 (the raw ceiling)
 from redis import Redis
 
-from scripts.processes import cpu_seconds, free_port, listening_pid, stop_all, wait_until_ok
+from bench.common import cpu_of, database_pid
+from scripts.processes import free_port, stop_all, wait_until_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = f"bench-{secrets.randbelow(10**16):016d}"  # the organizer's, this run only
@@ -257,16 +257,6 @@ def main() -> None:
         _drop(uri, db_name, env)
 
 
-def _db_pid(uri: str) -> int | None:
-    """The database server's process, when it listens here (its CPU is reported)."""
-    port = urlsplit(uri.split(",")[0]).port or 27017
-    return listening_pid(port)
-
-
-def _cpu(pids: list[int | None]) -> float:
-    return sum(cpu_seconds(pid) for pid in pids if pid is not None)
-
-
 def _run(args: argparse.Namespace, env: dict[str, str], uri: str, db_name: str) -> None:
     subprocess.run(
         [sys.executable, "-m", "server", "create-user", "--username", "bench-organizer",
@@ -284,7 +274,7 @@ def _run(args: argparse.Namespace, env: dict[str, str], uri: str, db_name: str) 
         )
         for port in ports
     ]
-    db_pid = _db_pid(uri)
+    db_pid = database_pid(uri)
     try:
         bases = [f"http://127.0.0.1:{port}" for port in ports]
         for base in bases:
@@ -296,25 +286,25 @@ def _run(args: argparse.Namespace, env: dict[str, str], uri: str, db_name: str) 
 
         tokens = asyncio.run(prepare())
         load_before = os.getloadavg()[0]
-        server_cpu, db_cpu = _cpu([s.pid for s in servers]), _cpu([db_pid])
+        server_cpu, db_cpu = cpu_of([s.pid for s in servers]), cpu_of([db_pid])
         client_cpu = time.process_time()
         burst = asyncio.run(_burst(bases, tokens, args.connections, args.seats))
         client_cpu = time.process_time() - client_cpu
-        server_cpu = _cpu([s.pid for s in servers]) - server_cpu
-        db_cpu = _cpu([db_pid]) - db_cpu
+        server_cpu = cpu_of([s.pid for s in servers]) - server_cpu
+        db_cpu = cpu_of([db_pid]) - db_cpu
         load_after = os.getloadavg()[0]
     finally:
         stop_all(servers)
     counts, consistent = asyncio.run(_ledger(uri, db_name, burst["event_id"]))
     raws = {}
     for same_writes in (False, True):
-        before = _cpu([db_pid])
+        before = cpu_of([db_pid])
         raws[same_writes] = asyncio.run(
             _raw_ceiling(
                 uri, db_name, args.attempts, args.seats, args.connections, same_writes=same_writes
             )
         )
-        raws[same_writes]["db_cpu"] = _cpu([db_pid]) - before
+        raws[same_writes]["db_cpu"] = cpu_of([db_pid]) - before
     rate = args.attempts / burst["wall"]
     latencies = burst["latencies"]
     waitlisted = args.attempts - args.seats

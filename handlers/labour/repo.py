@@ -16,6 +16,8 @@ Every indexed field is top level (see DESIGN.md).
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +39,23 @@ STUDENTS = Keyset("class_students", (SortField("_id", "str"),))
 TASKS = Keyset("tasks", ID_DESCENDING)
 MY_CHECKINS = Keyset("my_checkins", ID_DESCENDING)
 TEACHER_CHECKINS = Keyset("teacher_checkins", ID_DESCENDING)
+
+
+NEAR_PHOTOS_LIMIT = 200
+"""Candidates read per check-in's duplicate-photo query; the nearest of them is named."""
+NEAR_PHOTOS_PER_COMMAND = 50
+"""Queries per aggregation: its answer is one document (16 MB at most), and 50 queries'
+candidates, projected, stay far below that."""
+
+
+@dataclass(frozen=True, slots=True)
+class NearPhotos:
+    """One check-in's duplicate-photo query: see ``TaskRepo.near_photos_each``."""
+
+    school_id: str
+    bands: list[int]
+    since: datetime
+    not_student: str
 
 
 class SlotTaken(Exception):
@@ -425,27 +444,72 @@ class TaskRepo:
                 )
         return results
 
-    async def near_photos(
-        self, school_id: str, bands: list[int], since: datetime, not_student: str, limit: int = 200
-    ) -> list[Document]:
-        """Check-ins of the school since ``since``, not by ``not_student``, with a photo
-        sharing one of ``bands`` (the fields a comparison needs). One query per check-in,
-        not one per batch: a batch's shared query had one shared limit, so a busy
-        school's matches (or a student's own daily photos) crowded out another
-        check-in's, and copied photos went unflagged exactly when many checked in."""
-        cursor = self.checkins.find(
+    async def near_photos_each(self, queries: list[NearPhotos]) -> list[list[Document]]:
+        """For each query, check-ins of its school since its ``since``, not by its
+        ``not_student``, with a photo sharing one of its ``bands`` (the fields a
+        comparison needs), at most ``NEAR_PHOTOS_LIMIT`` each.
+
+        Concurrent check-ins' queries share one aggregation per school (group commit):
+        one ``$match`` reads the school's candidates for all of them (on MongoDB from the
+        ``school_id, photo_bands, created_at`` index; mongo-java-server scans once per
+        batch instead of once per check-in), then a ``$facet`` per query applies its own
+        conditions and its own limit. A single ``find`` with one shared limit let a busy
+        school's matches, or a student's own daily photos, crowd out another check-in's,
+        and copied photos went unflagged exactly when many checked in."""
+        results: list[list[Document]] = [[] for _ in queries]
+        by_school: dict[str, list[int]] = {}
+        for index, query in enumerate(queries):
+            if query.bands:
+                by_school.setdefault(query.school_id, []).append(index)
+        chunks = [
+            (school_id, indexes[at : at + NEAR_PHOTOS_PER_COMMAND])
+            for school_id, indexes in by_school.items()
+            for at in range(0, len(indexes), NEAR_PHOTOS_PER_COMMAND)
+        ]
+        found = await asyncio.gather(
+            *(
+                self._near_photos(school, [queries[i] for i in indexes])
+                for school, indexes in chunks
+            )
+        )
+        for (_, indexes), lists in zip(chunks, found, strict=True):
+            for index, docs in zip(indexes, lists, strict=True):
+                results[index] = docs
+        return results
+
+    async def _near_photos(self, school_id: str, queries: list[NearPhotos]) -> list[list[Document]]:
+        fields = {
+            "student_id": 1, "class_id": 1, "media_ids": 1, "photo_hashes": 1, "created_at": 1,
+        }  # fmt: skip
+        facets = {
+            f"q{i}": [
+                {
+                    "$match": {
+                        "photo_bands": {"$in": query.bands},
+                        "created_at": {"$gte": query.since},
+                        "student_id": {"$ne": query.not_student},
+                    }
+                },
+                {"$limit": NEAR_PHOTOS_LIMIT},
+                {"$project": fields},
+            ]
+            for i, query in enumerate(queries)
+        }
+        pipeline: list[Document] = [
             {
-                "school_id": school_id,
-                "photo_bands": {"$in": bands},
-                "created_at": {"$gte": since},
-                "student_id": {"$ne": not_student},
+                "$match": {
+                    "school_id": school_id,
+                    "photo_bands": {"$in": sorted({b for query in queries for b in query.bands})},
+                    "created_at": {"$gte": min(query.since for query in queries)},
+                }
             },
-            projection={
-                "student_id": 1, "class_id": 1, "media_ids": 1, "photo_hashes": 1,
-                "created_at": 1,
-            },
-        ).limit(limit)  # fmt: skip
-        return [doc async for doc in cursor]
+            {"$project": {**fields, "photo_bands": 1}},
+            {"$facet": facets},
+        ]
+        cursor = await self.checkins.aggregate(pipeline)
+        out = await cursor.to_list(None)
+        facet = out[0] if out else {}
+        return [list(facet.get(f"q{i}", [])) for i in range(len(queries))]
 
     async def forget_duplicates_of(self, student_id: str) -> None:
         """Check-ins naming one of ``student_id``'s as the photo they resemble name it no

@@ -19,7 +19,15 @@ from typing import Any
 from handlers.auth.service import AuthService
 from handlers.labour import photos
 from handlers.labour.periods import TaskClosed, current_period, slot_for
-from handlers.labour.repo import MY_CHECKINS, TASKS, Document, SlotTaken, TaskRepo, new_id
+from handlers.labour.repo import (
+    MY_CHECKINS,
+    TASKS,
+    Document,
+    NearPhotos,
+    SlotTaken,
+    TaskRepo,
+    new_id,
+)
 from handlers.labour.schemas import (
     CheckInOut,
     CheckInPage,
@@ -85,10 +93,12 @@ class TaskService:
         self.wechat = wechat
         self.messages = messages
         self.clock = clock
-        # Group commit (server/batching.py): concurrent check-ins share their task read
-        # and their insert (and, in the other services, their enrolment reads and their
-        # photos' check and mark). Not the duplicate-photo query: each has its own limit.
+        # Group commit (server/batching.py): concurrent check-ins share their task read,
+        # their duplicate-photo query (one aggregation, each its own conditions and
+        # limit) and their insert (and, in the other services, their enrolment reads
+        # and their photos' check and mark).
         self._tasks: Batcher[str, Document | None] = Batcher(self.repo.tasks_each)
+        self._near_photos: Batcher[NearPhotos, list[Document]] = Batcher(self.repo.near_photos_each)
         self._inserts: Batcher[Document, Document] = Batcher(self.repo.insert_checkins)
 
     # -- tasks ------------------------------------------------------------------------
@@ -354,9 +364,11 @@ class TaskService:
             f"{hashes[m]:016x}" if m in hashes else None for m in doc["media_ids"]
         ]
         doc["photo_bands"] = sorted({band for h in hashes.values() for band in photos.bands(h)})
-        candidates = await self.repo.near_photos(
-            doc["school_id"], doc["photo_bands"], doc["created_at"] - photos.WINDOW,
-            doc["student_id"],
+        candidates = await self._near_photos.submit(
+            NearPhotos(
+                doc["school_id"], doc["photo_bands"], doc["created_at"] - photos.WINDOW,
+                doc["student_id"],
+            )
         )  # fmt: skip
         match = photos.closest(hashes, candidates)
         if match is not None:

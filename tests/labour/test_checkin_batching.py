@@ -11,6 +11,7 @@ from datetime import timedelta
 from config.settings import Settings
 from handlers.labour import consent
 from handlers.labour.keys import SCHOOL_SERVICE, TASK_SERVICE
+from handlers.labour.repo import NEAR_PHOTOS_LIMIT, NearPhotos
 from handlers.labour.schemas import ConsentIn
 from handlers.media.keys import MEDIA_SERVICE
 from server.keys import CLOCK
@@ -106,8 +107,9 @@ async def test_concurrent_check_ins_share_their_commands_and_one_wins_each_slot(
         assert used is not None and used["referenced_by"] == [f"checkin:{checkin['id']}"]
         assert released is not None and released["referenced_by"] == []
     # Batched: each of these took far fewer commands than there were check-ins.
-    print(commands)
     assert 1 <= commands["insert", "checkins"] <= requests // 4
+    assert 1 <= commands["aggregate", "checkins"] <= requests // 4  # the duplicate queries
+    assert commands["find", "checkins"] == 0
     assert 1 <= commands["find", "labour_tasks"] <= requests // 4
     assert 1 <= commands["find", "enrolments"] <= 2 * requests // 4  # before and after
     assert 1 <= commands["update", "media"] <= requests // 4 + STUDENTS  # + the releases
@@ -129,28 +131,44 @@ async def test_a_photo_marked_for_deletion_is_not_marked_used(client: Client, wo
 
 
 async def test_each_check_in_gets_its_own_duplicate_candidates(client: Client) -> None:
-    """The duplicate-photo query is one per check-in, with its own limit: a busy other
-    school, or this student's own many look-alike photos, cannot crowd out the one
-    earlier photo of another student of the school (a shared query with one shared
-    limit did, and copied photos went unflagged when many checked in at once)."""
+    """Concurrent check-ins' duplicate-photo queries share one aggregation per school,
+    but each has its own conditions and its own limit: a busy other school, or this
+    student's own many look-alike photos, cannot crowd out the one earlier photo of
+    another student of the school (a shared query with one shared limit did, and copied
+    photos went unflagged when many checked in at once)."""
     repo = client.app[TASK_SERVICE].repo
     now = client.app[CLOCK].now()
-    band = 4242
+    band, other_band = 4242, 777
 
-    def checkin(school_id: str, student_id: str, minutes_ago: int) -> dict[str, object]:
+    def checkin(
+        school_id: str, student_id: str, minutes_ago: int, bands: list[int] | None = None
+    ) -> dict[str, object]:
         return {
             "school_id": school_id, "student_id": student_id, "class_id": "c",
-            "media_ids": ["m"], "photo_hashes": ["00"], "photo_bands": [band],
+            "media_ids": ["m"], "photo_hashes": ["00"], "photo_bands": bands or [band],
             "created_at": now - timedelta(minutes=minutes_ago), "slot": uuid.uuid4().hex,
         }  # fmt: skip
 
     busy = [checkin("school-busy", f"other{i}", i) for i in range(300)]
     own = [checkin("school-quiet", "copier", i) for i in range(300)]
-    await repo.checkins.insert_many([*busy, *own, checkin("school-quiet", "author", 900)])
-    since = now - timedelta(days=1)
-    found = await asyncio.gather(
-        repo.near_photos("school-busy", [band], since, "someone"),
-        repo.near_photos("school-quiet", [band], since, "copier"),
+    earlier = [
+        checkin("school-quiet", "author", 900),
+        checkin("school-quiet", "painter", 5, [other_band]),
+        checkin("school-quiet", "old", 3 * 24 * 60, [other_band]),
+    ]
+    await repo.checkins.insert_many([*busy, *own, *earlier])
+    day_ago = now - timedelta(days=1)
+    found = await repo.near_photos_each(
+        [
+            NearPhotos("school-busy", [band], day_ago, "someone"),
+            NearPhotos("school-quiet", [band], day_ago, "copier"),
+            NearPhotos("school-quiet", [other_band], now - timedelta(days=7), "x"),
+            NearPhotos("school-quiet", [other_band], day_ago, "painter"),
+            NearPhotos("school-quiet", [], day_ago, "nobody"),
+        ]
     )
-    assert len(found[0]) == 200  # the busy school's, up to the limit
+    assert len(found[0]) == NEAR_PHOTOS_LIMIT  # the busy school's, up to the limit
+    assert {doc["student_id"] for doc in found[0]} <= {f"other{i}" for i in range(300)}
     assert [doc["student_id"] for doc in found[1]] == ["author"]
+    assert sorted(doc["student_id"] for doc in found[2]) == ["old", "painter"]
+    assert found[3] == [] and found[4] == []  # only the painter's own, then nothing asked
