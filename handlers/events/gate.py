@@ -7,8 +7,8 @@ just read or written the event in MongoDB, and only if it is newer than what is 
 old picture back). It lives ``GATE_TTL_S``, so a write Redis missed is forgotten soon.
 
 It only ever refuses, and only the clear case: an event that is open, full and has no
-waitlist is 409 ``event_full`` at once (a popular event's burst costs one Redis read
-per request). Otherwise it only tells a sign-up which conditional write to try first: a
+waitlist is 409 ``event_full`` at once (a popular event's burst costs one shared Redis
+read per batch of requests). Otherwise it only tells a sign-up which conditional write to try first: a
 seat while there are seats and nobody waits, else a waitlist place (so a burst's late
 comers do not each try a seat in vain). Everything (seats, waitlist places, the window,
 closed events) is decided in MongoDB. Missing (expired, Redis restarted) it is rebuilt by the next
