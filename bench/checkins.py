@@ -35,7 +35,7 @@ import aiohttp
 from PIL import Image, ImageDraw
 from pymongo import AsyncMongoClient
 
-from bench.common import cpu_of, database_pid, pinned
+from bench.common import cpu_of, database_pid, drop_run_state, pinned
 from scripts.processes import free_port, stop_all, wait_until_ok
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -194,14 +194,6 @@ async def raw_inserts(uri: str, db_name: str, concurrency: int) -> tuple[int, fl
         await client.close()
 
 
-async def drop(uri: str, db_name: str) -> None:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
-    try:
-        await client.drop_database(db_name)
-    finally:
-        await client.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--students", type=int, default=100)
@@ -257,7 +249,7 @@ def main() -> None:
         )
         raw_db_cpu = cpu_of([db_pid]) - raw_db_cpu
     finally:
-        asyncio.run(drop(uri, env["MONGODB_DB"]))
+        asyncio.run(drop_run_state(env["MONGODB_DB"], env["REDIS_PREFIX"]))
     http_rate, raw_rate = len(latencies) / seconds, count / raw_seconds
     print(f"POST /api/v1/tasks/{{id}}/checkins: {args.students} students at once x "
           f"{args.tasks} tasks, one photo each ({len(latencies)} check-ins)")  # fmt: skip

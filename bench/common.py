@@ -17,7 +17,11 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from redis.asyncio import Redis
+
+from config.settings import Settings
 from scripts.processes import cpu_seconds, listening_pid, stop_all, wait_until, wait_until_ok
+from server.contexts import mongo_client
 
 
 class LoadGenerator(Protocol):
@@ -42,6 +46,23 @@ def database_pid(uri: str) -> int | None:
 def cpu_of(pids: list[int | None]) -> float:
     """User + system CPU seconds of these processes so far (None: not here, not counted)."""
     return sum(cpu_seconds(pid) for pid in pids if pid is not None)
+
+
+async def drop_run_state(database: str, redis_prefix: str) -> None:
+    """Forget a run: its MongoDB database and its Redis keys (job queue included)."""
+    settings = Settings(app_env="development", mongodb_db=database, redis_prefix=redis_prefix)
+    client = mongo_client(settings)
+    try:
+        await client.drop_database(database)
+    finally:
+        await client.close()
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        keys = [key async for key in redis.scan_iter(match=redis_prefix + "*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
 
 
 def _bearer_header(bearer: str) -> list[str]:

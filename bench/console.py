@@ -30,7 +30,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.checkins import drop
+from bench.common import drop_run_state
 from scripts.processes import free_port, stop_all, wait_until_ok
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,7 +156,6 @@ def main() -> None:
         "ACCESS_LOG": "false",
         "RATE_LIMITS": "false",
     }
-    uri = env.get("MONGODB_URI", "mongodb://127.0.0.1:27018/")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     try:
@@ -174,7 +173,7 @@ def main() -> None:
         finally:
             stop_all([server])
     finally:
-        asyncio.run(drop(uri, env["MONGODB_DB"]))
+        asyncio.run(drop_run_state(env["MONGODB_DB"], env["REDIS_PREFIX"]))
     report(results, args.requests, seed_s)
 
 

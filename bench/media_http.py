@@ -29,12 +29,9 @@ from pathlib import Path
 from statistics import median
 
 import aiohttp
-from redis.asyncio import Redis
 
-from bench.common import serve_command
-from config.settings import Settings
+from bench.common import drop_run_state, serve_command
 from scripts.processes import children_of, cpu_seconds, free_port, peak_rss_mb, wait_until_ok
-from server.contexts import mongo_client
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,22 +41,6 @@ def _metric(text: str, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[1])
     return float("nan")
-
-
-async def _drop_state(database: str, redis_prefix: str) -> None:
-    settings = Settings(app_env="development", mongodb_db=database, redis_prefix=redis_prefix)
-    client = mongo_client(settings)
-    try:
-        await client.drop_database(database)
-    finally:
-        await client.close()
-    redis = Redis.from_url(settings.redis_url)
-    try:
-        keys = [key async for key in redis.scan_iter(match=redis_prefix + "*")]
-        if keys:
-            await redis.delete(*keys)
-    finally:
-        await redis.aclose()
 
 
 @contextlib.contextmanager
@@ -88,7 +69,7 @@ def serving(
     finally:
         server.terminate()
         server.wait(timeout=60)
-        asyncio.run(_drop_state(env["MONGODB_DB"], env["REDIS_PREFIX"]))
+        asyncio.run(drop_run_state(env["MONGODB_DB"], env["REDIS_PREFIX"]))
 
 
 def _form(photo: bytes, purpose: str) -> aiohttp.FormData:

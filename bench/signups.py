@@ -38,9 +38,8 @@ from typing import Any
 
 import aiohttp
 from pymongo import AsyncMongoClient, ReturnDocument  # noqa: TID251 (the raw ceiling)
-from redis import Redis
 
-from bench.common import cpu_of, database_pid
+from bench.common import cpu_of, database_pid, drop_run_state
 from scripts.processes import free_port, stop_all, wait_until_ok
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -254,7 +253,7 @@ def main() -> None:
     try:
         _run(args, env, uri, db_name)
     finally:
-        _drop(uri, db_name, env)
+        asyncio.run(drop_run_state(db_name, env["REDIS_PREFIX"]))
 
 
 def _run(args: argparse.Namespace, env: dict[str, str], uri: str, db_name: str) -> None:
@@ -346,21 +345,6 @@ def _run(args: argparse.Namespace, env: dict[str, str], uri: str, db_name: str) 
     )
     for raw in raws.values():
         _check(raw["taken"] == args.seats, f"the raw run took {raw['taken']} seats")
-
-
-def _drop(uri: str, db_name: str, env: dict[str, str]) -> None:
-    async def drop() -> None:
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
-        try:
-            await client.drop_database(db_name)
-        finally:
-            await client.close()
-
-    asyncio.run(drop())
-    redis = Redis.from_url(env.get("REDIS_URL", "redis://127.0.0.1:6390/0"))
-    keys = list(redis.scan_iter(match=env["REDIS_PREFIX"] + "*", count=1000))
-    if keys:
-        redis.delete(*keys)
 
 
 if __name__ == "__main__":
