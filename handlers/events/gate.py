@@ -8,11 +8,12 @@ old picture back). It lives ``GATE_TTL_S``, so a write Redis missed is forgotten
 
 It only ever refuses, and only the clear case: an event that is open, full and has no
 waitlist is 409 ``event_full`` at once (a popular event's burst costs one shared Redis
-read per batch of requests). Otherwise it only tells a sign-up which conditional write to try first: a
-seat while there are seats and nobody waits, else a waitlist place (so a burst's late
-comers do not each try a seat in vain). Everything (seats, waitlist places, the window,
-closed events) is decided in MongoDB. Missing (expired, Redis restarted) it is rebuilt by the next
-request that reads the event; Redis down, every request goes to MongoDB.
+read per batch of requests). Otherwise it only tells a sign-up which conditional write
+to try first: a seat while there are seats and nobody waits, else a waitlist place (so a
+burst's late comers do not each try a seat in vain). Everything (seats, waitlist places,
+the window, closed events) is decided in MongoDB. Missing (expired, Redis restarted) it
+is rebuilt by the next request that reads the event; Redis down, every request goes to
+MongoDB.
 
 Reads and writes go by group commit (``server/batching.py``): a burst's concurrent
 sign-ups of one event share one ``HGETALL`` (each read starts after its caller asked, so
