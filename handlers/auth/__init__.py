@@ -28,6 +28,7 @@ from handlers.auth.tokens import TokenInvalid
 from handlers.media.keys import MEDIA_SERVICE
 from server.audit import cli_actor
 from server.background import Periodic
+from server.errors import MONGODB_UNAVAILABLE
 from server.keys import (
     AUDIT,
     AUTHENTICATOR,
@@ -94,6 +95,13 @@ async def setup(app: web.Application) -> AsyncIterator[None]:
     app[AUTHENTICATOR] = auth
     sync = Periodic("revocation sync", REVOCATION_SYNC_S, auth.sync_revocations)
     app[OPENIDS] = auth
+    # Once before serving, so that Redis is trusted from the first request (not a second
+    # later, which would change whose answers may be held mid-stream); a Redis that does
+    # not answer is degraded inside, a MongoDB that does not is left to the loop.
+    try:
+        await auth.sync_revocations()
+    except MONGODB_UNAVAILABLE as exc:
+        app[DEGRADE]("mongodb", "revocation_sync", exc)
     sync.start()
     try:
         yield

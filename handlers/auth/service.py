@@ -272,10 +272,10 @@ class AuthService:
     # and ``revocations-complete``, set once Redis holds every revocation whose access
     # tokens may still live. Redis restarted empty or flushed (no such key): requests read
     # MongoDB until a process has copied the revocations back (``sync_revocations``, every
-    # second). A marker Redis did not take (it was unreachable) stays ``marker_pending``
-    # in MongoDB and is replayed by the same loop; meanwhile the process that saw Redis
-    # fail reads MongoDB only, so a Redis that kept its data through the outage cannot
-    # bring a revoked session back (docs/architecture.md, "Revocation").
+    # second, and once at startup). A marker Redis did not take (it was unreachable) stays
+    # ``marker_pending`` in MongoDB and is replayed by the same loop; meanwhile the process
+    # that saw Redis fail reads MongoDB only, so a Redis that kept its data through the
+    # outage cannot bring a revoked session back (docs/architecture.md, "Revocation").
 
     def _revoked_key(self, session_id: str) -> str:
         return self.redis.key("revoked-session", session_id)

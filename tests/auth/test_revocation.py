@@ -129,3 +129,27 @@ async def test_revoked_by_a_process_that_could_not_reach_redis(
 
     # The marker it missed is replayed from MongoDB by the process that reaches Redis.
     await eventually(dead_everywhere, what="the revocation to reach the other process")
+
+
+async def test_a_process_trusts_redis_from_its_first_request_after_copying_the_revocations(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    clock: SettableClock,
+    own_redis: RedisProcess,
+) -> None:
+    # Not a second after it starts (the loop's first round): a reader's first answers
+    # and the next ones must not differ by which side of that second they fell on.
+    on_own_redis = settings.model_copy(update={"redis_url": own_redis.url})
+    first = await aiohttp_client(create_app(on_own_redis, clock=clock))
+    session = await sign_in_wechat(first, "before-the-flush")
+    assert (await first.post("/api/v1/auth/logout", headers=session.headers)).status == 204
+    await first.close()
+    redis = Redis.from_url(own_redis.url)
+    try:
+        await redis.flushall()  # Redis lost everything while no process was running
+        await aiohttp_client(create_app(on_own_redis, clock=clock))
+        marker = settings.redis_prefix + "revoked-session:" + session.refresh_token.split(".")[0]
+        complete = settings.redis_prefix + REVOCATIONS_COMPLETE
+        assert await redis.exists(marker, complete) == 2
+    finally:
+        await redis.aclose()
