@@ -444,7 +444,9 @@ class TaskRepo:
                 )
         return results
 
-    async def near_photos_each(self, queries: list[NearPhotos]) -> list[list[Document]]:
+    async def near_photos_each(
+        self, queries: list[NearPhotos]
+    ) -> list[list[Document] | BaseException]:
         """For each query, check-ins of its school since its ``since``, not by its
         ``not_student``, with a photo sharing one of its ``bands`` (the fields a
         comparison needs), at most ``NEAR_PHOTOS_LIMIT`` each.
@@ -455,8 +457,9 @@ class TaskRepo:
         batch instead of once per check-in), then a ``$facet`` per query applies its own
         conditions and its own limit. A single ``find`` with one shared limit let a busy
         school's matches, or a student's own daily photos, crowd out another check-in's,
-        and copied photos went unflagged exactly when many checked in."""
-        results: list[list[Document]] = [[] for _ in queries]
+        and copied photos went unflagged exactly when many checked in. An aggregation
+        that fails fails its own queries only (their check-ins), not the batch's others."""
+        results: list[list[Document] | BaseException] = [[] for _ in queries]
         by_school: dict[str, list[int]] = {}
         for index, query in enumerate(queries):
             if query.bands:
@@ -470,9 +473,14 @@ class TaskRepo:
             *(
                 self._near_photos(school, [queries[i] for i in indexes])
                 for school, indexes in chunks
-            )
+            ),
+            return_exceptions=True,
         )
         for (_, indexes), lists in zip(chunks, found, strict=True):
+            if isinstance(lists, BaseException):
+                for index in indexes:
+                    results[index] = lists
+                continue
             for index, docs in zip(indexes, lists, strict=True):
                 results[index] = docs
         return results

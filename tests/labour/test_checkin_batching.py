@@ -158,7 +158,7 @@ async def test_each_check_in_gets_its_own_duplicate_candidates(client: Client) -
     ]
     await repo.checkins.insert_many([*busy, *own, *earlier])
     day_ago = now - timedelta(days=1)
-    found = await repo.near_photos_each(
+    answered = await repo.near_photos_each(
         [
             NearPhotos("school-busy", [band], day_ago, "someone"),
             NearPhotos("school-quiet", [band], day_ago, "copier"),
@@ -167,8 +167,35 @@ async def test_each_check_in_gets_its_own_duplicate_candidates(client: Client) -
             NearPhotos("school-quiet", [], day_ago, "nobody"),
         ]
     )
+    found = [docs for docs in answered if not isinstance(docs, BaseException)]
+    assert len(found) == len(answered), answered
     assert len(found[0]) == NEAR_PHOTOS_LIMIT  # the busy school's, up to the limit
     assert {doc["student_id"] for doc in found[0]} <= {f"other{i}" for i in range(300)}
     assert [doc["student_id"] for doc in found[1]] == ["author"]
     assert sorted(doc["student_id"] for doc in found[2]) == ["old", "painter"]
     assert found[3] == [] and found[4] == []  # only the painter's own, then nothing asked
+
+
+async def test_a_duplicate_query_that_fails_fails_only_its_own_school_s_check_ins(
+    client: Client,
+) -> None:
+    repo = client.app[TASK_SERVICE].repo
+    now = client.app[CLOCK].now()
+    earlier = {
+        "school_id": "school-a", "student_id": "author", "class_id": "c",
+        "media_ids": ["m"], "photo_hashes": ["00"], "photo_bands": [4242],
+        "created_at": now - timedelta(hours=1), "slot": uuid.uuid4().hex,
+    }  # fmt: skip
+    await repo.checkins.insert_one(earlier)
+    day_ago = now - timedelta(days=1)
+    found = await repo.near_photos_each(
+        [
+            NearPhotos("school-a", [4242], day_ago, "copier"),
+            NearPhotos("school-b", [2**70], day_ago, "x"),  # no 8-byte integer: never sent
+            NearPhotos("school-b", [4242], day_ago, "y"),  # the same aggregation: fails too
+        ]
+    )
+    first = found[0]
+    assert not isinstance(first, BaseException)
+    assert [doc["student_id"] for doc in first] == ["author"]
+    assert isinstance(found[1], OverflowError) and found[2] is found[1]
