@@ -6,6 +6,7 @@ import de.bwaldvogel.mongo.MongoVersion;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
 
+import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -101,7 +102,12 @@ public final class MongoLauncher {
 
         MongoServer server = new MongoServer(backend);
         try {
-            server.bind(host, port);
+            // One worker thread: commands run one at a time, as the backend needs. With
+            // Netty's default (two per core), a find could encode a stored document while
+            // another connection's update changed it: a ConcurrentModificationException
+            // that closes the connection, so the driver pauses its pool and fails the
+            // other operations in flight (seen under concurrent sign-ups and cancellations).
+            server.bind(new InetSocketAddress(host, port), 1, 1);
         } catch (Exception e) { // netty rethrows a checked BindException undeclared
             System.err.println("mongo-launcher: cannot bind " + host + ":" + port + ": " + e);
             server.shutdownNow(); // stops the event loops and closes the backend
