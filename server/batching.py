@@ -41,7 +41,10 @@ class Batcher(Generic[T, R]):
         self._queued.append((item, future))
         if self._draining is None:
             self._draining = asyncio.ensure_future(self._drain())
-        return await asyncio.shield(future)
+        # The future is this caller's own: cancelling the caller cancels it, and the
+        # flush (another task) goes on for the rest, skipping it. (A shield here cost a
+        # second future per item and left a cancelled caller's error unretrieved.)
+        return await future
 
     async def _drain(self) -> None:
         try:

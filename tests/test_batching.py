@@ -4,6 +4,7 @@ own result, and an item submitted during a flush waits for the next one."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Sequence
 
 import pytest
@@ -62,3 +63,36 @@ async def test_a_failed_flush_fails_every_caller_of_its_batch_only() -> None:
     with pytest.raises(ConnectionError):
         await asyncio.gather(batcher.submit(1), batcher.submit(2))
     assert await batcher.submit(3) == 3
+
+
+async def test_a_caller_cancelled_while_it_waits_leaves_the_flush_to_the_others() -> None:
+    flushes: list[list[int]] = []
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def flush(items: list[int]) -> Sequence[int | BaseException]:
+        flushes.append(items)
+        started.set()
+        await release.wait()
+        return [ValueError(item) for item in items]
+
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+    try:
+        batcher: Batcher[int, int] = Batcher(flush)
+        gone, staying = (asyncio.ensure_future(batcher.submit(i)) for i in (1, 2))
+        await started.wait()
+        gone.cancel()
+        release.set()
+        with pytest.raises(ValueError, match="2"):
+            await staying
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        assert flushes == [[1, 2]]
+        del gone, staying
+        gc.collect()
+        # The cancelled caller's error is nobody's: it must not surface as an exception
+        # "never retrieved" (asyncio's complaint about a future that held one).
+        assert unhandled == []
+    finally:
+        loop.set_exception_handler(None)
